@@ -1,0 +1,363 @@
+//! Command-line parsing and the subcommands. Library errors become one line on stderr and an
+//! exit status; a panic is a bug.
+
+mod bench;
+mod progress;
+
+use alinify::job::JobHandle;
+use alinify::metric::MetricKind;
+use alinify::raster::SampleDepth;
+use alinify::register::{Backend, Mode, RegisterOptions, RegisterRequest};
+use alinify::synth::{Deform, SynthParams, Texture};
+use alinify::transform::TransformFile;
+use alinify::transform::warp::{Interpolation, warp_to_tiff};
+use alinify::{Error, io};
+use clap::{Parser, Subcommand};
+use std::path::{Path, PathBuf};
+
+/// Exit status for success.
+const EXIT_OK: i32 = 0;
+/// Exit status for failures that are not the user's input.
+const EXIT_FAILURE: i32 = 1;
+/// Exit status for bad input or usage.
+const EXIT_BAD_INPUT: i32 = 2;
+/// Exit status after cancellation (Ctrl-C), as shells report SIGINT.
+const EXIT_CANCELLED: i32 = 130;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "alinify",
+    version,
+    about = "Register (align) very large 2D images: fast optical flow or accurate B-spline"
+)]
+struct Cli {
+    /// Worker threads (default: all cores).
+    #[arg(long, global = true)]
+    threads: Option<usize>,
+    /// No progress bars or log lines (errors are still printed).
+    #[arg(long, short, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// Images to open in the GUI.
+    files: Vec<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Register MOVING to FIXED; writes warped.tif, transform.json and report.json.
+    Register(RegisterArgs),
+    /// Apply a saved transform to any image or layer, on the fixed image's grid.
+    Warp {
+        /// The image to warp.
+        image: PathBuf,
+        /// transform.json from a registration.
+        transform: PathBuf,
+        /// The fixed image (defines the output size); default: the size in the transform file.
+        #[arg(long)]
+        reference: Option<PathBuf>,
+        /// Output TIFF.
+        #[arg(short, long)]
+        out: PathBuf,
+        /// Interpolation: linear (images) or nearest (labels, masks).
+        #[arg(long, default_value = "linear", value_parser = parse_interpolation)]
+        interpolation: Interpolation,
+    },
+    /// Generate a textured pair with known deformation: fixed.tif, moving.tif, gt.flo, mask.png.
+    Synth {
+        /// Size as WxH.
+        #[arg(long, value_parser = parse_size)]
+        size: (usize, usize),
+        /// Random seed (same seed, same pair).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Deformation: affine, smooth or both.
+        #[arg(long, default_value = "both")]
+        deform: Deform,
+        /// Use this image's luminance as the texture instead of the procedural one.
+        #[arg(long)]
+        base: Option<PathBuf>,
+        /// Sample depth of the images: u8, u16 or f32.
+        #[arg(long, default_value = "u8", value_parser = parse_depth)]
+        depth: SampleDepth,
+        /// Noise added to the moving image (standard deviation, 0..1 intensity units).
+        #[arg(long, default_value_t = 0.01)]
+        noise: f64,
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Compare an estimated field with ground truth; prints JSON (epe_mean, epe_p95, ...).
+    Eval {
+        /// Estimated field (.flo).
+        #[arg(long)]
+        field: PathBuf,
+        /// Ground-truth field (.flo).
+        #[arg(long)]
+        gt: PathBuf,
+        /// Only score pixels where this mask image is non-zero.
+        #[arg(long)]
+        mask: Option<PathBuf>,
+    },
+    /// Benchmarks of the engine on generated data (wall time and peak memory).
+    Bench(bench::BenchArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct RegisterArgs {
+    /// The reference image (defines the output grid).
+    fixed: PathBuf,
+    /// The image to align.
+    moving: PathBuf,
+    /// Registration mode.
+    #[arg(long, default_value = "affine")]
+    mode: Mode,
+    /// Where to compute: auto, cpu or gpu (env ALINIFY_BACKEND).
+    #[arg(long, env = "ALINIFY_BACKEND", default_value = "auto")]
+    backend: Backend,
+    /// Metric: mse (same intensities), ncc (linear changes), mi (different stains/modalities).
+    #[arg(long, default_value = "mse")]
+    metric: MetricKind,
+    /// Pyramid levels (default: down to about 64 px).
+    #[arg(long)]
+    levels: Option<usize>,
+    /// Samples per metric evaluation.
+    #[arg(long, default_value_t = 20_000)]
+    samples: usize,
+    /// Iterations per level at most.
+    #[arg(long, default_value_t = 100)]
+    iterations: usize,
+    /// Output folder.
+    #[arg(long, default_value = "alinify-out")]
+    out: PathBuf,
+    /// Also write the dense displacement field (Middlebury .flo) here.
+    #[arg(long)]
+    field: Option<PathBuf>,
+}
+
+fn parse_size(s: &str) -> Result<(usize, usize), String> {
+    let (w, h) = s
+        .split_once(['x', 'X'])
+        .ok_or("expected WxH, e.g. 1024x1024")?;
+    let w: usize = w.trim().parse().map_err(|_| format!("bad width {w:?}"))?;
+    let h: usize = h.trim().parse().map_err(|_| format!("bad height {h:?}"))?;
+    Ok((w, h))
+}
+
+fn parse_depth(s: &str) -> Result<SampleDepth, String> {
+    match s {
+        "u8" => Ok(SampleDepth::U8),
+        "u16" => Ok(SampleDepth::U16),
+        "f32" => Ok(SampleDepth::F32),
+        other => Err(format!("unknown depth {other:?} (u8, u16 or f32)")),
+    }
+}
+
+fn parse_interpolation(s: &str) -> Result<Interpolation, String> {
+    match s {
+        "linear" => Ok(Interpolation::Linear),
+        "nearest" => Ok(Interpolation::Nearest),
+        other => Err(format!(
+            "unknown interpolation {other:?} (linear or nearest)"
+        )),
+    }
+}
+
+/// Parses arguments, runs the command, and returns the exit status.
+pub fn run() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    EXIT_OK
+                }
+                _ => EXIT_BAD_INPUT,
+            };
+        }
+    };
+    if let Some(n) = cli.threads {
+        if n == 0 {
+            eprintln!("alinify: --threads must be at least 1");
+            return EXIT_BAD_INPUT;
+        }
+        // Only fails if a pool exists already, which cannot happen this early.
+        let _ = rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global();
+    }
+    let ui = progress::Ui::new(cli.quiet);
+    let result = match cli.command {
+        None => open_gui(&cli.files),
+        Some(Command::Register(args)) => register(args, &ui),
+        Some(Command::Warp {
+            image,
+            transform,
+            reference,
+            out,
+            interpolation,
+        }) => warp(
+            &image,
+            &transform,
+            reference.as_deref(),
+            &out,
+            interpolation,
+            &ui,
+        ),
+        Some(Command::Synth {
+            size,
+            seed,
+            deform,
+            base,
+            depth,
+            noise,
+            out,
+        }) => synth(size, seed, deform, base.as_deref(), depth, noise, &out, &ui),
+        Some(Command::Eval { field, gt, mask }) => eval(&field, &gt, mask.as_deref()),
+        Some(Command::Bench(args)) => bench::run(args, &ui),
+    };
+    match result {
+        Ok(()) => EXIT_OK,
+        Err(e) => report_error(&e),
+    }
+}
+
+/// Prints one line and picks the exit status.
+fn report_error(e: &anyhow::Error) -> i32 {
+    eprintln!("alinify: {e:#}");
+    match e.downcast_ref::<Error>() {
+        Some(Error::Cancelled) => EXIT_CANCELLED,
+        Some(err) if err.is_bad_input() => EXIT_BAD_INPUT,
+        Some(_) => EXIT_FAILURE,
+        None => EXIT_FAILURE,
+    }
+}
+
+fn open_gui(files: &[PathBuf]) -> anyhow::Result<()> {
+    let _ = files;
+    Err(Error::InvalidArgument(
+        "the desktop application is not part of this build yet; see `alinify --help` for the command-line tools".into(),
+    )
+    .into())
+}
+
+fn register(args: RegisterArgs, ui: &progress::Ui) -> anyhow::Result<()> {
+    let request = RegisterRequest {
+        fixed: args.fixed,
+        moving: args.moving,
+        out_dir: args.out.clone(),
+        field: args.field,
+        options: RegisterOptions {
+            mode: args.mode,
+            metric: args.metric,
+            levels: args.levels,
+            samples: args.samples.max(100),
+            max_iterations: args.iterations.max(1),
+            backend: args.backend,
+            ..RegisterOptions::default()
+        },
+    };
+    let job = JobHandle::spawn("alinify-register", move |reporter| {
+        alinify::register::register_files(&request, reporter)
+    })?;
+    let summary = ui.watch(job)?;
+    let r = &summary.report;
+    ui.say(format!(
+        "registered in {:.2} s (load {:.2}, pyramid {:.2}, register {:.2}, warp {:.2}, write {:.2}); NCC {:.4} -> {:.4}; outputs in {}",
+        r.seconds.total, r.seconds.load, r.seconds.pyramid, r.seconds.register, r.seconds.warp, r.seconds.write,
+        r.ncc_before, r.ncc_after, args.out.display()
+    ));
+    Ok(())
+}
+
+fn warp(
+    image: &Path,
+    transform: &Path,
+    reference: Option<&Path>,
+    out: &Path,
+    interpolation: Interpolation,
+    ui: &progress::Ui,
+) -> anyhow::Result<()> {
+    let file = TransformFile::load(transform)?;
+    let (width, height) = match reference {
+        Some(r) => {
+            let info = io::probe(r)?;
+            (info.width, info.height)
+        }
+        None => (file.fixed.width, file.fixed.height),
+    };
+    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        io::ensure_output_dir(parent)?;
+    }
+    let base = transform.parent().unwrap_or(Path::new("."));
+    let t = file.build(base)?;
+    let started = std::time::Instant::now();
+    let moving = io::load_image(image)?;
+    let cancel = ui.ctrl_c_token();
+    warp_to_tiff(
+        out,
+        &moving,
+        t.as_ref(),
+        width,
+        height,
+        interpolation,
+        &cancel,
+    )?;
+    ui.say(format!(
+        "warped {} to {} ({width} x {height}) in {:.2} s",
+        image.display(),
+        out.display(),
+        started.elapsed().as_secs_f64()
+    ));
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn synth(
+    (width, height): (usize, usize),
+    seed: u64,
+    deform: Deform,
+    base: Option<&Path>,
+    depth: SampleDepth,
+    noise: f64,
+    out: &Path,
+    ui: &progress::Ui,
+) -> anyhow::Result<()> {
+    if !(0.0..=1.0).contains(&noise) {
+        return Err(
+            Error::InvalidArgument(format!("--noise {noise}: must be between 0 and 1")).into(),
+        );
+    }
+    io::ensure_output_dir(out)?;
+    let texture = match base {
+        Some(path) => Texture::from_image(&io::load_image(path)?.luminance(), width, height),
+        None => Texture::procedural(width, height, seed),
+    };
+    let params = SynthParams {
+        width,
+        height,
+        seed,
+        deform,
+        depth,
+        noise,
+    };
+    let started = std::time::Instant::now();
+    let pair = alinify::synth::generate(&texture, &params, &ui.ctrl_c_token())?;
+    alinify::synth::write_pair(&pair, out)?;
+    ui.say(format!(
+        "generated {width} x {height} pair in {:.2} s: {}",
+        started.elapsed().as_secs_f64(),
+        pair.description
+    ));
+    Ok(())
+}
+
+fn eval(field: &Path, gt: &Path, mask: Option<&Path>) -> anyhow::Result<()> {
+    let estimate = io::flo::read_flo(field)?;
+    let truth = io::flo::read_flo(gt)?;
+    let mask = mask.map(io::load_mask).transpose()?;
+    let stats = alinify::analysis::end_point_error(&estimate, &truth, mask.as_ref())?;
+    println!("{}", serde_json::to_string_pretty(&stats)?);
+    Ok(())
+}

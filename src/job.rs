@@ -1,0 +1,256 @@
+//! The job handle: how long-running work reports progress and is cancelled.
+//!
+//! A job runs on a named thread and talks through a typed, bounded event channel. Progress events
+//! are dropped rather than queued when the receiver falls behind (the next one supersedes them),
+//! so a fast worker never floods a UI; log lines and the final result always arrive. The same
+//! handle serves the CLI (progress bars), the GUI and the batch runner.
+
+use crate::{Error, Result};
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// A shared flag that asks a job to stop at its next natural boundary (pyramid level, iteration,
+/// tile). Cloning shares the flag.
+#[derive(Debug, Clone, Default)]
+pub struct CancelToken(Arc<AtomicBool>);
+
+impl CancelToken {
+    /// A token that is not cancelled.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Asks the job to stop.
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+    /// True once [`CancelToken::cancel`] was called.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+    /// `Err(Error::Cancelled)` once cancelled: use with `?` at boundaries.
+    pub fn check(&self) -> Result<()> {
+        if self.is_cancelled() {
+            Err(Error::Cancelled)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// The stages of a registration job, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stage {
+    /// Reading input files.
+    Load,
+    /// Building Gaussian pyramids.
+    Pyramid,
+    /// Initial alignment (phase correlation).
+    Initialize,
+    /// Optimising the transform.
+    Register,
+    /// Resampling the moving image.
+    Warp,
+    /// Writing outputs.
+    Write,
+}
+
+impl std::fmt::Display for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = match self {
+            Stage::Load => "load",
+            Stage::Pyramid => "pyramid",
+            Stage::Initialize => "initialize",
+            Stage::Register => "register",
+            Stage::Warp => "warp",
+            Stage::Write => "write",
+        };
+        f.write_str(name)
+    }
+}
+
+/// One progress report.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Progress {
+    /// Current stage.
+    pub stage: Stage,
+    /// Pyramid level being worked on (0 = full resolution), when the stage has levels.
+    pub level: Option<usize>,
+    /// Iteration within the level, when the stage iterates.
+    pub iteration: Option<usize>,
+    /// The metric value at this iteration (lower is better).
+    pub metric: Option<f64>,
+    /// Fraction of the whole job done, `0.0..=1.0`.
+    pub fraction: f32,
+}
+
+/// What a job sends to whoever watches it.
+#[derive(Debug)]
+pub enum Event<T> {
+    /// A progress report (may be dropped under back-pressure).
+    Progress(Progress),
+    /// A human-readable line worth showing or logging.
+    Log(String),
+    /// The job's end: its output or why it failed.
+    Finished(Result<T>),
+}
+
+/// The worker's side: sends events and carries the cancel token.
+#[derive(Debug, Clone)]
+pub struct Reporter<T> {
+    sender: Option<Sender<Event<T>>>,
+    cancel: CancelToken,
+}
+
+impl<T> Reporter<T> {
+    /// A reporter that discards every event (for synchronous use and tests).
+    pub fn silent(cancel: CancelToken) -> Self {
+        Self {
+            sender: None,
+            cancel,
+        }
+    }
+
+    /// The job's cancel token.
+    pub fn cancel_token(&self) -> &CancelToken {
+        &self.cancel
+    }
+
+    /// `Err(Cancelled)` once cancellation was asked for.
+    pub fn check(&self) -> Result<()> {
+        self.cancel.check()
+    }
+
+    /// Sends a progress event, dropping it when the channel is full.
+    pub fn progress(&self, progress: Progress) {
+        if let Some(s) = &self.sender
+            && let Err(TrySendError::Disconnected(_)) = s.try_send(Event::Progress(progress))
+        {
+            // Nobody listens any more: nothing to do.
+        }
+    }
+
+    /// Sends a log line (blocks if the channel is full).
+    pub fn log(&self, line: impl Into<String>) {
+        if let Some(s) = &self.sender {
+            let _ = s.send(Event::Log(line.into()));
+        }
+    }
+}
+
+/// The watcher's side of a running job.
+#[derive(Debug)]
+pub struct JobHandle<T> {
+    /// Events from the job, ending with [`Event::Finished`].
+    pub events: Receiver<Event<T>>,
+    /// Cancels the job.
+    pub cancel: CancelToken,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Capacity of a job's event channel: enough for bursts of log lines, small enough that stale
+/// progress is dropped instead of queued.
+const EVENT_CAPACITY: usize = 64;
+
+impl<T: Send + 'static> JobHandle<T> {
+    /// Runs `work` on a thread named `name` and returns the handle that watches it.
+    pub fn spawn(
+        name: &str,
+        work: impl FnOnce(&Reporter<T>) -> Result<T> + Send + 'static,
+    ) -> std::io::Result<Self> {
+        let (sender, events) = crossbeam_channel::bounded(EVENT_CAPACITY);
+        let cancel = CancelToken::new();
+        let reporter = Reporter {
+            sender: Some(sender.clone()),
+            cancel: cancel.clone(),
+        };
+        let thread = std::thread::Builder::new()
+            .name(name.to_owned())
+            .spawn(move || {
+                let result =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&reporter)))
+                        .unwrap_or_else(|panic| {
+                            let msg = panic
+                                .downcast_ref::<String>()
+                                .cloned()
+                                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                                .unwrap_or_else(|| "unknown panic".into());
+                            Err(Error::Internal(format!("internal error (a bug): {msg}")))
+                        });
+                let _ = sender.send(Event::Finished(result));
+            })?;
+        Ok(Self {
+            events,
+            cancel,
+            thread: Some(thread),
+        })
+    }
+
+    /// Blocks until the job ends, passing every event before the last to `on_event`.
+    pub fn wait(mut self, mut on_event: impl FnMut(&Event<T>)) -> Result<T> {
+        let result = loop {
+            match self.events.recv() {
+                Ok(Event::Finished(result)) => break result,
+                Ok(event) => on_event(&event),
+                Err(_) => break Err(Error::Internal("job ended without a result".into())),
+            }
+        };
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn job_reports_progress_and_result() {
+        let job = JobHandle::spawn("test-job", |r: &Reporter<u32>| {
+            r.log("hello");
+            r.progress(Progress {
+                stage: Stage::Register,
+                level: Some(1),
+                iteration: Some(3),
+                metric: Some(0.5),
+                fraction: 0.5,
+            });
+            Ok(42)
+        })
+        .unwrap();
+        let mut logs = 0;
+        let result = job.wait(|e| {
+            if let Event::Log(_) = e {
+                logs += 1
+            }
+        });
+        assert_eq!(result.unwrap(), 42);
+        assert_eq!(logs, 1);
+    }
+
+    #[test]
+    fn cancelled_job_finishes_with_cancelled() {
+        let job = JobHandle::spawn("test-cancel", |r: &Reporter<()>| {
+            loop {
+                r.check()?;
+                std::thread::yield_now();
+            }
+        })
+        .unwrap();
+        job.cancel.cancel();
+        assert!(matches!(job.wait(|_| {}), Err(Error::Cancelled)));
+    }
+
+    #[test]
+    fn panicking_job_becomes_an_internal_error() {
+        let job = JobHandle::spawn("test-panic", |_: &Reporter<()>| -> Result<()> {
+            panic!("boom")
+        })
+        .unwrap();
+        let err = job.wait(|_| {}).unwrap_err();
+        assert!(err.to_string().contains("boom"));
+    }
+}

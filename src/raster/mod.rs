@@ -1,0 +1,120 @@
+//! Pixel data: typed images over ndarray, luminance views, the Gaussian pyramid, interpolation,
+//! gradients and tile iteration for images too big to process at once.
+
+mod image;
+pub mod interpolate;
+pub mod pyramid;
+pub mod tiles;
+
+pub use image::{AnyImage, Raster, Sample, SampleDepth};
+pub use interpolate::{BilinearSampler, CubicBSplineSampler};
+pub use pyramid::{Pyramid, PyramidParams};
+pub use tiles::{Band, Tile, TileGrid};
+
+use ndarray::{Array2, Axis};
+use rayon::prelude::*;
+
+/// A single-channel `f32` image, indexed `[row, column]`. Registration works on these.
+pub type GrayF32 = Array2<f32>;
+
+/// Rows handed to one rayon task in row-parallel kernels. At 16 rows a task costs far more than
+/// rayon's scheduling overhead (~1 µs) even for 256-pixel-wide levels, and tasks stay small enough
+/// to balance over two to sixty-four cores.
+pub const ROWS_PER_TASK: usize = 16;
+
+/// Central-difference gradients `(d/dx, d/dy)` of an image; one-sided at the borders.
+#[must_use]
+pub fn gradients(image: &GrayF32) -> (GrayF32, GrayF32) {
+    let (h, w) = image.dim();
+    let mut gx = GrayF32::zeros((h, w));
+    let mut gy = GrayF32::zeros((h, w));
+    gx.axis_chunks_iter_mut(Axis(0), ROWS_PER_TASK)
+        .into_par_iter()
+        .zip(
+            gy.axis_chunks_iter_mut(Axis(0), ROWS_PER_TASK)
+                .into_par_iter(),
+        )
+        .enumerate()
+        .for_each(|(chunk, (mut gx, mut gy))| {
+            let y0 = chunk * ROWS_PER_TASK;
+            for r in 0..gx.nrows() {
+                let y = y0 + r;
+                let (ya, yb) = (y.saturating_sub(1), (y + 1).min(h - 1));
+                let dy = (yb - ya).max(1) as f32;
+                for x in 0..w {
+                    let (xa, xb) = (x.saturating_sub(1), (x + 1).min(w - 1));
+                    let dx = (xb - xa).max(1) as f32;
+                    gx[[r, x]] = (image[[y, xb]] - image[[y, xa]]) / dx;
+                    gy[[r, x]] = (image[[yb, x]] - image[[ya, x]]) / dy;
+                }
+            }
+        });
+    (gx, gy)
+}
+
+/// Normalised cross-correlation of two equally sized images over the pixels where `mask` (when
+/// given) is true. Returns 0 where either image is constant.
+pub fn ncc(a: &GrayF32, b: &GrayF32, mask: Option<&Array2<bool>>) -> f64 {
+    assert_eq!(a.dim(), b.dim(), "ncc needs equally sized images");
+    let sums = a
+        .axis_chunks_iter(Axis(0), ROWS_PER_TASK)
+        .into_par_iter()
+        .zip(b.axis_chunks_iter(Axis(0), ROWS_PER_TASK).into_par_iter())
+        .enumerate()
+        .map(|(chunk, (ra, rb))| {
+            let mut s = [0f64; 6];
+            for ((r, c), &va) in ra.indexed_iter() {
+                if let Some(m) = mask
+                    && !m[[chunk * ROWS_PER_TASK + r, c]]
+                {
+                    continue;
+                }
+                let (va, vb) = (va as f64, rb[[r, c]] as f64);
+                s[0] += 1.0;
+                s[1] += va;
+                s[2] += vb;
+                s[3] += va * va;
+                s[4] += vb * vb;
+                s[5] += va * vb;
+            }
+            s
+        })
+        .reduce(|| [0f64; 6], |x, y| std::array::from_fn(|i| x[i] + y[i]));
+    let n = sums[0];
+    if n < 2.0 {
+        return 0.0;
+    }
+    let va = sums[3] - sums[1] * sums[1] / n;
+    let vb = sums[4] - sums[2] * sums[2] / n;
+    let cov = sums[5] - sums[1] * sums[2] / n;
+    if va <= 0.0 || vb <= 0.0 {
+        return 0.0;
+    }
+    cov / (va * vb).sqrt()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gradients_of_a_ramp_are_constant() {
+        let img = GrayF32::from_shape_fn((20, 30), |(y, x)| 2.0 * x as f32 - 0.5 * y as f32);
+        let (gx, gy) = gradients(&img);
+        assert!(gx.iter().all(|&g| (g - 2.0).abs() < 1e-5));
+        assert!(gy.iter().all(|&g| (g + 0.5).abs() < 1e-5));
+    }
+
+    #[test]
+    fn ncc_is_one_for_affine_intensity_change_and_respects_mask() {
+        let a = GrayF32::from_shape_fn((40, 40), |(y, x)| ((x * 7 + y * 13) % 17) as f32);
+        let b = a.mapv(|v| 3.0 * v + 1.0);
+        assert!((ncc(&a, &b, None) - 1.0).abs() < 1e-9);
+        let mut c = b.clone();
+        c[[0, 0]] = -1000.0;
+        let mut mask = Array2::from_elem((40, 40), true);
+        mask[[0, 0]] = false;
+        assert!(ncc(&a, &c, None) < 0.99);
+        assert!((ncc(&a, &c, Some(&mask)) - 1.0).abs() < 1e-9);
+    }
+}

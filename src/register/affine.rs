@@ -1,0 +1,146 @@
+//! Multi-resolution affine registration: phase-correlation initialisation at the coarsest level,
+//! then L-BFGS on the chosen metric from coarse to fine.
+
+use super::{LevelReport, PreparedImage, RegisterOptions};
+use crate::job::{Progress, Reporter, Stage};
+use crate::metric::{self, MovingLevel, SampleSet};
+use crate::optimize::{LbfgsParams, lbfgs};
+use crate::transform::{Affine, AffineParametric, Parametric};
+use crate::{Error, Result};
+
+/// The affine stage's result.
+#[derive(Debug, Clone)]
+pub struct AffineOutcome {
+    /// The transform (full-resolution fixed -> moving pixels).
+    pub affine: Affine,
+    /// What happened at each level, coarsest first.
+    pub levels: Vec<LevelReport>,
+    /// The translation found by phase correlation, in full-resolution pixels.
+    pub initial_translation: [f64; 2],
+}
+
+/// Registers `moving` to `fixed` with an affine transform over levels `coarsest..=finest`.
+pub fn register_affine<T>(
+    fixed: &PreparedImage,
+    moving: &PreparedImage,
+    options: &RegisterOptions,
+    finest: usize,
+    reporter: &Reporter<T>,
+) -> Result<AffineOutcome> {
+    let coarsest = fixed.levels().min(moving.levels()) - 1;
+    let finest = finest.min(coarsest);
+    let centre = [
+        (fixed.width() as f64 - 1.0) / 2.0,
+        (fixed.height() as f64 - 1.0) / 2.0,
+    ];
+    let radius = 0.5 * (fixed.width().max(fixed.height()) as f64);
+
+    // Initialise: phase correlation at the coarsest level, kept only if it beats the identity.
+    reporter.progress(Progress {
+        stage: Stage::Initialize,
+        level: Some(coarsest),
+        iteration: None,
+        metric: None,
+        fraction: 0.0,
+    });
+    let scale = (1u64 << coarsest) as f64;
+    let (fixed_c, moving_c) = (fixed.level(coarsest), moving.level(coarsest));
+    let (shift, peak) = super::init::phase_correlation(&fixed_c, &moving_c);
+    let shifted = [shift[0] * scale, shift[1] * scale];
+    let candidates = [[0.0, 0.0], shifted];
+    let samples = SampleSet::random(&fixed_c, None, options.samples, options.seed);
+    let moving_level = MovingLevel::new(&moving_c);
+    let init_metric = match options.metric {
+        // MSE is not robust to the intensity changes the initialisation must survive.
+        metric::MetricKind::Mse => metric::MetricKind::Ncc,
+        other => other,
+    };
+    let score = |t: [f64; 2]| {
+        let p = AffineParametric {
+            affine: Affine::from_matrix([1.0, 0.0, 0.0, 1.0], t, centre),
+            radius,
+        };
+        metric::evaluate(init_metric, &samples, &moving_level, &p, scale, None)
+            .map(|v| v.value)
+            .unwrap_or(f64::INFINITY)
+    };
+    let scores = candidates.map(score);
+    let initial_translation = if scores[1] < scores[0] {
+        shifted
+    } else {
+        [0.0, 0.0]
+    };
+    reporter.log(format!(
+        "initial translation ({:.2}, {:.2}) px (phase correlation peak {peak:.3})",
+        initial_translation[0], initial_translation[1]
+    ));
+
+    let mut transform = AffineParametric {
+        affine: Affine::from_matrix([1.0, 0.0, 0.0, 1.0], initial_translation, centre),
+        radius,
+    };
+    let mut levels = Vec::new();
+    let total_levels = coarsest - finest + 1;
+    for (done, level) in (finest..=coarsest).rev().enumerate() {
+        reporter.check()?;
+        let scale = (1u64 << level) as f64;
+        let fixed_l = fixed.level(level);
+        let moving_l = MovingLevel::new(&moving.level(level));
+        let samples =
+            SampleSet::random(&fixed_l, None, options.samples, options.seed + level as u64);
+        let params = LbfgsParams {
+            max_iterations: options.max_iterations,
+            // Parameters are in full-resolution pixels: limit a step to ~2 level pixels.
+            max_step: 2.0 * scale,
+            relative_tolerance: options.relative_tolerance,
+            ..LbfgsParams::default()
+        };
+        let mut probe = transform;
+        let objective = |x: &[f64], g: &mut [f64]| {
+            probe.set_params(x);
+            metric::evaluate(options.metric, &samples, &moving_l, &probe, scale, Some(g))
+                .map(|v| v.value)
+        };
+        let fraction = |it: usize| {
+            (done as f32 + (it as f32 / options.max_iterations as f32).min(1.0))
+                / total_levels as f32
+        };
+        let minimum = lbfgs(objective, &transform.params(), &params, |it, value| {
+            reporter.check()?;
+            reporter.progress(Progress {
+                stage: Stage::Register,
+                level: Some(level),
+                iteration: Some(it),
+                metric: Some(value),
+                fraction: fraction(it),
+            });
+            Ok(())
+        })?;
+        if !minimum.value.is_finite() {
+            return Err(Error::Internal(format!(
+                "the metric diverged at level {level}"
+            )));
+        }
+        transform.set_params(&minimum.x);
+        levels.push(LevelReport {
+            level,
+            stage: "affine".into(),
+            width: fixed_l.ncols(),
+            height: fixed_l.nrows(),
+            samples: samples.points.len(),
+            iterations: minimum.iterations,
+            metric_start: minimum.start_value,
+            metric_end: minimum.value,
+            stop: minimum.stop,
+        });
+        reporter.log(format!(
+            "level {level}: {} iterations, metric {:.6} -> {:.6} ({:?})",
+            minimum.iterations, minimum.start_value, minimum.value, minimum.stop
+        ));
+    }
+    Ok(AffineOutcome {
+        affine: transform.affine,
+        levels,
+        initial_translation,
+    })
+}

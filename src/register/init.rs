@@ -1,0 +1,144 @@
+//! Initial alignment by phase correlation: robust to large translations (up to half the image)
+//! and to intensity differences, since only the phase of the spectra is compared.
+
+use crate::raster::GrayF32;
+use rustfft::FftPlanner;
+use rustfft::num_complex::Complex;
+
+/// The translation `d` (in the images' pixels) such that `moving(p + d) ≈ fixed(p)`, and the
+/// height of the correlation peak (a confidence in `0..=1`).
+pub fn phase_correlation(fixed: &GrayF32, moving: &GrayF32) -> ([f64; 2], f64) {
+    let w = fixed.ncols().max(moving.ncols());
+    let h = fixed.nrows().max(moving.nrows());
+    let mut planner = FftPlanner::<f64>::new();
+    let spectrum = |img: &GrayF32, planner: &mut FftPlanner<f64>| {
+        let mut buf = windowed(img, w, h);
+        fft2(&mut buf, w, h, planner, false);
+        buf
+    };
+    let f = spectrum(fixed, &mut planner);
+    let m = spectrum(moving, &mut planner);
+    let mut cross: Vec<Complex<f64>> = f
+        .iter()
+        .zip(&m)
+        .map(|(a, b)| {
+            let c = b * a.conj();
+            let n = c.norm();
+            if n > 1e-12 {
+                c / n
+            } else {
+                Complex::new(0.0, 0.0)
+            }
+        })
+        .collect();
+    fft2(&mut cross, w, h, &mut planner, true);
+    let norm = (w * h) as f64;
+    let (mut best, mut best_i) = (f64::NEG_INFINITY, 0);
+    for (i, c) in cross.iter().enumerate() {
+        if c.re > best {
+            best = c.re;
+            best_i = i;
+        }
+    }
+    let (px, py) = (best_i % w, best_i / w);
+    let at = |x: isize, y: isize| {
+        let xx = x.rem_euclid(w as isize) as usize;
+        let yy = y.rem_euclid(h as isize) as usize;
+        cross[yy * w + xx].re
+    };
+    // Parabolic sub-pixel refinement on each axis.
+    let refine = |l: f64, c: f64, r: f64| {
+        let den = l - 2.0 * c + r;
+        if den.abs() > 1e-12 {
+            (0.5 * (l - r) / den).clamp(-0.5, 0.5)
+        } else {
+            0.0
+        }
+    };
+    let (pxi, pyi) = (px as isize, py as isize);
+    let dx = refine(at(pxi - 1, pyi), best, at(pxi + 1, pyi));
+    let dy = refine(at(pxi, pyi - 1), best, at(pxi, pyi + 1));
+    let wrap = |p: usize, n: usize| {
+        if p > n / 2 {
+            p as f64 - n as f64
+        } else {
+            p as f64
+        }
+    };
+    ([wrap(px, w) + dx, wrap(py, h) + dy], best / norm)
+}
+
+/// The image minus its mean, times a Hann window, zero-padded to `w x h`.
+fn windowed(img: &GrayF32, w: usize, h: usize) -> Vec<Complex<f64>> {
+    let (ih, iw) = img.dim();
+    let mean = img.iter().map(|&v| v as f64).sum::<f64>() / (iw * ih) as f64;
+    let hann = |i: usize, n: usize| {
+        if n < 2 {
+            1.0
+        } else {
+            0.5 - 0.5 * (std::f64::consts::TAU * i as f64 / (n - 1) as f64).cos()
+        }
+    };
+    let mut buf = vec![Complex::new(0.0, 0.0); w * h];
+    for y in 0..ih {
+        let wy = hann(y, ih);
+        for x in 0..iw {
+            buf[y * w + x] = Complex::new((img[[y, x]] as f64 - mean) * wy * hann(x, iw), 0.0);
+        }
+    }
+    buf
+}
+
+/// In-place 2D FFT (rows, then columns); unnormalised.
+fn fft2(
+    buf: &mut [Complex<f64>],
+    w: usize,
+    h: usize,
+    planner: &mut FftPlanner<f64>,
+    inverse: bool,
+) {
+    let (row_fft, col_fft) = if inverse {
+        (planner.plan_fft_inverse(w), planner.plan_fft_inverse(h))
+    } else {
+        (planner.plan_fft_forward(w), planner.plan_fft_forward(h))
+    };
+    for row in buf.chunks_exact_mut(w) {
+        row_fft.process(row);
+    }
+    let mut col = vec![Complex::new(0.0, 0.0); h];
+    for x in 0..w {
+        for y in 0..h {
+            col[y] = buf[y * w + x];
+        }
+        col_fft.process(&mut col);
+        for y in 0..h {
+            buf[y * w + x] = col[y];
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn texture(x: f64, y: f64) -> f32 {
+        // Not periodic: a periodic texture makes any translation ambiguous.
+        thread_local!(static TEX: crate::synth::Texture = crate::synth::Texture::procedural(128, 96, 7));
+        TEX.with(|t| t.value(x, y) as f32)
+    }
+
+    #[test]
+    fn recovers_large_translations_between_different_sizes() {
+        let d = [17.4, -9.6];
+        let fixed = GrayF32::from_shape_fn((96, 128), |(y, x)| texture(x as f64, y as f64));
+        let moving = GrayF32::from_shape_fn((90, 120), |(y, x)| {
+            texture(x as f64 - d[0], y as f64 - d[1])
+        });
+        let (est, peak) = phase_correlation(&fixed, &moving);
+        assert!(
+            (est[0] - d[0]).abs() < 0.6 && (est[1] - d[1]).abs() < 0.6,
+            "{est:?}"
+        );
+        assert!(peak > 0.0);
+    }
+}

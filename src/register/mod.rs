@@ -1,0 +1,214 @@
+//! Registration pipelines: from two image files to a warped image, a transform, a dense field
+//! and a report, with progress and cancellation through the [`crate::job`] handle.
+
+pub mod affine;
+pub mod init;
+mod pipeline;
+
+pub use pipeline::{
+    ImageReport, RegisterRequest, RegisterSummary, Report, StageSeconds, register_files,
+};
+
+use crate::job::CancelToken;
+use crate::metric::MetricKind;
+use crate::optimize::StopReason;
+use crate::raster::{AnyImage, GrayF32, Pyramid, PyramidParams};
+use crate::{Error, Result};
+use std::borrow::Cow;
+
+/// What kind of registration to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Affine only (multi-resolution).
+    #[default]
+    Affine,
+    /// Affine, then a multi-resolution cubic B-spline.
+    Accurate,
+    /// Dense optical flow (GPU or CPU).
+    Fast,
+}
+
+impl std::str::FromStr for Mode {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "affine" => Ok(Self::Affine),
+            "accurate" => Ok(Self::Accurate),
+            "fast" => Ok(Self::Fast),
+            other => Err(format!("unknown mode {other:?} (affine, accurate or fast)")),
+        }
+    }
+}
+
+impl std::fmt::Display for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Mode::Affine => "affine",
+            Mode::Accurate => "accurate",
+            Mode::Fast => "fast",
+        })
+    }
+}
+
+/// Where the work runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// The GPU when an adapter exists, else the CPU (with a logged reason).
+    #[default]
+    Auto,
+    /// The CPU (rayon).
+    Cpu,
+    /// The GPU (wgpu); fails when there is none.
+    Gpu,
+}
+
+impl std::str::FromStr for Backend {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "auto" => Ok(Self::Auto),
+            "cpu" => Ok(Self::Cpu),
+            "gpu" => Ok(Self::Gpu),
+            other => Err(format!("unknown backend {other:?} (auto, cpu or gpu)")),
+        }
+    }
+}
+
+/// Settings of a registration.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RegisterOptions {
+    /// The pipeline.
+    pub mode: Mode,
+    /// The metric to minimise.
+    pub metric: MetricKind,
+    /// Pyramid levels (`None`: enough that the coarsest level is about 64 px).
+    pub levels: Option<usize>,
+    /// Samples per metric evaluation.
+    pub samples: usize,
+    /// Iterations per level at most.
+    pub max_iterations: usize,
+    /// Stop a level when the metric improves by less than this fraction.
+    pub relative_tolerance: f64,
+    /// Seed for sample selection.
+    pub seed: u64,
+    /// Where to run.
+    pub backend: Backend,
+}
+
+impl Default for RegisterOptions {
+    fn default() -> Self {
+        Self {
+            mode: Mode::Affine,
+            metric: MetricKind::Mse,
+            levels: None,
+            samples: 20_000,
+            max_iterations: 100,
+            relative_tolerance: 1e-6,
+            seed: 1,
+            backend: Backend::Auto,
+        }
+    }
+}
+
+/// Smallest side of the coarsest automatic pyramid level.
+pub const COARSEST_SIDE: usize = 64;
+/// Most pyramid levels chosen automatically.
+pub const MAX_LEVELS: usize = 10;
+/// The affine stage stops at the first level whose longer side is at most this: finer levels
+/// cost full-resolution copies and add no accuracy an affine can use.
+pub const AFFINE_MAX_SIDE: usize = 2048;
+
+/// What happened at one pyramid level.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LevelReport {
+    /// The level (0 = full resolution).
+    pub level: usize,
+    /// Which stage ran (`affine`, `bspline`, ...).
+    pub stage: String,
+    /// Level width.
+    pub width: usize,
+    /// Level height.
+    pub height: usize,
+    /// Samples per evaluation.
+    pub samples: usize,
+    /// Iterations run.
+    pub iterations: usize,
+    /// Metric at the start.
+    pub metric_start: f64,
+    /// Metric at the end.
+    pub metric_end: f64,
+    /// Why the level stopped.
+    pub stop: StopReason,
+}
+
+/// An input image with its Gaussian pyramid (levels 1..; level 0 is the image itself).
+#[derive(Debug)]
+pub struct PreparedImage {
+    /// The image as loaded.
+    pub image: AnyImage,
+    /// Levels 1 and coarser.
+    pub pyramid: Pyramid,
+}
+
+impl PreparedImage {
+    /// Builds `levels` levels (including level 0).
+    pub fn new(image: AnyImage, levels: usize, cancel: &CancelToken) -> Result<Self> {
+        let pyramid = Pyramid::build(
+            &image,
+            &PyramidParams {
+                levels,
+                ..PyramidParams::default()
+            },
+            cancel,
+        )?;
+        Ok(Self { image, pyramid })
+    }
+    /// Width at full resolution.
+    pub fn width(&self) -> usize {
+        self.image.width()
+    }
+    /// Height at full resolution.
+    pub fn height(&self) -> usize {
+        self.image.height()
+    }
+    /// Number of levels including level 0.
+    pub fn levels(&self) -> usize {
+        self.pyramid.reduced.len() + 1
+    }
+    /// Level `l` as luminance; level 0 is converted on demand (a full-size copy).
+    pub fn level(&self, l: usize) -> Cow<'_, GrayF32> {
+        if l == 0 {
+            Cow::Owned(self.image.luminance())
+        } else {
+            Cow::Borrowed(self.pyramid.level(l))
+        }
+    }
+}
+
+/// Levels for a pair: the coarsest level of both images at least [`COARSEST_SIDE`] pixels.
+pub fn auto_levels(fixed: &AnyImage, moving: &AnyImage) -> usize {
+    let f = PyramidParams::levels_for(fixed.width(), fixed.height(), COARSEST_SIDE, MAX_LEVELS);
+    let m = PyramidParams::levels_for(moving.width(), moving.height(), COARSEST_SIDE, MAX_LEVELS);
+    f.min(m)
+}
+
+/// The finest level the affine stage uses for an image of this size.
+pub fn affine_finest_level(width: usize, height: usize) -> usize {
+    let mut level = 0;
+    while (width.max(height) >> level) > AFFINE_MAX_SIDE {
+        level += 1;
+    }
+    level
+}
+
+/// Checks a mode is available in this build.
+pub fn check_mode_available(mode: Mode) -> Result<()> {
+    match mode {
+        Mode::Affine => Ok(()),
+        other => Err(Error::InvalidArgument(format!(
+            "--mode {other} is not available in this build yet; use --mode affine"
+        ))),
+    }
+}

@@ -1,0 +1,274 @@
+//! The file-to-file registration pipeline shared by the CLI, the GUI and the batch runner.
+
+use super::{Backend, LevelReport, Mode, PreparedImage, RegisterOptions};
+use crate::io::{self, flo};
+use crate::job::{Progress, Reporter, Stage};
+use crate::raster::SampleDepth;
+use crate::transform::warp::{Interpolation, warp_to_tiff};
+use crate::transform::{Transform, TransformFile, TransformSpec};
+use crate::{Error, Result};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// What to register and where to put the results.
+#[derive(Debug, Clone)]
+pub struct RegisterRequest {
+    /// The reference image: defines the output grid.
+    pub fixed: PathBuf,
+    /// The image to align to it.
+    pub moving: PathBuf,
+    /// Folder for `warped.tif`, `transform.json` and `report.json`.
+    pub out_dir: PathBuf,
+    /// Also write the dense displacement field here (`.flo`).
+    pub field: Option<PathBuf>,
+    /// Registration settings.
+    pub options: RegisterOptions,
+}
+
+/// Seconds spent per stage.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct StageSeconds {
+    /// Reading inputs.
+    pub load: f64,
+    /// Building pyramids.
+    pub pyramid: f64,
+    /// Optimising.
+    pub register: f64,
+    /// Resampling (computation only).
+    pub warp: f64,
+    /// Writing outputs (encoding and disk).
+    pub write: f64,
+    /// Everything.
+    pub total: f64,
+}
+
+/// An input as the report describes it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ImageReport {
+    /// Path as given.
+    pub path: PathBuf,
+    /// Width.
+    pub width: usize,
+    /// Height.
+    pub height: usize,
+    /// Channels.
+    pub channels: usize,
+    /// Sample depth.
+    pub depth: SampleDepth,
+}
+
+/// `report.json`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Report {
+    /// Alinify's version.
+    pub alinify_version: String,
+    /// The pipeline.
+    pub mode: Mode,
+    /// Where it ran (`cpu` or `gpu`).
+    pub backend: String,
+    /// GPU adapter name when the GPU was used.
+    pub adapter: Option<String>,
+    /// The settings used.
+    pub options: RegisterOptions,
+    /// The fixed image.
+    pub fixed: ImageReport,
+    /// The moving image.
+    pub moving: ImageReport,
+    /// Rayon worker threads.
+    pub threads: usize,
+    /// Seconds per stage.
+    pub seconds: StageSeconds,
+    /// Per level: iterations and metric at start and end.
+    pub levels: Vec<LevelReport>,
+    /// Pyramid level at which NCC before/after was measured.
+    pub ncc_level: usize,
+    /// NCC of fixed and moving before registration (identity).
+    pub ncc_before: f64,
+    /// NCC of fixed and warped moving after registration.
+    pub ncc_after: f64,
+    /// Peak resident memory of the process, MiB.
+    pub peak_rss_mib: Option<f64>,
+    /// Files written.
+    pub outputs: Vec<PathBuf>,
+}
+
+/// What a finished registration returns to its caller.
+#[derive(Debug, Clone)]
+pub struct RegisterSummary {
+    /// The report (also written as `report.json`).
+    pub report: Report,
+    /// The transform found.
+    pub transform: TransformSpec,
+}
+
+/// Longest side of the level at which NCC before/after is measured.
+const NCC_MAX_SIDE: usize = 1024;
+
+/// Runs a registration from files to files. Inputs are validated and the output folder proven
+/// writable before any heavy work; each output appears atomically.
+pub fn register_files(
+    request: &RegisterRequest,
+    reporter: &Reporter<RegisterSummary>,
+) -> Result<RegisterSummary> {
+    let started = Instant::now();
+    let options = &request.options;
+    super::check_mode_available(options.mode)?;
+    let mut seconds = StageSeconds::default();
+    let stage = |stage: Stage, fraction: f32| {
+        reporter.progress(Progress {
+            stage,
+            level: None,
+            iteration: None,
+            metric: None,
+            fraction,
+        })
+    };
+    io::ensure_output_dir(&request.out_dir)?;
+    if let Some(field) = &request.field
+        && let Some(parent) = field.parent().filter(|p| !p.as_os_str().is_empty())
+    {
+        io::ensure_output_dir(parent)?;
+    }
+    let backend = match options.backend {
+        Backend::Gpu => {
+            return Err(Error::InvalidArgument(format!(
+                "--backend gpu: {} mode runs on the CPU; use --backend cpu or auto",
+                options.mode
+            )));
+        }
+        Backend::Auto | Backend::Cpu => "cpu",
+    };
+
+    stage(Stage::Load, 0.0);
+    let t = Instant::now();
+    let (fixed, moving) = rayon::join(
+        || io::load_image(&request.fixed),
+        || io::load_image(&request.moving),
+    );
+    let (fixed, moving) = (fixed?, moving?);
+    seconds.load = t.elapsed().as_secs_f64();
+    reporter.check()?;
+    let describe = |path: &Path, im: &crate::raster::AnyImage| ImageReport {
+        path: path.into(),
+        width: im.width(),
+        height: im.height(),
+        channels: im.channels(),
+        depth: im.depth(),
+    };
+    let fixed_report = describe(&request.fixed, &fixed);
+    let moving_report = describe(&request.moving, &moving);
+    reporter.log(format!(
+        "fixed {} x {} x {}, moving {} x {} x {}",
+        fixed.width(),
+        fixed.height(),
+        fixed.channels(),
+        moving.width(),
+        moving.height(),
+        moving.channels()
+    ));
+
+    stage(Stage::Pyramid, 0.05);
+    let t = Instant::now();
+    let levels = options
+        .levels
+        .unwrap_or_else(|| super::auto_levels(&fixed, &moving))
+        .max(1);
+    let cancel = reporter.cancel_token();
+    let (fixed, moving) = rayon::join(
+        || PreparedImage::new(fixed, levels, cancel),
+        || PreparedImage::new(moving, levels, cancel),
+    );
+    let (fixed, moving) = (fixed?, moving?);
+    seconds.pyramid = t.elapsed().as_secs_f64();
+
+    let t = Instant::now();
+    let finest = super::affine_finest_level(fixed.width(), fixed.height());
+    let outcome = super::affine::register_affine(&fixed, &moving, options, finest, reporter)?;
+    seconds.register = t.elapsed().as_secs_f64();
+    let spec = TransformSpec::Affine(outcome.affine);
+    let transform: Box<dyn Transform> = Box::new(outcome.affine);
+
+    // Similarity before and after, on a level small enough to be cheap.
+    let ncc_level = (0..fixed.levels().min(moving.levels()))
+        .find(|&l| (fixed.width().max(fixed.height()) >> l) <= NCC_MAX_SIDE)
+        .unwrap_or(fixed.levels().min(moving.levels()) - 1);
+    let scale = (1u64 << ncc_level) as f64;
+    let (fl, ml) = (fixed.level(ncc_level), moving.level(ncc_level));
+    let ncc_before =
+        crate::analysis::ncc_after_transform(&fl, &ml, &crate::transform::Identity, scale);
+    let ncc_after = crate::analysis::ncc_after_transform(&fl, &ml, transform.as_ref(), scale);
+    drop((fl, ml));
+    reporter.log(format!("NCC before {ncc_before:.4}, after {ncc_after:.4}"));
+
+    stage(Stage::Warp, 0.9);
+    let mut outputs = Vec::new();
+    let t = Instant::now();
+    let warped_path = request.out_dir.join("warped.tif");
+    let (fw, fh) = (fixed.width(), fixed.height());
+    seconds.warp = warp_to_tiff(
+        &warped_path,
+        &moving.image,
+        transform.as_ref(),
+        fw,
+        fh,
+        Interpolation::Linear,
+        cancel,
+    )?;
+    outputs.push(warped_path);
+    stage(Stage::Write, 0.95);
+    let transform_path = request.out_dir.join("transform.json");
+    TransformFile::new([fw, fh], [moving.width(), moving.height()], spec.clone())
+        .save(&transform_path)?;
+    outputs.push(transform_path);
+    if let Some(field_path) = &request.field {
+        write_field(field_path, transform.as_ref(), fw, fh)?;
+        outputs.push(field_path.clone());
+    }
+    seconds.write = t.elapsed().as_secs_f64() - seconds.warp;
+    seconds.total = started.elapsed().as_secs_f64();
+    let report_path = request.out_dir.join("report.json");
+    outputs.push(report_path.clone());
+    let report = Report {
+        alinify_version: env!("CARGO_PKG_VERSION").into(),
+        mode: options.mode,
+        backend: backend.into(),
+        adapter: None,
+        options: options.clone(),
+        fixed: fixed_report,
+        moving: moving_report,
+        threads: rayon::current_num_threads(),
+        seconds,
+        levels: outcome.levels,
+        ncc_level,
+        ncc_before,
+        ncc_after,
+        peak_rss_mib: crate::memory::peak_rss_bytes().map(|b| b as f64 / (1 << 20) as f64),
+        outputs,
+    };
+    io::write_atomic(&report_path, |w| {
+        serde_json::to_writer_pretty(&mut *w, &report).map_err(|e| Error::write(&report_path, e))
+    })?;
+    Ok(RegisterSummary {
+        report,
+        transform: spec,
+    })
+}
+
+/// Streams the displacement `T(p) - p` over the fixed grid into a `.flo`, row by row.
+pub fn write_field(
+    path: &Path,
+    transform: &dyn Transform,
+    width: usize,
+    height: usize,
+) -> Result<()> {
+    let mapper = transform.row_mapper(0, width);
+    let (mut xs, mut ys) = (vec![0f64; width], vec![0f64; width]);
+    flo::write_flo_rows(path, width, height, &mut |y, u, v| {
+        mapper.map_row(y, &mut xs, &mut ys);
+        for x in 0..width {
+            u[x] = (xs[x] - x as f64) as f32;
+            v[x] = (ys[x] - y as f64) as f32;
+        }
+        Ok(())
+    })
+}

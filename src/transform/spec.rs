@@ -1,0 +1,196 @@
+//! `transform.json`: the project's complete, self-describing transform file.
+
+use super::{Affine, BSplineTransform, Composed, Identity, Transform};
+use crate::io::{flo, write_atomic};
+use crate::{Error, Result};
+use std::path::{Path, PathBuf};
+
+/// A serialisable description of a transform.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum TransformSpec {
+    /// No change.
+    Identity,
+    /// An affine map about a centre.
+    Affine(Affine),
+    /// A cubic B-spline displacement.
+    Bspline(BSplineTransform),
+    /// A dense displacement field stored beside the JSON as a `.flo` file.
+    Dense {
+        /// Path of the `.flo`, relative to the JSON file's folder.
+        field: PathBuf,
+    },
+    /// Steps applied in order (first listed, first applied).
+    Composed {
+        /// The steps.
+        steps: Vec<TransformSpec>,
+    },
+}
+
+/// Size of an image in pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ImageSize {
+    /// Width.
+    pub width: usize,
+    /// Height.
+    pub height: usize,
+}
+
+/// The contents of `transform.json`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TransformFile {
+    /// Always `"alinify-transform"`.
+    pub format: String,
+    /// File format version (1).
+    pub version: u32,
+    /// The fixed image's size: the output grid.
+    pub fixed: ImageSize,
+    /// The moving image's size.
+    pub moving: ImageSize,
+    /// Maps fixed-image points to moving-image points.
+    pub transform: TransformSpec,
+}
+
+const FORMAT: &str = "alinify-transform";
+
+impl TransformFile {
+    /// A file describing `transform` between images of the given sizes.
+    pub fn new(fixed: [usize; 2], moving: [usize; 2], transform: TransformSpec) -> Self {
+        Self {
+            format: FORMAT.into(),
+            version: 1,
+            fixed: ImageSize {
+                width: fixed[0],
+                height: fixed[1],
+            },
+            moving: ImageSize {
+                width: moving[0],
+                height: moving[1],
+            },
+            transform,
+        }
+    }
+
+    /// Reads and validates a transform file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::read(path, e))?;
+        if text.trim().is_empty() {
+            return Err(Error::Empty {
+                path: path.into(),
+                what: "file is empty".into(),
+            });
+        }
+        let file: TransformFile = serde_json::from_str(&text).map_err(|e| Error::Corrupt {
+            path: path.into(),
+            detail: format!("not a valid transform file: {e}"),
+        })?;
+        if file.format != FORMAT {
+            return Err(Error::Corrupt {
+                path: path.into(),
+                detail: format!("format is {:?}, expected {FORMAT:?}", file.format),
+            });
+        }
+        file.transform.validate(path)?;
+        Ok(file)
+    }
+
+    /// Writes the file atomically.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        write_atomic(path, |w| {
+            serde_json::to_writer_pretty(&mut *w, self).map_err(|e| Error::write(path, e))
+        })
+    }
+
+    /// Builds the transform; dense fields are read relative to `base_dir`.
+    pub fn build(&self, base_dir: &Path) -> Result<Box<dyn Transform>> {
+        self.transform.build(base_dir)
+    }
+}
+
+impl TransformSpec {
+    fn validate(&self, path: &Path) -> Result<()> {
+        let invalid = |detail: String| Error::InvalidData {
+            path: path.into(),
+            detail,
+        };
+        match self {
+            TransformSpec::Identity | TransformSpec::Dense { .. } => Ok(()),
+            TransformSpec::Affine(a) => {
+                let all = a.matrix.iter().chain(&a.translation).chain(&a.center);
+                if all.clone().any(|v| !v.is_finite()) {
+                    return Err(invalid("affine parameters are not finite".into()));
+                }
+                Ok(())
+            }
+            TransformSpec::Bspline(b) => {
+                let [w, h] = b.domain;
+                if !(b.spacing[0] > 0.0 && b.spacing[1] > 0.0) || w == 0 || h == 0 {
+                    return Err(invalid(
+                        "B-spline spacing and domain must be positive".into(),
+                    ));
+                }
+                let expect = BSplineTransform::new(w, h, b.spacing).grid();
+                if b.grid() != expect || b.u.dim() != b.v.dim() {
+                    return Err(invalid(format!(
+                        "B-spline grid {:?} does not fit domain {w} x {h} at spacing {:?} (expected {expect:?})",
+                        b.grid(),
+                        b.spacing
+                    )));
+                }
+                if b.u.iter().chain(b.v.iter()).any(|v| !v.is_finite()) {
+                    return Err(invalid("B-spline coefficients are not finite".into()));
+                }
+                Ok(())
+            }
+            TransformSpec::Composed { steps } => steps.iter().try_for_each(|s| s.validate(path)),
+        }
+    }
+
+    /// Builds the transform; dense fields are read relative to `base_dir`.
+    pub fn build(&self, base_dir: &Path) -> Result<Box<dyn Transform>> {
+        Ok(match self {
+            TransformSpec::Identity => Box::new(Identity),
+            TransformSpec::Affine(a) => Box::new(*a),
+            TransformSpec::Bspline(b) => Box::new(b.clone()),
+            TransformSpec::Dense { field } => Box::new(flo::read_flo(&base_dir.join(field))?),
+            TransformSpec::Composed { steps } => Box::new(Composed {
+                steps: steps
+                    .iter()
+                    .map(|s| s.build(base_dir))
+                    .collect::<Result<_>>()?,
+            }),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transform_files_round_trip_and_reject_garbage() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.json");
+        let mut b = BSplineTransform::new(50, 40, [10.0, 10.0]);
+        b.u[[2, 3]] = 1.5;
+        let spec = TransformSpec::Composed {
+            steps: vec![
+                TransformSpec::Affine(Affine::similarity(0.1, 1.0, [1.0, 2.0], [25.0, 20.0])),
+                TransformSpec::Bspline(b),
+            ],
+        };
+        let file = TransformFile::new([50, 40], [60, 45], spec);
+        file.save(&p).unwrap();
+        let back = TransformFile::load(&p).unwrap();
+        assert_eq!(back, file);
+        let t = back.build(dir.path()).unwrap();
+        let [x, _] = t.map_point(10.0, 10.0);
+        assert!(x.is_finite());
+
+        std::fs::write(&p, "{ not json").unwrap();
+        assert!(matches!(
+            TransformFile::load(&p),
+            Err(Error::Corrupt { .. })
+        ));
+    }
+}
