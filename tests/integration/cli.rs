@@ -1,0 +1,214 @@
+//! The command line end to end: conventions, accuracy and outputs.
+
+use crate::common::{alinify, alinify_ok, s, synth};
+use alinify::io;
+
+/// Warping moving.tif by gt.flo reproduces fixed.tif: the displacement convention
+/// `warped(x, y) = moving(x + u, y + v)` holds through synth, the .flo format and warp.
+#[test]
+fn warping_moving_by_ground_truth_reproduces_fixed() {
+    let dir = tempfile::tempdir().unwrap();
+    let pair = synth(&dir.path().join("pair"), "512x384", 5, "both");
+    let transform = pair.join("gt-transform.json");
+    std::fs::write(
+        &transform,
+        r#"{"format":"alinify-transform","version":1,
+            "fixed":{"width":512,"height":384},"moving":{"width":512,"height":384},
+            "transform":{"type":"dense","field":"gt.flo"}}"#,
+    )
+    .unwrap();
+    let warped = dir.path().join("warped.tif");
+    alinify_ok(&[
+        "warp",
+        s(&pair.join("moving.tif")),
+        s(&transform),
+        "--reference",
+        s(&pair.join("fixed.tif")),
+        "-o",
+        s(&warped),
+        "-q",
+    ]);
+    let fixed = io::load_image(&pair.join("fixed.tif")).unwrap().luminance();
+    let moving = io::load_image(&pair.join("moving.tif"))
+        .unwrap()
+        .luminance();
+    let warped = io::load_image(&warped).unwrap().luminance();
+    let mask = io::load_mask(&pair.join("mask.png")).unwrap();
+    let valid = mask.iter().filter(|&&m| m).count();
+    assert!(valid > 512 * 384 * 3 / 4, "mask too small: {valid}");
+    let after = alinify::raster::ncc(&fixed, &warped, Some(&mask));
+    let before = alinify::raster::ncc(&fixed, &moving, Some(&mask));
+    assert!(
+        after > 0.98,
+        "NCC inside the mask after warping by the ground truth: {after}"
+    );
+    assert!(
+        before < after - 0.1,
+        "the pair should differ before warping: {before} vs {after}"
+    );
+}
+
+fn epe_mean(field: &std::path::Path, pair: &std::path::Path) -> f64 {
+    let json = alinify_ok(&[
+        "eval",
+        "--field",
+        s(field),
+        "--gt",
+        s(&pair.join("gt.flo")),
+        "--mask",
+        s(&pair.join("mask.png")),
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    for key in ["epe_mean", "epe_p95", "epe_max", "pixels"] {
+        assert!(v.get(key).is_some(), "eval output lacks {key}: {json}");
+    }
+    v["epe_mean"].as_f64().unwrap()
+}
+
+#[test]
+fn affine_registration_recovers_a_generated_affine_to_a_tenth_of_a_pixel() {
+    let dir = tempfile::tempdir().unwrap();
+    let pair = synth(&dir.path().join("pair"), "1024x1024", 11, "affine");
+    let out = dir.path().join("out");
+    let field = out.join("field.flo");
+    alinify_ok(&[
+        "register",
+        s(&pair.join("fixed.tif")),
+        s(&pair.join("moving.tif")),
+        "--mode",
+        "affine",
+        "--out",
+        s(&out),
+        "--field",
+        s(&field),
+        "-q",
+    ]);
+    let epe = epe_mean(&field, &pair);
+    assert!(epe < 0.1, "mean EPE {epe} px");
+
+    // The outputs the contract promises.
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    for key in [
+        "mode",
+        "backend",
+        "adapter",
+        "seconds",
+        "levels",
+        "ncc_before",
+        "ncc_after",
+        "fixed",
+    ] {
+        assert!(report.get(key).is_some(), "report.json lacks {key}");
+    }
+    for stage in ["load", "pyramid", "register", "warp", "write", "total"] {
+        assert!(
+            report["seconds"][stage].as_f64().is_some(),
+            "no time for {stage}"
+        );
+    }
+    assert!(report["ncc_after"].as_f64().unwrap() > report["ncc_before"].as_f64().unwrap());
+    let level = &report["levels"][0];
+    assert!(level["iterations"].as_u64().unwrap() > 0 && level["metric_end"].as_f64().is_some());
+    let warped = io::load_image(&out.join("warped.tif")).unwrap();
+    assert_eq!((warped.width(), warped.height()), (1024, 1024));
+
+    // `warp` with the saved transform reproduces warped.tif.
+    let again = dir.path().join("again.tif");
+    alinify_ok(&[
+        "warp",
+        s(&pair.join("moving.tif")),
+        s(&out.join("transform.json")),
+        "--reference",
+        s(&pair.join("fixed.tif")),
+        "-o",
+        s(&again),
+        "-q",
+    ]);
+    assert_eq!(io::load_image(&again).unwrap(), warped);
+}
+
+#[test]
+fn every_metric_registers_a_pair_with_changed_intensities() {
+    let dir = tempfile::tempdir().unwrap();
+    let pair = synth(&dir.path().join("pair"), "384x320", 2, "affine");
+    for metric in ["mse", "ncc", "mi"] {
+        let out = dir.path().join(metric);
+        let field = out.join("f.flo");
+        alinify_ok(&[
+            "register",
+            s(&pair.join("fixed.tif")),
+            s(&pair.join("moving.tif")),
+            "--metric",
+            metric,
+            "--out",
+            s(&out),
+            "--field",
+            s(&field),
+            "-q",
+        ]);
+        let epe = epe_mean(&field, &pair);
+        assert!(epe < 0.2, "{metric}: mean EPE {epe} px");
+    }
+}
+
+#[test]
+fn rgb_input_registers_on_luminance_and_warps_every_channel() {
+    let dir = tempfile::tempdir().unwrap();
+    let pair = synth(&dir.path().join("pair"), "256x256", 8, "affine");
+    // Make an RGB moving image from the gray one.
+    let gray = io::load_image(&pair.join("moving.tif")).unwrap();
+    let alinify::raster::AnyImage::U8(g) = gray else {
+        panic!("8-bit synth")
+    };
+    let rgb: Vec<u8> = g.data.iter().flat_map(|&v| [v, v, v]).collect();
+    let rgb = alinify::raster::Raster::from_interleaved(256, 256, 3, rgb).unwrap();
+    let moving_rgb = dir.path().join("moving_rgb.png");
+    io::save_image(&moving_rgb, &alinify::raster::AnyImage::U8(rgb)).unwrap();
+    let out = dir.path().join("out");
+    alinify_ok(&[
+        "register",
+        s(&pair.join("fixed.tif")),
+        s(&moving_rgb),
+        "--out",
+        s(&out),
+        "-q",
+    ]);
+    let warped = io::load_image(&out.join("warped.tif")).unwrap();
+    assert_eq!(
+        (warped.channels(), warped.depth()),
+        (3, alinify::raster::SampleDepth::U8)
+    );
+}
+
+#[test]
+fn synth_is_deterministic_and_writes_the_four_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = synth(&dir.path().join("a"), "64x48", 3, "smooth");
+    let b = synth(&dir.path().join("b"), "64x48", 3, "smooth");
+    for f in ["fixed.tif", "moving.tif", "gt.flo", "mask.png"] {
+        assert_eq!(
+            std::fs::read(a.join(f)).unwrap(),
+            std::fs::read(b.join(f)).unwrap(),
+            "{f} differs"
+        );
+    }
+}
+
+#[test]
+fn usage_errors_exit_with_status_2() {
+    assert_eq!(alinify(&["register"]).status.code(), Some(2));
+    assert_eq!(
+        alinify(&["synth", "--size", "banana", "--out", "x"])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(
+        alinify(&["register", "a", "b", "--mode", "sideways"])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(alinify(&["--help"]).status.code(), Some(0));
+}

@@ -1,0 +1,124 @@
+//! Helpers shared by the integration tests.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Runs the `alinify` binary with `args`.
+pub fn alinify(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_alinify"))
+        .args(args)
+        .env_remove("ALINIFY_BACKEND")
+        .output()
+        .expect("the alinify binary runs")
+}
+
+/// Runs `alinify` and asserts success, returning stdout.
+pub fn alinify_ok(args: &[&str]) -> String {
+    let out = alinify(args);
+    assert!(
+        out.status.success(),
+        "alinify {args:?} failed ({:?}):\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 output")
+}
+
+/// A path as `&str`.
+pub fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+/// Generates a pair with `alinify synth` into `dir`.
+pub fn synth(dir: &Path, size: &str, seed: u64, deform: &str) -> PathBuf {
+    alinify_ok(&[
+        "synth",
+        "--size",
+        size,
+        "--seed",
+        &seed.to_string(),
+        "--deform",
+        deform,
+        "--out",
+        s(dir),
+        "-q",
+    ]);
+    dir.to_path_buf()
+}
+
+/// One IFD entry of a hand-built TIFF: tag, field type (3 = SHORT, 4 = LONG), and values.
+pub struct Entry {
+    pub tag: u16,
+    pub kind: u16,
+    pub values: Vec<u32>,
+}
+
+/// Builds a little-endian classic TIFF with one IFD (entries sorted by tag) followed by `data`.
+/// Entries whose values do not fit in four bytes are stored after the IFD. Use `u32::MAX` as a
+/// value to mean "offset of the data block".
+pub fn build_tiff(entries: &[Entry], data: &[u8]) -> Vec<u8> {
+    let ifd_len = 2 + 12 * entries.len() + 4;
+    let mut extra: Vec<u8> = Vec::new();
+    let extra_start = 8 + ifd_len;
+    let size = |kind: u16| if kind == 3 { 2 } else { 4 };
+    let arrays: usize = entries
+        .iter()
+        .map(|e| {
+            if e.values.len() * size(e.kind) > 4 {
+                e.values.len() * size(e.kind)
+            } else {
+                0
+            }
+        })
+        .sum();
+    let data_start = (extra_start + arrays) as u32;
+    let resolve = |v: u32| if v == u32::MAX { data_start } else { v };
+    let mut out = b"II*\0".to_vec();
+    out.extend_from_slice(&8u32.to_le_bytes());
+    out.extend_from_slice(&(entries.len() as u16).to_le_bytes());
+    for e in entries {
+        out.extend_from_slice(&e.tag.to_le_bytes());
+        out.extend_from_slice(&e.kind.to_le_bytes());
+        out.extend_from_slice(&(e.values.len() as u32).to_le_bytes());
+        let mut bytes = Vec::new();
+        for &v in &e.values {
+            let v = resolve(v);
+            if e.kind == 3 {
+                bytes.extend_from_slice(&(v as u16).to_le_bytes());
+            } else {
+                bytes.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+        if bytes.len() <= 4 {
+            bytes.resize(4, 0);
+            out.extend_from_slice(&bytes);
+        } else {
+            out.extend_from_slice(&((extra_start + extra.len()) as u32).to_le_bytes());
+            extra.extend_from_slice(&bytes);
+        }
+    }
+    out.extend_from_slice(&0u32.to_le_bytes());
+    out.extend_from_slice(&extra);
+    out.extend_from_slice(data);
+    out
+}
+
+/// A hand-built 8-bit gray strip TIFF header claiming `width x height`, with `data` as its one
+/// strip.
+pub fn strip_tiff(width: u32, height: u32, data: &[u8]) -> Vec<u8> {
+    let e = |tag, kind, values: Vec<u32>| Entry { tag, kind, values };
+    build_tiff(
+        &[
+            e(256, 4, vec![width]),
+            e(257, 4, vec![height]),
+            e(258, 3, vec![8]),
+            e(259, 3, vec![1]),
+            e(262, 3, vec![1]),
+            e(273, 4, vec![u32::MAX]),
+            e(277, 3, vec![1]),
+            e(278, 4, vec![height.max(1)]),
+            e(279, 4, vec![data.len() as u32]),
+        ],
+        data,
+    )
+}
