@@ -9,6 +9,31 @@
 //! Conventions used everywhere: pixel centres are integer coordinates, `x` is the column, and a
 //! displacement field lives on the FIXED image's grid: `warped(x, y) = moving(x + u, y + v)`.
 //! Nothing in the engine knows about a screen.
+//!
+//! Registering a generated pair in memory and scoring it against its ground truth:
+//!
+//! ```
+//! use alinify::analysis::end_point_error;
+//! use alinify::job::{CancelToken, Reporter};
+//! use alinify::raster::SampleDepth;
+//! use alinify::register::{affine::register_affine, PreparedImage, RegisterOptions};
+//! use alinify::synth::{generate, Deform, SynthParams, Texture};
+//! use alinify::transform::displacement_field;
+//!
+//! let cancel = CancelToken::new();
+//! let params = SynthParams {
+//!     width: 192, height: 160, seed: 1, deform: Deform::Affine, depth: SampleDepth::U8, noise: 0.01,
+//! };
+//! let pair = generate(&Texture::procedural(192, 160, 1), &params, &cancel)?;
+//! let fixed = PreparedImage::new(pair.fixed, 2, &cancel)?;
+//! let moving = PreparedImage::new(pair.moving, 2, &cancel)?;
+//! let reporter = Reporter::<()>::silent(cancel);
+//! let outcome = register_affine(&fixed, &moving, &RegisterOptions::default(), 0, &reporter)?;
+//! let field = displacement_field(&outcome.affine, 192, 160);
+//! let error = end_point_error(&field, &pair.ground_truth, Some(&pair.mask))?;
+//! assert!(error.epe_mean < 0.1, "mean end-point error {} px", error.epe_mean);
+//! # Ok::<(), alinify::Error>(())
+//! ```
 #![warn(missing_docs)]
 
 pub mod analysis;

@@ -2,6 +2,7 @@
 //! exit status; a panic is a bug.
 
 mod bench;
+mod demo;
 mod progress;
 
 use alinify::job::JobHandle;
@@ -101,6 +102,8 @@ enum Command {
     },
     /// Benchmarks of the engine on generated data (wall time and peak memory).
     Bench(bench::BenchArgs),
+    /// Generate pairs, register them, print timings and errors against the ground truth.
+    Demo(demo::DemoArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -115,8 +118,9 @@ struct RegisterArgs {
     /// Where to compute: auto, cpu or gpu (env ALINIFY_BACKEND).
     #[arg(long, env = "ALINIFY_BACKEND", default_value = "auto")]
     backend: Backend,
-    /// Metric: mse (same intensities), ncc (linear changes), mi (different stains/modalities).
-    #[arg(long, default_value = "mse")]
+    /// Metric: ncc (same modality, robust to exposure changes), mse (identical intensities),
+    /// mi (different stains or modalities).
+    #[arg(long, default_value = "ncc")]
     metric: MetricKind,
     /// Pyramid levels (default: down to about 64 px).
     #[arg(long)]
@@ -216,6 +220,7 @@ pub fn run() -> i32 {
         }) => synth(size, seed, deform, base.as_deref(), depth, noise, &out, &ui),
         Some(Command::Eval { field, gt, mask }) => eval(&field, &gt, mask.as_deref()),
         Some(Command::Bench(args)) => bench::run(args, &ui),
+        Some(Command::Demo(args)) => demo::run(args, &ui),
     };
     match result {
         Ok(()) => EXIT_OK,

@@ -71,13 +71,16 @@ pub fn write_flo(path: &Path, field: &DenseField) -> Result<()> {
     })
 }
 
+/// Fills one row of a field: `(y, u, v)`.
+pub type FieldRowFiller<'a> = dyn FnMut(usize, &mut [f32], &mut [f32]) -> Result<()> + 'a;
+
 /// Writes a `.flo` row by row: `row(y, u, v)` fills one row of each component. Memory stays at
 /// one row, so fields of any size can be streamed from a transform.
 pub fn write_flo_rows(
     path: &Path,
     width: usize,
     height: usize,
-    row: &mut dyn FnMut(usize, &mut [f32], &mut [f32]) -> Result<()>,
+    row: &mut FieldRowFiller<'_>,
 ) -> Result<()> {
     let (wi, hi) = (i32::try_from(width), i32::try_from(height));
     let (Ok(wi), Ok(hi)) = (wi, hi) else {

@@ -225,7 +225,7 @@ const BAND_BYTES: usize = 32 << 20;
 pub fn write_tiff_streaming(
     path: &Path,
     spec: TiffSpec,
-    fill: &mut dyn FnMut(Band, BandBuffer<'_>) -> Result<()>,
+    fill: &mut (dyn FnMut(Band, BandBuffer<'_>) -> Result<()> + Send),
 ) -> Result<()> {
     if spec.width == 0 || spec.height == 0 || !(1..=4).contains(&spec.channels) {
         return Err(Error::write(
@@ -256,7 +256,7 @@ fn dispatch<W: Write + Seek, K: TiffKind>(
     enc: &mut TiffEncoder<W, K>,
     path: &Path,
     spec: TiffSpec,
-    fill: &mut dyn FnMut(Band, BandBuffer<'_>) -> Result<()>,
+    fill: &mut (dyn FnMut(Band, BandBuffer<'_>) -> Result<()> + Send),
 ) -> Result<()> {
     use SampleDepth::*;
     match (spec.channels, spec.depth) {
@@ -276,7 +276,7 @@ fn encode<C, W, K>(
     enc: &mut TiffEncoder<W, K>,
     path: &Path,
     spec: TiffSpec,
-    fill: &mut dyn FnMut(Band, BandBuffer<'_>) -> Result<()>,
+    fill: &mut (dyn FnMut(Band, BandBuffer<'_>) -> Result<()> + Send),
 ) -> Result<()>
 where
     C: tiff::encoder::colortype::ColorType,
@@ -296,16 +296,14 @@ where
     let strips_per_band = (BAND_BYTES / (row_bytes * rows_per_strip)).max(1);
     let band_rows = rows_per_strip * strips_per_band;
     let expand = spec.channels == 2 && out_channels == 4;
-    let mut buffer = vec![C::Inner::default(); band_rows * spec.row_samples()];
+    let strip_samples = rows_per_strip * spec.row_samples();
     let mut expanded = if expand {
         vec![C::Inner::default(); rows_per_strip * spec.width * 4]
     } else {
         Vec::new()
     };
-    for band in crate::raster::tiles::bands(spec.height, band_rows) {
-        let samples = band.rows * spec.row_samples();
-        fill(band, C::Inner::wrap(&mut buffer[..samples]))?;
-        for strip in buffer[..samples].chunks(rows_per_strip * spec.row_samples()) {
+    let mut write_band = |samples: &[C::Inner]| -> Result<()> {
+        for strip in samples.chunks(strip_samples) {
             if expand {
                 let out = &mut expanded[..strip.len() * 2];
                 for (o, px) in out.chunks_exact_mut(4).zip(strip.chunks_exact(2)) {
@@ -316,6 +314,38 @@ where
                 image.write_strip(strip).map_err(werr)?;
             }
         }
+        Ok(())
+    };
+    // Double buffering: band i+1 is filled (in parallel, by the caller) while band i is encoded
+    // and written, so computation and disk overlap.
+    let bands: Vec<Band> = crate::raster::tiles::bands(spec.height, band_rows).collect();
+    let band_len = |b: &Band| b.rows * spec.row_samples();
+    let mut ready = vec![C::Inner::default(); band_rows * spec.row_samples()];
+    let mut next = ready.clone();
+    fill(bands[0], C::Inner::wrap(&mut ready[..band_len(&bands[0])]))?;
+    for i in 0..bands.len() {
+        let current = &ready[..band_len(&bands[i])];
+        let (written, filled) = match bands.get(i + 1) {
+            Some(b) => {
+                let buf = &mut next[..band_len(b)];
+                let fill = &mut *fill;
+                std::thread::scope(|scope| {
+                    let filler = std::thread::Builder::new()
+                        .name("alinify-band-fill".into())
+                        .spawn_scoped(scope, move || fill(*b, C::Inner::wrap(buf)))
+                        .map_err(|e| Error::Internal(format!("cannot start a thread: {e}")))?;
+                    let written = write_band(current);
+                    let filled = filler
+                        .join()
+                        .unwrap_or_else(|_| Err(Error::Internal("band filler panicked".into())));
+                    Ok::<_, Error>((written, filled))
+                })?
+            }
+            None => (write_band(current), Ok(())),
+        };
+        written?;
+        filled?;
+        std::mem::swap(&mut ready, &mut next);
     }
     image.finish().map_err(werr)
 }

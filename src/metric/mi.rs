@@ -117,8 +117,8 @@ mod tests {
 
     #[test]
     fn kernel_is_a_partition_of_unity_with_matching_derivative() {
-        for eta in [2.0, 2.3, 7.5, 10.99] {
-            let k0 = (eta as f64).floor() as usize - 1;
+        for eta in [2.0f64, 2.3, 7.5, 10.99] {
+            let k0 = eta.floor() as usize - 1;
             let s: f64 = (k0..k0 + 4).map(|k| bspline3(k as f64 - eta)).sum();
             assert!((s - 1.0).abs() < 1e-12);
         }

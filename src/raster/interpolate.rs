@@ -87,8 +87,8 @@ fn prefilter_line(line: &mut [f32]) {
     let horizon = ((1e-8f64).ln() / z.abs().ln()).ceil() as usize;
     let mut zk = 1.0;
     let mut sum = 0.0;
-    for k in 0..horizon.min(n) {
-        sum += zk * c[k];
+    for v in c.iter().take(horizon.min(n)) {
+        sum += zk * v;
         zk *= z;
     }
     if horizon > n {

@@ -101,7 +101,7 @@ impl Default for RegisterOptions {
     fn default() -> Self {
         Self {
             mode: Mode::Affine,
-            metric: MetricKind::Mse,
+            metric: MetricKind::Ncc,
             levels: None,
             samples: 20_000,
             max_iterations: 100,

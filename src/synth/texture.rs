@@ -81,9 +81,7 @@ fn value_noise(x: f64, y: f64, seed: u64) -> f64 {
     let (ix, iy) = (ix as i64, iy as i64);
     let lattice = |i: i64, j: i64| {
         let h = hash64(
-            seed ^ hash64(
-                (i as u64).wrapping_mul(0x9E37_79B9) ^ ((j as u64) << 32 | (j as u64) >> 32),
-            ),
+            seed ^ hash64((i as u64).wrapping_mul(0x9E37_79B9) ^ (j as u64).rotate_right(32)),
         );
         (h >> 11) as f64 / (1u64 << 52) as f64 - 1.0
     };
