@@ -54,6 +54,9 @@ pub fn run(args: DemoArgs, ui: &Ui) -> anyhow::Result<()> {
                 moving: pair_dir.join("moving.tif"),
                 out_dir: out.clone(),
                 field: Some(out.join("field.flo")),
+                export_elastix: None,
+                fixed_mask: None,
+                moving_mask: None,
                 options: RegisterOptions {
                     mode: Mode::Affine,
                     metric,

@@ -8,6 +8,7 @@ mod progress;
 use alinify::job::JobHandle;
 use alinify::metric::MetricKind;
 use alinify::raster::SampleDepth;
+use alinify::register::preset::Preset;
 use alinify::register::{Backend, Mode, RegisterOptions, RegisterRequest};
 use alinify::synth::{Deform, SynthParams, Texture};
 use alinify::transform::TransformFile;
@@ -47,7 +48,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Register MOVING to FIXED; writes warped.tif, transform.json and report.json.
-    Register(RegisterArgs),
+    Register(Box<RegisterArgs>),
     /// Apply a saved transform to any image or layer, on the fixed image's grid.
     Warp {
         /// The image to warp.
@@ -112,31 +113,87 @@ struct RegisterArgs {
     fixed: PathBuf,
     /// The image to align.
     moving: PathBuf,
-    /// Registration mode.
-    #[arg(long, default_value = "affine")]
-    mode: Mode,
+    /// Registration mode: accurate (affine + B-spline, default), affine, fast.
+    #[arg(long)]
+    mode: Option<Mode>,
     /// Where to compute: auto, cpu or gpu (env ALINIFY_BACKEND).
     #[arg(long, env = "ALINIFY_BACKEND", default_value = "auto")]
     backend: Backend,
-    /// Metric: ncc (same modality, robust to exposure changes), mse (identical intensities),
-    /// mi (different stains or modalities).
-    #[arg(long, default_value = "ncc")]
-    metric: MetricKind,
+    /// Metric: ncc (same modality, robust to exposure changes; default), mse (identical
+    /// intensities), mi (different stains or modalities).
+    #[arg(long)]
+    metric: Option<MetricKind>,
+    /// Settings from a TOML preset (see assets/presets); flags given here override it.
+    #[arg(long)]
+    preset: Option<PathBuf>,
     /// Pyramid levels (default: down to about 64 px).
     #[arg(long)]
     levels: Option<usize>,
-    /// Samples per metric evaluation.
-    #[arg(long, default_value_t = 20_000)]
-    samples: usize,
-    /// Iterations per level at most.
-    #[arg(long, default_value_t = 100)]
-    iterations: usize,
+    /// Finest pyramid level registered (default 0; 1 above 100 megapixels).
+    #[arg(long)]
+    finest_level: Option<usize>,
+    /// Samples per metric evaluation (default 20000; more for fine B-spline grids).
+    #[arg(long)]
+    samples: Option<usize>,
+    /// Iterations per level at most (default 100).
+    #[arg(long)]
+    iterations: Option<usize>,
+    /// Final B-spline control-point spacing in pixels (default: longer side / 20).
+    #[arg(long)]
+    grid_spacing: Option<f64>,
+    /// Control-grid resolutions (default 4: the spacing halves three times).
+    #[arg(long)]
+    grid_levels: Option<usize>,
+    /// Bending-energy penalty weight (default 0).
+    #[arg(long)]
+    bending_weight: Option<f64>,
+    /// Register on this channel (0-based) instead of the luminance.
+    #[arg(long)]
+    channel: Option<usize>,
+    /// Only sample the fixed image where this mask is non-zero.
+    #[arg(long)]
+    fixed_mask: Option<PathBuf>,
+    /// Ignore samples that map where this mask of the moving image is zero.
+    #[arg(long)]
+    moving_mask: Option<PathBuf>,
     /// Output folder.
     #[arg(long, default_value = "alinify-out")]
     out: PathBuf,
     /// Also write the dense displacement field (Middlebury .flo) here.
     #[arg(long)]
     field: Option<PathBuf>,
+    /// Also write the transform as elastix TransformParameters for transformix.
+    #[arg(long)]
+    export_elastix: Option<PathBuf>,
+}
+
+impl RegisterArgs {
+    /// Defaults, then the preset, then the flags given.
+    fn options(&self) -> anyhow::Result<RegisterOptions> {
+        let mut options = RegisterOptions {
+            mode: Mode::Accurate,
+            ..RegisterOptions::default()
+        };
+        if let Some(path) = &self.preset {
+            Preset::load(path)?.apply(&mut options)?;
+        }
+        let flags = Preset {
+            mode: self.mode,
+            metric: self.metric,
+            levels: self.levels,
+            samples: self.samples,
+            iterations: self.iterations,
+            grid_spacing: self.grid_spacing,
+            grid_levels: self.grid_levels,
+            bending_weight: self.bending_weight,
+            finest_level: self.finest_level,
+            channel: self.channel,
+            ..Preset::default()
+        };
+        flags.apply(&mut options)?;
+        options.backend = self.backend;
+        Ok(options)
+    }
 }
 
 fn parse_size(s: &str) -> Result<(usize, usize), String> {
@@ -194,7 +251,7 @@ pub fn run() -> i32 {
     let ui = progress::Ui::new(cli.quiet);
     let result = match cli.command {
         None => open_gui(&cli.files),
-        Some(Command::Register(args)) => register(args, &ui),
+        Some(Command::Register(args)) => register(*args, &ui),
         Some(Command::Warp {
             image,
             transform,
@@ -249,19 +306,14 @@ fn open_gui(files: &[PathBuf]) -> anyhow::Result<()> {
 
 fn register(args: RegisterArgs, ui: &progress::Ui) -> anyhow::Result<()> {
     let request = RegisterRequest {
+        options: args.options()?,
         fixed: args.fixed,
         moving: args.moving,
         out_dir: args.out.clone(),
         field: args.field,
-        options: RegisterOptions {
-            mode: args.mode,
-            metric: args.metric,
-            levels: args.levels,
-            samples: args.samples.max(100),
-            max_iterations: args.iterations.max(1),
-            backend: args.backend,
-            ..RegisterOptions::default()
-        },
+        export_elastix: args.export_elastix,
+        fixed_mask: args.fixed_mask,
+        moving_mask: args.moving_mask,
     };
     let job = JobHandle::spawn("alinify-register", move |reporter| {
         alinify::register::register_files(&request, reporter)

@@ -9,6 +9,7 @@
 
 mod atomic;
 mod codecs;
+pub mod elastix;
 pub mod flo;
 pub mod tiff;
 

@@ -50,6 +50,7 @@ pub const MI_BINS: usize = 32;
 pub struct MovingLevel {
     sampler: CubicBSplineSampler,
     range: (f64, f64),
+    mask: Option<ndarray::Array2<bool>>,
 }
 
 impl MovingLevel {
@@ -63,7 +64,27 @@ impl MovingLevel {
         Self {
             sampler: CubicBSplineSampler::new(image),
             range: (lo as f64, hi as f64),
+            mask: None,
         }
+    }
+
+    /// Ignores samples that map where `mask` (same size as the level) is false.
+    pub fn with_mask(mut self, mask: ndarray::Array2<bool>) -> Self {
+        self.mask = Some(mask);
+        self
+    }
+
+    /// Value and gradient at a level point, `None` outside the image or its mask.
+    #[inline]
+    fn probe(&self, x: f64, y: f64) -> Probe {
+        let found = self.sampler.value_and_gradient(x, y)?;
+        if let Some(m) = &self.mask {
+            let (ix, iy) = ((x + 0.5) as usize, (y + 0.5) as usize);
+            if !m[[iy.min(m.nrows() - 1), ix.min(m.ncols() - 1)]] {
+                return None;
+            }
+        }
+        Some(found)
     }
     /// The sampler.
     pub fn sampler(&self) -> &CubicBSplineSampler {
@@ -107,7 +128,7 @@ pub fn evaluate(
         .flat_map_iter(|chunk| {
             chunk.iter().map(|s| {
                 let [qx, qy] = t.map_point(s.x as f64 * scale, s.y as f64 * scale);
-                moving.sampler.value_and_gradient(qx / scale, qy / scale)
+                moving.probe(qx / scale, qy / scale)
             })
         })
         .collect();

@@ -21,6 +21,12 @@ pub struct RegisterRequest {
     pub out_dir: PathBuf,
     /// Also write the dense displacement field here (`.flo`).
     pub field: Option<PathBuf>,
+    /// Also write the transform as elastix `TransformParameters` files.
+    pub export_elastix: Option<PathBuf>,
+    /// Only sample the fixed image where this mask is non-zero.
+    pub fixed_mask: Option<PathBuf>,
+    /// Ignore samples that map where this mask of the moving image is zero.
+    pub moving_mask: Option<PathBuf>,
     /// Registration settings.
     pub options: RegisterOptions,
 }
@@ -146,6 +152,14 @@ pub fn register_files(
         || io::load_image(&request.moving),
     );
     let (fixed, moving) = (fixed?, moving?);
+    let masks = super::bspline::Masks {
+        fixed: load_mask_sized(request.fixed_mask.as_deref(), fixed.width(), fixed.height())?,
+        moving: load_mask_sized(
+            request.moving_mask.as_deref(),
+            moving.width(),
+            moving.height(),
+        )?,
+    };
     seconds.load = t.elapsed().as_secs_f64();
     reporter.check()?;
     let describe = |path: &Path, im: &crate::raster::AnyImage| ImageReport {
@@ -175,18 +189,58 @@ pub fn register_files(
         .max(1);
     let cancel = reporter.cancel_token();
     let (fixed, moving) = rayon::join(
-        || PreparedImage::new(fixed, levels, cancel),
-        || PreparedImage::new(moving, levels, cancel),
+        || PreparedImage::with_channel(fixed, options.channel, levels, cancel),
+        || PreparedImage::with_channel(moving, options.channel, levels, cancel),
     );
     let (fixed, moving) = (fixed?, moving?);
     seconds.pyramid = t.elapsed().as_secs_f64();
 
     let t = Instant::now();
-    let finest = super::affine_finest_level(fixed.width(), fixed.height());
-    let outcome = super::affine::register_affine(&fixed, &moving, options, finest, reporter)?;
+    let (fw, fh) = (fixed.width(), fixed.height());
+    let coarsest = fixed.levels().min(moving.levels()) - 1;
+    let finest = options
+        .finest_level
+        .unwrap_or_else(|| super::default_finest_level(fw, fh))
+        .min(coarsest);
+    let (spec, levels_report): (TransformSpec, Vec<LevelReport>) = match options.mode {
+        Mode::Affine => {
+            let affine_finest = super::affine_finest_level(fw, fh).max(finest);
+            let outcome =
+                super::affine::register_affine(&fixed, &moving, options, affine_finest, reporter)?;
+            (TransformSpec::Affine(outcome.affine), outcome.levels)
+        }
+        Mode::Accurate => {
+            let spacing = options
+                .grid_spacing
+                .unwrap_or(fw.max(fh) as f64 / 20.0)
+                .max(4.0);
+            let steps =
+                super::bspline::schedule(fw, fh, finest, coarsest, spacing, options.grid_levels);
+            // The affine stage stops where the B-spline stage starts.
+            let affine_finest = steps.first().map_or(finest, |s| s.level);
+            let affine =
+                super::affine::register_affine(&fixed, &moving, options, affine_finest, reporter)?;
+            let outcome = super::bspline::register_bspline(
+                &fixed,
+                &moving,
+                affine.affine,
+                &steps,
+                options,
+                &masks,
+                reporter,
+            )?;
+            let mut levels = affine.levels;
+            levels.extend(outcome.levels);
+            (TransformSpec::AffineBspline(outcome.transform), levels)
+        }
+        Mode::Fast => {
+            return Err(Error::InvalidArgument(
+                "--mode fast is not available in this build yet".into(),
+            ));
+        }
+    };
     seconds.register = t.elapsed().as_secs_f64();
-    let spec = TransformSpec::Affine(outcome.affine);
-    let transform: Box<dyn Transform> = Box::new(outcome.affine);
+    let transform: Box<dyn Transform> = spec.build(&request.out_dir)?;
 
     // Similarity before and after, on a level small enough to be cheap.
     let ncc_level = (0..fixed.levels().min(moving.levels()))
@@ -204,7 +258,6 @@ pub fn register_files(
     let mut outputs = Vec::new();
     let t = Instant::now();
     let warped_path = request.out_dir.join("warped.tif");
-    let (fw, fh) = (fixed.width(), fixed.height());
     seconds.warp = warp_to_tiff(
         &warped_path,
         &moving.image,
@@ -220,6 +273,10 @@ pub fn register_files(
     TransformFile::new([fw, fh], [moving.width(), moving.height()], spec.clone())
         .save(&transform_path)?;
     outputs.push(transform_path);
+    if let Some(path) = &request.export_elastix {
+        crate::io::elastix::export(path, &spec, [fw, fh])?;
+        outputs.push(path.clone());
+    }
     if let Some(field_path) = &request.field {
         write_field(field_path, transform.as_ref(), fw, fh)?;
         outputs.push(field_path.clone());
@@ -238,7 +295,7 @@ pub fn register_files(
         moving: moving_report,
         threads: rayon::current_num_threads(),
         seconds,
-        levels: outcome.levels,
+        levels: levels_report,
         ncc_level,
         ncc_before,
         ncc_after,
@@ -252,6 +309,33 @@ pub fn register_files(
         report,
         transform: spec,
     })
+}
+
+/// Loads a mask and checks it matches its image's size.
+fn load_mask_sized(
+    path: Option<&Path>,
+    width: usize,
+    height: usize,
+) -> Result<Option<ndarray::Array2<bool>>> {
+    let Some(path) = path else { return Ok(None) };
+    let mask = io::load_mask(path)?;
+    if mask.dim() != (height, width) {
+        return Err(Error::InvalidData {
+            path: path.into(),
+            detail: format!(
+                "mask is {} x {} but its image is {width} x {height}",
+                mask.ncols(),
+                mask.nrows()
+            ),
+        });
+    }
+    if !mask.iter().any(|&m| m) {
+        return Err(Error::InvalidData {
+            path: path.into(),
+            detail: "mask is empty (all zero)".into(),
+        });
+    }
+    Ok(Some(mask))
 }
 
 /// Streams the displacement `T(p) - p` over the fixed grid into a `.flo`, row by row.

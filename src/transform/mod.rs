@@ -6,12 +6,14 @@
 //! of any size are warped band by band ([`warp`]).
 
 mod affine;
+mod affine_bspline;
 mod bspline;
 mod dense;
 mod spec;
 pub mod warp;
 
 pub use affine::{Affine, AffineParametric};
+pub use affine_bspline::AffineBSpline;
 pub use bspline::BSplineTransform;
 pub use dense::DenseField;
 pub use spec::{TransformFile, TransformSpec};

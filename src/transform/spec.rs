@@ -1,6 +1,6 @@
 //! `transform.json`: the project's complete, self-describing transform file.
 
-use super::{Affine, BSplineTransform, Composed, Identity, Transform};
+use super::{Affine, AffineBSpline, BSplineTransform, Composed, Identity, Transform};
 use crate::io::{flo, write_atomic};
 use crate::{Error, Result};
 use std::path::{Path, PathBuf};
@@ -15,6 +15,9 @@ pub enum TransformSpec {
     Affine(Affine),
     /// A cubic B-spline displacement.
     Bspline(BSplineTransform),
+    /// An affine plus a B-spline displacement on the fixed grid: `q = A(p) + d(p)`.
+    #[serde(rename = "affine_bspline")]
+    AffineBspline(AffineBSpline),
     /// A dense displacement field stored beside the JSON as a `.flo` file.
     Dense {
         /// Path of the `.flo`, relative to the JSON file's folder.
@@ -122,6 +125,10 @@ impl TransformSpec {
                 }
                 Ok(())
             }
+            TransformSpec::AffineBspline(ab) => {
+                TransformSpec::Affine(ab.affine).validate(path)?;
+                TransformSpec::Bspline(ab.bspline.clone()).validate(path)
+            }
             TransformSpec::Bspline(b) => {
                 let [w, h] = b.domain;
                 if !(b.spacing[0] > 0.0 && b.spacing[1] > 0.0) || w == 0 || h == 0 {
@@ -152,6 +159,7 @@ impl TransformSpec {
             TransformSpec::Identity => Box::new(Identity),
             TransformSpec::Affine(a) => Box::new(*a),
             TransformSpec::Bspline(b) => Box::new(b.clone()),
+            TransformSpec::AffineBspline(ab) => Box::new(ab.clone()),
             TransformSpec::Dense { field } => Box::new(flo::read_flo(&base_dir.join(field))?),
             TransformSpec::Composed { steps } => Box::new(Composed {
                 steps: steps

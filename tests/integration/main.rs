@@ -1,5 +1,6 @@
 //! Integration tests: the `alinify` binary end to end, on data the tests generate.
 
+mod accurate;
 mod bad_input;
 mod cli;
 mod common;

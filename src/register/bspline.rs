@@ -1,0 +1,292 @@
+//! The accurate mode's non-rigid stage: a cubic B-spline displacement added to the affine,
+//! optimised from coarse to fine. Each step of the schedule pairs a pyramid level with a control
+//! grid; when the grid spacing halves, the grid is refined exactly (the deformation is kept) and
+//! optimisation continues on the finer level.
+
+use super::{LevelReport, PreparedImage, RegisterOptions};
+use crate::job::{Progress, Reporter, Stage};
+use crate::metric::{self, MovingLevel, SampleSet};
+use crate::optimize::{LbfgsParams, lbfgs};
+use crate::transform::{Affine, AffineBSpline, BSplineTransform, Parametric};
+use crate::{Error, Result};
+use ndarray::Array2;
+
+/// One step of the coarse-to-fine schedule.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct ScheduleStep {
+    /// Pyramid level (0 = full resolution).
+    pub level: usize,
+    /// Control-point spacing in full-resolution pixels.
+    pub spacing: f64,
+}
+
+/// Longest side of the level the B-spline stage starts at: coarse enough that a deformation of a
+/// few percent of the image is a few pixels there.
+pub const START_MAX_SIDE: usize = 512;
+
+/// The schedule for an image of `width x height`: from the level whose longest side is at most
+/// [`START_MAX_SIDE`] (and at least `grid_levels - 1` above `finest`) down to `finest`; the grid
+/// spacing is `final_spacing * 2^k`, halving over the last `grid_levels - 1` steps.
+pub fn schedule(
+    width: usize,
+    height: usize,
+    finest: usize,
+    coarsest: usize,
+    final_spacing: f64,
+    grid_levels: usize,
+) -> Vec<ScheduleStep> {
+    let grid_levels = grid_levels.max(1);
+    let mut start = finest + grid_levels - 1;
+    while (width.max(height) >> start) > START_MAX_SIDE && start < coarsest {
+        start += 1;
+    }
+    let start = start.min(coarsest).max(finest);
+    (finest..=start)
+        .rev()
+        .map(|level| ScheduleStep {
+            level,
+            spacing: final_spacing * (1u64 << (level - finest).min(grid_levels - 1)) as f64,
+        })
+        .collect()
+}
+
+/// Mean bending energy of a B-spline's coefficients (1/px^2), from second differences of the
+/// control grid divided by the squared spacing, and its gradient added to `grad` times `weight`.
+pub fn bending_energy(b: &BSplineTransform, weight: f64, grad: Option<&mut [f64]>) -> f64 {
+    let (ny, nx) = b.u.dim();
+    if nx < 3 || ny < 3 {
+        return 0.0;
+    }
+    let (sx2, sy2) = (b.spacing[0] * b.spacing[0], b.spacing[1] * b.spacing[1]);
+    let sxy = b.spacing[0] * b.spacing[1];
+    let count = ((nx - 2) * (ny - 2)) as f64;
+    let n = b.u.len();
+    let mut energy = 0.0;
+    let mut g = grad;
+    for (comp, c) in [&b.u, &b.v].into_iter().enumerate() {
+        let offset = comp * n;
+        for j in 1..ny - 1 {
+            for i in 1..nx - 1 {
+                let xx = (c[[j, i - 1]] - 2.0 * c[[j, i]] + c[[j, i + 1]]) / sx2;
+                let yy = (c[[j - 1, i]] - 2.0 * c[[j, i]] + c[[j + 1, i]]) / sy2;
+                let xy = (c[[j + 1, i + 1]] - c[[j + 1, i]] - c[[j, i + 1]] + c[[j, i]]) / sxy;
+                energy += xx * xx + 2.0 * xy * xy + yy * yy;
+                if let Some(g) = g.as_deref_mut() {
+                    let k = |jj: usize, ii: usize| offset + jj * nx + ii;
+                    let f = 2.0 * weight / count;
+                    g[k(j, i - 1)] += f * xx / sx2;
+                    g[k(j, i)] += f * (-2.0 * xx / sx2 - 2.0 * yy / sy2 + 2.0 * xy / sxy);
+                    g[k(j, i + 1)] += f * (xx / sx2 - 2.0 * xy / sxy);
+                    g[k(j - 1, i)] += f * yy / sy2;
+                    g[k(j + 1, i)] += f * (yy / sy2 - 2.0 * xy / sxy);
+                    g[k(j + 1, i + 1)] += f * 2.0 * xy / sxy;
+                }
+            }
+        }
+    }
+    weight * energy / count
+}
+
+/// The B-spline stage's result.
+#[derive(Debug, Clone)]
+pub struct BSplineOutcome {
+    /// The transform found.
+    pub transform: AffineBSpline,
+    /// Per step of the schedule.
+    pub levels: Vec<LevelReport>,
+}
+
+/// Masks of the fixed and moving images (full resolution; `true` = use the pixel).
+#[derive(Debug, Clone, Default)]
+pub struct Masks {
+    /// Samples are drawn only here.
+    pub fixed: Option<Array2<bool>>,
+    /// Samples mapping outside this are ignored.
+    pub moving: Option<Array2<bool>>,
+}
+
+/// A mask at pyramid level `level` (every `2^level`-th pixel, matching the pyramid's grid).
+pub fn mask_at_level(
+    mask: &Array2<bool>,
+    level: usize,
+    width: usize,
+    height: usize,
+) -> Array2<bool> {
+    let step = 1usize << level;
+    Array2::from_shape_fn((height, width), |(y, x)| {
+        let (sy, sx) = (
+            (y * step).min(mask.nrows() - 1),
+            (x * step).min(mask.ncols() - 1),
+        );
+        mask[[sy, sx]]
+    })
+}
+
+/// Registers with `T(p) = A(p) + d(p)` from `affine`, following `steps`.
+pub fn register_bspline<T>(
+    fixed: &PreparedImage,
+    moving: &PreparedImage,
+    affine: Affine,
+    steps: &[ScheduleStep],
+    options: &RegisterOptions,
+    masks: &Masks,
+    reporter: &Reporter<T>,
+) -> Result<BSplineOutcome> {
+    let (w, h) = (fixed.width(), fixed.height());
+    let first = steps
+        .first()
+        .ok_or_else(|| Error::Internal("empty B-spline schedule".into()))?;
+    let mut transform = AffineBSpline {
+        affine,
+        bspline: BSplineTransform::new(w, h, [first.spacing, first.spacing]),
+    };
+    let mut levels = Vec::new();
+    for (done, step) in steps.iter().enumerate() {
+        reporter.check()?;
+        while transform.bspline.spacing[0] > step.spacing * 1.5 {
+            transform.bspline = transform.bspline.refined();
+        }
+        let scale = (1u64 << step.level) as f64;
+        let fixed_l = fixed.level(step.level);
+        let moving_l = moving.level(step.level);
+        let fixed_mask = masks
+            .fixed
+            .as_ref()
+            .map(|m| mask_at_level(m, step.level, fixed_l.ncols(), fixed_l.nrows()));
+        let mut moving_level = MovingLevel::new(&moving_l);
+        if let Some(m) = &masks.moving {
+            moving_level = moving_level.with_mask(mask_at_level(
+                m,
+                step.level,
+                moving_l.ncols(),
+                moving_l.nrows(),
+            ));
+        }
+        drop(moving_l);
+        let n_params = transform.num_params();
+        let count = options.samples.max(20 * n_params).min(400_000);
+        let samples = SampleSet::random(
+            &fixed_l,
+            fixed_mask.as_ref(),
+            count,
+            options.seed + 100 + step.level as u64,
+        );
+        drop(fixed_l);
+        let params = LbfgsParams {
+            max_iterations: options.max_iterations,
+            max_step: 2.0 * scale,
+            relative_tolerance: options.relative_tolerance,
+            ..LbfgsParams::default()
+        };
+        let weight = options.bending_weight;
+        let mut probe = transform.clone();
+        let objective = |x: &[f64], g: &mut [f64]| {
+            probe.set_params(x);
+            let value = metric::evaluate(
+                options.metric,
+                &samples,
+                &moving_level,
+                &probe,
+                scale,
+                Some(g),
+            )?
+            .value;
+            let penalty = if weight > 0.0 {
+                bending_energy(&probe.bspline, weight, Some(g))
+            } else {
+                0.0
+            };
+            Ok(value + penalty)
+        };
+        let total = steps.len() as f32;
+        let minimum = lbfgs(objective, &transform.params(), &params, |it, value| {
+            reporter.check()?;
+            reporter.progress(Progress {
+                stage: Stage::Register,
+                level: Some(step.level),
+                iteration: Some(it),
+                metric: Some(value),
+                fraction: (done as f32 + (it as f32 / options.max_iterations as f32).min(1.0))
+                    / total,
+            });
+            Ok(())
+        })?;
+        if !minimum.value.is_finite() {
+            return Err(Error::Internal(format!(
+                "the metric diverged at level {}",
+                step.level
+            )));
+        }
+        transform.set_params(&minimum.x);
+        let [gx, gy] = transform.bspline.grid();
+        reporter.log(format!(
+            "B-spline level {} (grid {gx} x {gy}, spacing {:.1} px, {} samples): {} iterations, metric {:.6} -> {:.6} ({:?})",
+            step.level, step.spacing, samples.points.len(), minimum.iterations, minimum.start_value, minimum.value, minimum.stop
+        ));
+        levels.push(LevelReport {
+            level: step.level,
+            stage: "bspline".into(),
+            width: w >> step.level,
+            height: h >> step.level,
+            samples: samples.points.len(),
+            iterations: minimum.iterations,
+            metric_start: minimum.start_value,
+            metric_end: minimum.value,
+            stop: minimum.stop,
+        });
+    }
+    Ok(BSplineOutcome { transform, levels })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedule_halves_the_grid_over_the_last_levels() {
+        let s = schedule(4096, 4096, 0, 6, 200.0, 4);
+        let levels: Vec<usize> = s.iter().map(|s| s.level).collect();
+        assert_eq!(levels, vec![3, 2, 1, 0]);
+        assert_eq!(
+            s.iter().map(|s| s.spacing).collect::<Vec<_>>(),
+            vec![1600.0, 800.0, 400.0, 200.0]
+        );
+        let big = schedule(17320, 17320, 1, 8, 866.0, 4);
+        assert_eq!(big.first().unwrap().level, 6);
+        assert_eq!(
+            big.last().unwrap(),
+            &ScheduleStep {
+                level: 1,
+                spacing: 866.0
+            }
+        );
+        assert_eq!(big[0].spacing, 8.0 * 866.0);
+    }
+
+    #[test]
+    fn bending_energy_is_zero_for_affine_coefficients_and_its_gradient_is_exact() {
+        let mut b = BSplineTransform::new(100, 80, [20.0, 20.0]);
+        for ((j, i), c) in b.u.indexed_iter_mut() {
+            *c = 0.3 * i as f64 - 0.2 * j as f64 + 1.0;
+        }
+        assert!(bending_energy(&b, 1.0, None).abs() < 1e-20);
+        let mut rng = crate::rng::SplitMix64::new(4);
+        b.u.iter_mut().for_each(|c| *c = rng.uniform(-3.0, 3.0));
+        b.v.iter_mut().for_each(|c| *c = rng.uniform(-3.0, 3.0));
+        let mut g = vec![0.0; b.num_params()];
+        let e0 = bending_energy(&b, 2.5, Some(&mut g));
+        let p0 = b.params();
+        for k in [0, 7, 13, p0.len() - 9] {
+            let mut p = p0.clone();
+            p[k] += 1e-6;
+            let mut q = b.clone();
+            q.set_params(&p);
+            let numeric = (bending_energy(&q, 2.5, None) - e0) / 1e-6;
+            assert!(
+                (numeric - g[k]).abs() < 1e-6 * (1.0 + g[k].abs()),
+                "{k}: {numeric} vs {}",
+                g[k]
+            );
+        }
+    }
+}

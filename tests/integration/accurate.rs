@@ -1,0 +1,202 @@
+//! Accurate mode: recovering a known B-spline deformation, cancellation, presets and export.
+
+use crate::common::{alinify_ok, s, synth};
+use alinify::analysis::end_point_error;
+use alinify::job::{Event, JobHandle, Reporter};
+use alinify::raster::{AnyImage, GrayF32, SampleDepth};
+use alinify::register::{Mode, RegisterOptions, RegisterRequest, register_files};
+use alinify::synth::Texture;
+use alinify::transform::{BSplineTransform, Transform, displacement_field};
+
+/// fixed(p) = tex(T(p)) and moving(q) = tex(q), with T = p + d(p) a B-spline on the grid the
+/// registration ends on: the registration must find d.
+#[test]
+fn known_bspline_deformation_is_recovered_to_a_tenth_of_a_pixel() {
+    let (w, h) = (384usize, 320usize);
+    let spacing = w as f64 / 8.0;
+    let mut truth = BSplineTransform::new(w, h, [spacing, spacing]);
+    let mut rng = alinify::rng::SplitMix64::new(21);
+    truth.u.iter_mut().for_each(|c| *c = rng.uniform(-3.0, 3.0));
+    truth.v.iter_mut().for_each(|c| *c = rng.uniform(-3.0, 3.0));
+    let tex = Texture::procedural(w, h, 5);
+    let fixed = GrayF32::from_shape_fn((h, w), |(y, x)| {
+        let [qx, qy] = truth.map_point(x as f64, y as f64);
+        tex.value(qx, qy) as f32
+    });
+    let moving = GrayF32::from_shape_fn((h, w), |(y, x)| tex.value(x as f64, y as f64) as f32);
+    let dir = tempfile::tempdir().unwrap();
+    let (fp, mp) = (dir.path().join("fixed.tif"), dir.path().join("moving.tif"));
+    alinify::io::save_image(&fp, &AnyImage::from_gray_units(&fixed, SampleDepth::F32)).unwrap();
+    alinify::io::save_image(&mp, &AnyImage::from_gray_units(&moving, SampleDepth::F32)).unwrap();
+
+    let out = dir.path().join("out");
+    let field = out.join("f.flo");
+    alinify_ok(&[
+        "register",
+        s(&fp),
+        s(&mp),
+        "--mode",
+        "accurate",
+        "--metric",
+        "mse",
+        "--grid-spacing",
+        &spacing.to_string(),
+        "--grid-levels",
+        "3",
+        "--out",
+        s(&out),
+        "--field",
+        s(&field),
+        "-q",
+    ]);
+    let estimate = alinify::io::flo::read_flo(&field).unwrap();
+    let gt = displacement_field(&truth, w, h);
+    // Score away from the border, where the moving image has no texture to map to.
+    let mask = ndarray::Array2::from_shape_fn((h, w), |(y, x)| {
+        let [qx, qy] = truth.map_point(x as f64, y as f64);
+        qx > 2.0 && qy > 2.0 && qx < w as f64 - 3.0 && qy < h as f64 - 3.0
+    });
+    let epe = end_point_error(&estimate, &gt, Some(&mask)).unwrap();
+    assert!(
+        epe.epe_mean < 0.1,
+        "mean EPE {} px (p95 {})",
+        epe.epe_mean,
+        epe.epe_p95
+    );
+}
+
+#[test]
+fn accurate_mode_beats_affine_on_a_smooth_deformation() {
+    let dir = tempfile::tempdir().unwrap();
+    let pair = synth(&dir.path().join("pair"), "512x512", 4, "both");
+    let mut epe = Vec::new();
+    for mode in ["affine", "accurate"] {
+        let out = dir.path().join(mode);
+        let field = out.join("f.flo");
+        alinify_ok(&[
+            "register",
+            s(&pair.join("fixed.tif")),
+            s(&pair.join("moving.tif")),
+            "--mode",
+            mode,
+            "--out",
+            s(&out),
+            "--field",
+            s(&field),
+            "-q",
+        ]);
+        let json = alinify_ok(&[
+            "eval",
+            "--field",
+            s(&field),
+            "--gt",
+            s(&pair.join("gt.flo")),
+            "--mask",
+            s(&pair.join("mask.png")),
+        ]);
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        epe.push(v["epe_mean"].as_f64().unwrap());
+    }
+    assert!(epe[1] < 0.25, "accurate mean EPE {} px", epe[1]);
+    assert!(
+        epe[1] < epe[0] / 4.0,
+        "accurate {} px vs affine {} px",
+        epe[1],
+        epe[0]
+    );
+}
+
+#[test]
+fn cancelling_stops_within_one_iteration() {
+    let dir = tempfile::tempdir().unwrap();
+    let pair = synth(&dir.path().join("pair"), "512x512", 6, "both");
+    let request = RegisterRequest {
+        fixed: pair.join("fixed.tif"),
+        moving: pair.join("moving.tif"),
+        out_dir: dir.path().join("out"),
+        field: None,
+        export_elastix: None,
+        fixed_mask: None,
+        moving_mask: None,
+        options: RegisterOptions {
+            mode: Mode::Accurate,
+            ..RegisterOptions::default()
+        },
+    };
+    let job = JobHandle::spawn("test-cancel", move |r: &Reporter<_>| {
+        register_files(&request, r)
+    })
+    .unwrap();
+    let cancel = job.cancel.clone();
+    let mut cancelled_at = None;
+    let mut iterations_after = 0;
+    let result = job.wait(|event| {
+        if let Event::Progress(p) = event
+            && let Some(it) = p.iteration
+        {
+            match cancelled_at {
+                None if it >= 2 => {
+                    cancel.cancel();
+                    cancelled_at = Some(it);
+                }
+                Some(_) => iterations_after += 1,
+                None => {}
+            }
+        }
+    });
+    assert!(cancelled_at.is_some(), "no iteration was reported");
+    assert!(
+        matches!(result, Err(alinify::Error::Cancelled)),
+        "{result:?}"
+    );
+    assert!(
+        iterations_after <= 1,
+        "{iterations_after} iterations ran after cancelling"
+    );
+    assert!(
+        !dir.path().join("out/warped.tif").exists(),
+        "a cancelled run wrote outputs"
+    );
+}
+
+#[test]
+fn preset_and_elastix_export_are_used_and_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let pair = synth(&dir.path().join("pair"), "256x256", 9, "both");
+    let preset = dir.path().join("p.toml");
+    std::fs::write(
+        &preset,
+        "mode = \"accurate\"\nmetric = \"mi\"\ngrid_levels = 2\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let export = dir.path().join("TransformParameters.txt");
+    alinify_ok(&[
+        "register",
+        s(&pair.join("fixed.tif")),
+        s(&pair.join("moving.tif")),
+        "--preset",
+        s(&preset),
+        "--out",
+        s(&out),
+        "--export-elastix",
+        s(&export),
+        "-q",
+    ]);
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["options"]["metric"], "mi");
+    assert_eq!(report["mode"], "accurate");
+    let ours = alinify::transform::TransformFile::load(&out.join("transform.json"))
+        .unwrap()
+        .build(&out)
+        .unwrap();
+    let back = alinify::io::elastix::import(&export)
+        .unwrap()
+        .build(&out)
+        .unwrap();
+    for &(x, y) in &[(3.0, 5.0), (128.0, 77.0), (255.0, 255.0)] {
+        let (a, b) = (ours.map_point(x, y), back.map_point(x, y));
+        assert!((a[0] - b[0]).abs() < 1e-6 && (a[1] - b[1]).abs() < 1e-6);
+    }
+}
