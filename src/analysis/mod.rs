@@ -106,6 +106,9 @@ pub fn ncc_after_transform(
 ) -> f64 {
     let sampler = BilinearSampler::new(moving.view());
     let (h, w) = fixed.dim();
+    let step = scale as usize;
+    // Rows of the full-resolution grid at this level's pixels: every `step`-th pixel.
+    let mapper = transform.row_mapper(0, (w - 1) * step + 1);
     let mut warped = GrayF32::zeros((h, w));
     let mut inside = Array2::from_elem((h, w), false);
     warped
@@ -117,18 +120,26 @@ pub fn ncc_after_transform(
                 .into_par_iter(),
         )
         .enumerate()
-        .for_each(|(chunk, (mut band, mut ok))| {
-            for r in 0..band.nrows() {
-                let y = (chunk * ROWS_PER_TASK + r) as f64 * scale;
-                for x in 0..w {
-                    let [qx, qy] = transform.map_point(x as f64 * scale, y);
-                    if let Some(v) = sampler.value(qx / scale, qy / scale) {
-                        band[[r, x]] = v;
-                        ok[[r, x]] = true;
+        .for_each_init(
+            || {
+                (
+                    vec![0f64; (w - 1) * step + 1],
+                    vec![0f64; (w - 1) * step + 1],
+                )
+            },
+            |(xs, ys), (chunk, (mut band, mut ok))| {
+                for r in 0..band.nrows() {
+                    mapper.map_row((chunk * ROWS_PER_TASK + r) * step, xs, ys);
+                    for x in 0..w {
+                        let (qx, qy) = (xs[x * step], ys[x * step]);
+                        if let Some(v) = sampler.value(qx / scale, qy / scale) {
+                            band[[r, x]] = v;
+                            ok[[r, x]] = true;
+                        }
                     }
                 }
-            }
-        });
+            },
+        );
     crate::raster::ncc(fixed, &warped, Some(&inside))
 }
 

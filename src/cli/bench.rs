@@ -123,7 +123,7 @@ pub fn run(args: BenchArgs, ui: &Ui) -> anyhow::Result<()> {
         "peak_rss_mib": peak as f64 / 1048576.0,
         "peak_over_input_plus_output": peak as f64 / (input_bytes + output_bytes) as f64,
     });
-    println!("{}", serde_json::to_string_pretty(&result)?);
+    super::print_json(&result)?;
     ui.say(format!(
         "{} {side}x{side}: best {best:.3} s, peak memory {:.0} MiB",
         args.what,

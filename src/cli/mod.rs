@@ -138,13 +138,13 @@ struct RegisterArgs {
     /// Iterations per level at most (default 100).
     #[arg(long)]
     iterations: Option<usize>,
-    /// Final B-spline control-point spacing in pixels (default: longer side / 20).
+    /// Final B-spline control-point spacing in pixels (default: longer side / 20, at least 32).
     #[arg(long)]
     grid_spacing: Option<f64>,
     /// Control-grid resolutions (default 4: the spacing halves three times).
     #[arg(long)]
     grid_levels: Option<usize>,
-    /// Bending-energy penalty weight (default 0).
+    /// Bending-energy penalty weight (default 0; useful values 10 to 1000).
     #[arg(long)]
     bending_weight: Option<f64>,
     /// Register on this channel (0-based) instead of the luminance.
@@ -415,6 +415,15 @@ fn eval(field: &Path, gt: &Path, mask: Option<&Path>) -> anyhow::Result<()> {
     let truth = io::flo::read_flo(gt)?;
     let mask = mask.map(io::load_mask).transpose()?;
     let stats = alinify::analysis::end_point_error(&estimate, &truth, mask.as_ref())?;
-    println!("{}", serde_json::to_string_pretty(&stats)?);
-    Ok(())
+    print_json(&serde_json::to_value(stats)?)
+}
+
+/// Prints JSON to stdout; a reader that closed the pipe early (`| head`) is not an error.
+pub fn print_json(value: &serde_json::Value) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{}", serde_json::to_string_pretty(value)?) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
 }

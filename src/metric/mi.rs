@@ -33,13 +33,14 @@ fn bspline3_derivative(t: f64) -> f64 {
     }
 }
 
-/// Returns `(-MI, weights)` where `weights[i] = d(-MI)/dM_i`.
+/// Returns `-MI` and appends `d(-MI)/dM_i` for every sample to `weights`.
 pub(super) fn mattes(
     samples: &SampleSet,
     probes: &[Probe],
     valid: usize,
     moving_range: (f64, f64),
-) -> (f64, Vec<f64>) {
+    weights: &mut Vec<f64>,
+) -> f64 {
     let bins = MI_BINS;
     // Moving bins are padded by two on each side for the cubic window's support.
     let mbins = bins + 4;
@@ -85,30 +86,25 @@ pub(super) fn mattes(
     }
     // d(-MI)/dM_i = (1 / (n * delta)) * sum_k B3'(k - eta_i) * ln(p(f_i, k) / pm(k))
     // (the derivative of eta is 1/delta and B3(k - eta) differentiates to -B3'(k - eta)).
-    let weights = samples
-        .points
-        .iter()
-        .zip(probes)
-        .map(|(s, p)| {
-            let Some((m, _, _)) = p else { return 0.0 };
-            let raw = (m - mlo) / mdelta + 2.0;
-            if raw <= 2.0 || raw >= (bins + 1) as f64 {
-                return 0.0; // clamped: locally constant
+    weights.extend(samples.points.iter().zip(probes).map(|(s, p)| {
+        let Some((m, _, _)) = p else { return 0.0 };
+        let raw = (m - mlo) / mdelta + 2.0;
+        if raw <= 2.0 || raw >= (bins + 1) as f64 {
+            return 0.0; // clamped: locally constant
+        }
+        let fb = fixed_bin(s.value as f64);
+        let eta = raw;
+        let k0 = eta.floor() as usize - 1;
+        let mut acc = 0.0;
+        for k in k0..k0 + 4 {
+            let p = joint[fb * mbins + k];
+            if p > 1e-16 && pm[k] > 1e-16 {
+                acc += bspline3_derivative(k as f64 - eta) * (p / pm[k]).ln();
             }
-            let fb = fixed_bin(s.value as f64);
-            let eta = raw;
-            let k0 = eta.floor() as usize - 1;
-            let mut acc = 0.0;
-            for k in k0..k0 + 4 {
-                let p = joint[fb * mbins + k];
-                if p > 1e-16 && pm[k] > 1e-16 {
-                    acc += bspline3_derivative(k as f64 - eta) * (p / pm[k]).ln();
-                }
-            }
-            acc / (n * mdelta)
-        })
-        .collect();
-    (-mi, weights)
+        }
+        acc / (n * mdelta)
+    }));
+    -mi
 }
 
 #[cfg(test)]

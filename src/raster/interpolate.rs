@@ -189,8 +189,9 @@ impl CubicBSplineSampler {
             return None;
         }
         let (w, h) = (self.width(), self.height());
-        let ix = x.floor();
-        let iy = y.floor();
+        // Inside means x, y >= 0, so truncation is floor (and avoids a libm call).
+        let ix = (x as i64) as f64;
+        let iy = (y as i64) as f64;
         let wx = cubic_bspline_weights(x - ix);
         let dx = cubic_bspline_weight_derivatives(x - ix);
         let wy = cubic_bspline_weights(y - iy);

@@ -83,6 +83,7 @@ pub fn register_affine<T>(
     let total_levels = coarsest - finest + 1;
     for (done, level) in (finest..=coarsest).rev().enumerate() {
         reporter.check()?;
+        let level_started = std::time::Instant::now();
         let scale = (1u64 << level) as f64;
         let fixed_l = fixed.level(level);
         let moving_l = MovingLevel::new(&moving.level(level));
@@ -132,6 +133,7 @@ pub fn register_affine<T>(
             metric_start: minimum.start_value,
             metric_end: minimum.value,
             stop: minimum.stop,
+            seconds: level_started.elapsed().as_secs_f64(),
         });
         reporter.log(format!(
             "level {level}: {} iterations, metric {:.6} -> {:.6} ({:?})",

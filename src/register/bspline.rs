@@ -143,6 +143,7 @@ pub fn register_bspline<T>(
     let mut levels = Vec::new();
     for (done, step) in steps.iter().enumerate() {
         reporter.check()?;
+        let level_started = std::time::Instant::now();
         while transform.bspline.spacing[0] > step.spacing * 1.5 {
             transform.bspline = transform.bspline.refined();
         }
@@ -179,16 +180,20 @@ pub fn register_bspline<T>(
             ..LbfgsParams::default()
         };
         let weight = options.bending_weight;
+        let cache = metric::BSplineSampleCache::new(&transform, &samples, scale);
+        let mut scratch = metric::Scratch::default();
         let mut probe = transform.clone();
         let objective = |x: &[f64], g: &mut [f64]| {
             probe.set_params(x);
-            let value = metric::evaluate(
+            let bound = cache.bind(&probe);
+            let value = metric::evaluate_sampled(
                 options.metric,
                 &samples,
                 &moving_level,
-                &probe,
+                &bound,
                 scale,
                 Some(g),
+                &mut scratch,
             )?
             .value;
             let penalty = if weight > 0.0 {
@@ -233,6 +238,7 @@ pub fn register_bspline<T>(
             metric_start: minimum.start_value,
             metric_end: minimum.value,
             stop: minimum.stop,
+            seconds: level_started.elapsed().as_secs_f64(),
         });
     }
     Ok(BSplineOutcome { transform, levels })

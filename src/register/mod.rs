@@ -98,12 +98,13 @@ pub struct RegisterOptions {
     pub seed: u64,
     /// Where to run.
     pub backend: Backend,
-    /// Final B-spline control-point spacing in full-resolution pixels (`None`: the longer side
-    /// over 20).
+    /// Final B-spline control-point spacing in full-resolution pixels (`None`:
+    /// [`default_grid_spacing`]).
     pub grid_spacing: Option<f64>,
     /// Control-grid resolutions: the grid halves its spacing this many times minus one.
     pub grid_levels: usize,
-    /// Weight of the bending-energy penalty (0: none).
+    /// Weight of the bending-energy penalty (0: none). The energy is the mean squared second
+    /// derivative of the displacement in 1/px^2, so useful weights are large: 10 to 1000.
     pub bending_weight: f64,
     /// Finest pyramid level registered (`None`: 0, or 1 for images over 100 megapixels).
     pub finest_level: Option<usize>,
@@ -119,7 +120,7 @@ impl Default for RegisterOptions {
             levels: None,
             samples: 20_000,
             max_iterations: 100,
-            relative_tolerance: 1e-6,
+            relative_tolerance: 1e-5,
             seed: 1,
             backend: Backend::Auto,
             grid_spacing: None,
@@ -160,6 +161,8 @@ pub struct LevelReport {
     pub metric_end: f64,
     /// Why the level stopped.
     pub stop: StopReason,
+    /// Wall time of the level (sampling, interpolation set-up and optimisation).
+    pub seconds: f64,
 }
 
 /// An input image with its Gaussian pyramid (levels 1..; level 0 is the image itself).
@@ -288,6 +291,17 @@ pub const FULL_RESOLUTION_MAX_PIXELS: usize = 100_000_000;
 /// The finest level registered by default.
 pub fn default_finest_level(width: usize, height: usize) -> usize {
     usize::from(width * height > FULL_RESOLUTION_MAX_PIXELS)
+}
+
+/// The smallest default final control-point spacing, in pixels: finer grids mostly fit noise
+/// (measured: on a 384 x 320 affine pair the accurate mode's error fell from 0.12 px at 19 px
+/// spacing to 0.09 px at 32 px).
+pub const MIN_DEFAULT_GRID_SPACING: f64 = 32.0;
+
+/// Default final control-point spacing: the longer side over 20 (elastix's usual choice),
+/// at least [`MIN_DEFAULT_GRID_SPACING`].
+pub fn default_grid_spacing(width: usize, height: usize) -> f64 {
+    (width.max(height) as f64 / 20.0).max(MIN_DEFAULT_GRID_SPACING)
 }
 
 /// Checks a mode is available in this build.

@@ -212,7 +212,7 @@ pub fn register_files(
         Mode::Accurate => {
             let spacing = options
                 .grid_spacing
-                .unwrap_or(fw.max(fh) as f64 / 20.0)
+                .unwrap_or_else(|| super::default_grid_spacing(fw, fh))
                 .max(4.0);
             let steps =
                 super::bspline::schedule(fw, fh, finest, coarsest, spacing, options.grid_levels);

@@ -56,6 +56,21 @@ impl BSplineTransform {
         [self.u.ncols(), self.u.nrows()]
     }
 
+    /// The control points supporting `(x, y)`: the first column and row of the 4 x 4 block and
+    /// the cubic weights along x and y. The weights depend only on the point and the grid's
+    /// geometry, not on the coefficients, so they can be cached for fixed sample points.
+    #[inline]
+    pub fn support(&self, x: f64, y: f64) -> ([usize; 2], [f64; 4], [f64; 4]) {
+        let [nx, ny] = self.grid();
+        let (ix, fx) = support(x, self.spacing[0], nx);
+        let (iy, fy) = support(y, self.spacing[1], ny);
+        (
+            [ix, iy],
+            cubic_bspline_weights(fx),
+            cubic_bspline_weights(fy),
+        )
+    }
+
     /// The displacement at `(x, y)`.
     #[inline]
     pub fn displacement(&self, x: f64, y: f64) -> [f64; 2] {

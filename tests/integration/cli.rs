@@ -129,7 +129,7 @@ fn affine_registration_recovers_a_generated_affine_to_a_tenth_of_a_pixel() {
 }
 
 #[test]
-fn every_metric_registers_a_pair_with_changed_intensities() {
+fn every_metric_registers_an_affine_pair_with_changed_intensities() {
     let dir = tempfile::tempdir().unwrap();
     let pair = synth(&dir.path().join("pair"), "384x320", 2, "affine");
     for metric in ["mse", "ncc", "mi"] {
@@ -139,6 +139,8 @@ fn every_metric_registers_a_pair_with_changed_intensities() {
             "register",
             s(&pair.join("fixed.tif")),
             s(&pair.join("moving.tif")),
+            "--mode",
+            "affine",
             "--metric",
             metric,
             "--out",
