@@ -23,13 +23,9 @@ fn tiff_error(path: &Path, e: TiffError) -> Error {
             path: path.into(),
             detail: u.to_string(),
         },
-        TiffError::LimitsExceeded => Error::TooLarge {
+        TiffError::LimitsExceeded => Error::Unsupported {
             path: path.into(),
-            width: 0,
-            height: 0,
-            channels: 0,
-            needed_mib: 0,
-            limit: "a TIFF structure exceeds the decoder's limits".into(),
+            detail: "a TIFF structure exceeds the decoder's limits".into(),
         },
         other => {
             let text = other.to_string();
@@ -44,7 +40,10 @@ fn open(path: &Path) -> Result<Decoder<BufReader<File>>> {
     let mut limits = Limits::default();
     // Whole images are decoded at once: the buffer limit is the memory available; the sizes are
     // checked against it (and the pixel limit) from the header before decoding.
+    // A single-strip or single-tile file reads its whole image through the intermediate buffer
+    // too (tifffile writes 8192 x 8192 float images as one 256 MiB strip).
     limits.decoding_buffer_size = usize::MAX;
+    limits.intermediate_buffer_size = usize::MAX;
     limits.ifd_value_size = 256 << 20;
     let decoder = Decoder::new(BufReader::new(file)).map_err(|e| tiff_error(path, e))?;
     Ok(decoder.with_limits(limits))
@@ -467,6 +466,28 @@ mod tests {
             };
             assert_eq!(r.row(0)[5], 7);
         }
+    }
+
+    #[test]
+    fn a_single_strip_larger_than_the_decoders_default_buffer_loads() {
+        // 12000 x 12000 bytes in one strip: 137 MiB, over `tiff`'s 128 MiB intermediate buffer.
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("one-strip.tif");
+        let (w, h) = (12000u32, 12000u32);
+        {
+            let f = File::create(&p).unwrap();
+            let mut enc = TiffEncoder::new(std::io::BufWriter::new(f)).unwrap();
+            let mut image = enc.new_image::<colortype::Gray8>(w, h).unwrap();
+            image.rows_per_strip(h).unwrap();
+            let data: Vec<u8> = (0..(w * h) as usize)
+                .map(|i| (i / w as usize) as u8)
+                .collect();
+            image.write_data(&data).unwrap();
+        }
+        let AnyImage::U8(r) = load_image(&p).unwrap() else {
+            panic!()
+        };
+        assert_eq!(r.data[[11999, 3, 0]], (11999 % 256) as u8);
     }
 
     #[test]
