@@ -47,8 +47,12 @@ pub fn run(args: DemoArgs, ui: &Ui) -> anyhow::Result<()> {
         let pair =
             alinify::synth::generate(&Texture::procedural(size, size, seed), &params, &cancel)?;
         alinify::synth::write_pair(&pair, &pair_dir)?;
-        for metric in [MetricKind::Ncc, MetricKind::Mi] {
-            let out = pair_dir.join(format!("affine-{metric:?}").to_lowercase());
+        for (mode, metric) in [
+            (Mode::Affine, MetricKind::Ncc),
+            (Mode::Accurate, MetricKind::Ncc),
+            (Mode::Accurate, MetricKind::Mi),
+        ] {
+            let out = pair_dir.join(format!("{mode}-{metric:?}").to_lowercase());
             let request = RegisterRequest {
                 fixed: pair_dir.join("fixed.tif"),
                 moving: pair_dir.join("moving.tif"),
@@ -58,7 +62,7 @@ pub fn run(args: DemoArgs, ui: &Ui) -> anyhow::Result<()> {
                 fixed_mask: None,
                 moving_mask: None,
                 options: RegisterOptions {
-                    mode: Mode::Affine,
+                    mode,
                     metric,
                     ..RegisterOptions::default()
                 },
@@ -90,9 +94,9 @@ pub fn run(args: DemoArgs, ui: &Ui) -> anyhow::Result<()> {
         }
     }
     println!(
-        "\nThe 'both' pair adds a smooth non-rigid deformation that an affine cannot represent;"
+        "\nThe 'both' pair adds a smooth non-rigid deformation that an affine cannot represent:"
     );
-    println!("the accurate (B-spline) and fast (optical flow) modes are built for it.");
+    println!("the accurate mode's B-spline follows it.");
     if args.out.is_some() {
         println!("Pairs and results are in {}.", root.display());
     }

@@ -135,6 +135,9 @@ struct RegisterArgs {
     /// Samples per metric evaluation (default 20000; more for fine B-spline grids).
     #[arg(long)]
     samples: Option<usize>,
+    /// Samples at the finest B-spline level (default: a fifth of its pixels, 20000 to 300000).
+    #[arg(long)]
+    final_samples: Option<usize>,
     /// Iterations per level at most (default 100).
     #[arg(long)]
     iterations: Option<usize>,
@@ -182,6 +185,7 @@ impl RegisterArgs {
             metric: self.metric,
             levels: self.levels,
             samples: self.samples,
+            final_samples: self.final_samples,
             iterations: self.iterations,
             grid_spacing: self.grid_spacing,
             grid_levels: self.grid_levels,

@@ -150,6 +150,10 @@ fn write(path: &Path, map: &Map) -> Result<()> {
                 Value::Text(s) => {
                     let _ = write!(out, " \"{s}\"");
                 }
+                // Integral values without a decimal point: elastix parses sizes as integers.
+                Value::Number(x) if x.fract() == 0.0 && x.abs() < 1e15 => {
+                    let _ = write!(out, " {}", *x as i64);
+                }
                 Value::Number(x) => {
                     let _ = write!(out, " {x:?}");
                 }

@@ -38,7 +38,7 @@ impl SampleSet {
     }
 
     /// `count` pixels drawn uniformly at random (with replacement) inside `mask`, deterministic
-    /// for a seed; all pixels when the image (or mask) has fewer than `count`.
+    /// for a seed, in raster order; all pixels when the image (or mask) has fewer than `count`.
     pub fn random(fixed: &GrayF32, mask: Option<&Array2<bool>>, count: usize, seed: u64) -> Self {
         let (h, w) = fixed.dim();
         if w * h <= count {
@@ -61,6 +61,13 @@ impl SampleSet {
                 value: fixed[[y, x]],
             });
         }
+        // In raster order, consecutive samples read neighbouring memory of the moving image
+        // (which the transform maps them near): far fewer cache misses than random order.
+        points.sort_unstable_by(|a, b| {
+            (a.y, a.x)
+                .partial_cmp(&(b.y, b.x))
+                .expect("finite coordinates")
+        });
         Self { points }
     }
 }

@@ -116,6 +116,77 @@ fn prefilter_line(line: &mut [f32]) {
     line.iter_mut().zip(&c).for_each(|(o, &v)| *o = v as f32);
 }
 
+/// Columns per block in [`prefilter_columns`]: 64 floats are four cache lines per row, so each
+/// row step of the recursion touches whole lines.
+const COLUMNS_PER_BLOCK: usize = 64;
+
+/// The prefilter of [`prefilter_line`] down every column at once, block of columns by block,
+/// walking rows in memory order. (Profiled: copying each column out with strided reads made
+/// prefiltering a 75-megapixel level take seconds.)
+fn prefilter_columns(coeffs: &mut GrayF32) {
+    let h = coeffs.nrows();
+    if h < 2 {
+        return;
+    }
+    let z = 3f64.sqrt() - 2.0;
+    let horizon = ((1e-8f64).ln() / z.abs().ln()).ceil() as usize;
+    if horizon > h {
+        // Short columns need the exact mirror initialisation; they are cheap line by line.
+        for mut col in coeffs.axis_iter_mut(Axis(1)) {
+            let mut line: Vec<f32> = col.to_vec();
+            prefilter_line(&mut line);
+            col.iter_mut().zip(line).for_each(|(c, v)| *c = v);
+        }
+        return;
+    }
+    coeffs
+        .axis_chunks_iter_mut(Axis(1), COLUMNS_PER_BLOCK)
+        .into_par_iter()
+        .for_each(|mut block| {
+            let n = block.ncols();
+            let mut c = vec![0f64; h * n];
+            for y in 0..h {
+                for x in 0..n {
+                    c[y * n + x] = block[[y, x]] as f64 * 6.0;
+                }
+            }
+            // Causal initialisation (truncated mirror sum), then the causal recursion.
+            let mut first = vec![0f64; n];
+            let mut zk = 1.0;
+            for k in 0..horizon {
+                for x in 0..n {
+                    first[x] += zk * c[k * n + x];
+                }
+                zk *= z;
+            }
+            c[..n].copy_from_slice(&first);
+            for y in 1..h {
+                let (prev, cur) = c.split_at_mut(y * n);
+                let prev = &prev[(y - 1) * n..];
+                for x in 0..n {
+                    cur[x] += z * prev[x];
+                }
+            }
+            // Anti-causal initialisation and recursion.
+            for x in 0..n {
+                let last = (h - 1) * n + x;
+                c[last] = (z / (z * z - 1.0)) * (c[last] + z * c[last - n]);
+            }
+            for y in (0..h - 1).rev() {
+                let (cur, next) = c.split_at_mut((y + 1) * n);
+                let cur = &mut cur[y * n..];
+                for x in 0..n {
+                    cur[x] = z * (next[x] - cur[x]);
+                }
+            }
+            for y in 0..h {
+                for x in 0..n {
+                    block[[y, x]] = c[y * n + x] as f32;
+                }
+            }
+        });
+}
+
 #[inline]
 fn mirror(i: i64, n: usize) -> usize {
     let n = n as i64;
@@ -142,22 +213,7 @@ impl CubicBSplineSampler {
                     prefilter_line(row.as_slice_mut().expect("standard layout"));
                 }
             });
-        let w = coeffs.ncols();
-        let h = coeffs.nrows();
-        // Columns: transpose through a scratch buffer per column chunk.
-        let columns: Vec<Vec<f32>> = (0..w)
-            .into_par_iter()
-            .map(|x| {
-                let mut col: Vec<f32> = (0..h).map(|y| coeffs[[y, x]]).collect();
-                prefilter_line(&mut col);
-                col
-            })
-            .collect();
-        for (x, col) in columns.iter().enumerate() {
-            for (y, &v) in col.iter().enumerate() {
-                coeffs[[y, x]] = v;
-            }
-        }
+        prefilter_columns(&mut coeffs);
         Self { coeffs }
     }
 
@@ -247,6 +303,21 @@ mod tests {
         }
         assert!(s.value(-0.1, 3.0).is_none());
         assert!(s.value(30.0, 22.0).is_some());
+    }
+
+    #[test]
+    fn column_blocks_filter_exactly_like_single_lines() {
+        // Tall enough for the block path (more rows than the initialisation horizon).
+        let img = GrayF32::from_shape_fn((70, 130), |(y, x)| ((x * 7 + y * 13) % 31) as f32);
+        let mut blocked = img.clone();
+        prefilter_columns(&mut blocked);
+        for x in [0, 63, 64, 129] {
+            let mut line: Vec<f32> = img.column(x).to_vec();
+            prefilter_line(&mut line);
+            for y in 0..70 {
+                assert!((blocked[[y, x]] - line[y]).abs() < 1e-4, "{x},{y}");
+            }
+        }
     }
 
     #[test]

@@ -122,6 +122,13 @@ pub fn mask_at_level(
     })
 }
 
+/// Samples at the finest level unless set: a fifth of its pixels, between 20 000 and 300 000.
+/// (Measured on a 1024 px generated pair: 20 000 samples gave 0.074 px mean error, 200 000 gave
+/// 0.039 px; the noise of the fixed sample set, not the optimiser, limited the accuracy.)
+pub fn default_final_samples(level_pixels: usize) -> usize {
+    (level_pixels / 5).clamp(20_000, 300_000)
+}
+
 /// Registers with `T(p) = A(p) + d(p)` from `affine`, following `steps`.
 pub fn register_bspline<T>(
     fixed: &PreparedImage,
@@ -165,7 +172,16 @@ pub fn register_bspline<T>(
         }
         drop(moving_l);
         let n_params = transform.num_params();
-        let count = options.samples.max(20 * n_params).min(400_000);
+        let mut count = options.samples.max(20 * n_params).min(400_000);
+        if done + 1 == steps.len() {
+            // The finest level decides the final accuracy: it gets the most samples.
+            let pixels = fixed_l.len();
+            count = count.max(
+                options
+                    .final_samples
+                    .unwrap_or_else(|| default_final_samples(pixels)),
+            );
+        }
         let samples = SampleSet::random(
             &fixed_l,
             fixed_mask.as_ref(),

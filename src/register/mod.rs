@@ -90,6 +90,8 @@ pub struct RegisterOptions {
     pub levels: Option<usize>,
     /// Samples per metric evaluation.
     pub samples: usize,
+    /// Samples at the finest B-spline level (`None`: [`bspline::default_final_samples`]).
+    pub final_samples: Option<usize>,
     /// Iterations per level at most.
     pub max_iterations: usize,
     /// Stop a level when the metric improves by less than this fraction.
@@ -119,6 +121,7 @@ impl Default for RegisterOptions {
             metric: MetricKind::Ncc,
             levels: None,
             samples: 20_000,
+            final_samples: None,
             max_iterations: 100,
             relative_tolerance: 1e-5,
             seed: 1,

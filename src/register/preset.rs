@@ -30,6 +30,8 @@ pub struct Preset {
     pub levels: Option<usize>,
     /// Samples per metric evaluation.
     pub samples: Option<usize>,
+    /// Samples at the finest level.
+    pub final_samples: Option<usize>,
     /// Iterations per level at most.
     pub iterations: Option<usize>,
     /// Relative metric tolerance that ends a level.
@@ -87,6 +89,9 @@ impl Preset {
         }
         if let Some(v) = self.samples {
             options.samples = at_least_one("samples", v)?.max(100);
+        }
+        if let Some(v) = self.final_samples {
+            options.final_samples = Some(at_least_one("final_samples", v)?.max(100));
         }
         if let Some(v) = self.iterations {
             options.max_iterations = at_least_one("iterations", v)?;
