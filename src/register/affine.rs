@@ -123,18 +123,14 @@ pub fn register_affine<T>(
             )));
         }
         transform.set_params(&minimum.x);
-        levels.push(LevelReport {
+        levels.push(LevelReport::new(
             level,
-            stage: "affine".into(),
-            width: fixed_l.ncols(),
-            height: fixed_l.nrows(),
-            samples: samples.points.len(),
-            iterations: minimum.iterations,
-            metric_start: minimum.start_value,
-            metric_end: minimum.value,
-            stop: minimum.stop,
-            seconds: level_started.elapsed().as_secs_f64(),
-        });
+            "affine",
+            [fixed_l.ncols(), fixed_l.nrows()],
+            samples.points.len(),
+            &minimum,
+            level_started.elapsed().as_secs_f64(),
+        ));
         reporter.log(format!(
             "level {level}: {} iterations, metric {:.6} -> {:.6} ({:?})",
             minimum.iterations, minimum.start_value, minimum.value, minimum.stop

@@ -244,18 +244,14 @@ pub fn register_bspline<T>(
             "B-spline level {} (grid {gx} x {gy}, spacing {:.1} px, {} samples): {} iterations, metric {:.6} -> {:.6} ({:?})",
             step.level, step.spacing, samples.points.len(), minimum.iterations, minimum.start_value, minimum.value, minimum.stop
         ));
-        levels.push(LevelReport {
-            level: step.level,
-            stage: "bspline".into(),
-            width: w >> step.level,
-            height: h >> step.level,
-            samples: samples.points.len(),
-            iterations: minimum.iterations,
-            metric_start: minimum.start_value,
-            metric_end: minimum.value,
-            stop: minimum.stop,
-            seconds: level_started.elapsed().as_secs_f64(),
-        });
+        levels.push(LevelReport::new(
+            step.level,
+            "bspline",
+            [w >> step.level, h >> step.level],
+            samples.points.len(),
+            &minimum,
+            level_started.elapsed().as_secs_f64(),
+        ));
     }
     Ok(BSplineOutcome { transform, levels })
 }

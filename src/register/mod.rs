@@ -168,6 +168,32 @@ pub struct LevelReport {
     pub seconds: f64,
 }
 
+impl LevelReport {
+    /// The report of a level that ran `stage` on a `size` level with `samples` samples and
+    /// ended at `minimum` after `seconds`.
+    pub fn new(
+        level: usize,
+        stage: &str,
+        size: [usize; 2],
+        samples: usize,
+        minimum: &crate::optimize::Minimum,
+        seconds: f64,
+    ) -> Self {
+        Self {
+            level,
+            stage: stage.into(),
+            width: size[0],
+            height: size[1],
+            samples,
+            iterations: minimum.iterations,
+            metric_start: minimum.start_value,
+            metric_end: minimum.value,
+            stop: minimum.stop,
+            seconds,
+        }
+    }
+}
+
 /// An input image with its Gaussian pyramid (levels 1..; level 0 is the image itself).
 #[derive(Debug)]
 pub struct PreparedImage {

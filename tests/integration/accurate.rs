@@ -1,6 +1,6 @@
 //! Accurate mode: recovering a known B-spline deformation, cancellation, presets and export.
 
-use crate::common::{alinify_ok, s, synth};
+use crate::common::{alinify_ok, register_and_score, s, synth};
 use alinify::analysis::end_point_error;
 use alinify::job::{Event, JobHandle, Reporter};
 use alinify::raster::{AnyImage, GrayF32, SampleDepth};
@@ -71,31 +71,11 @@ fn accurate_mode_beats_affine_on_a_smooth_deformation() {
     let pair = synth(&dir.path().join("pair"), "512x512", 4, "both");
     let mut epe = Vec::new();
     for mode in ["affine", "accurate"] {
-        let out = dir.path().join(mode);
-        let field = out.join("f.flo");
-        alinify_ok(&[
-            "register",
-            s(&pair.join("fixed.tif")),
-            s(&pair.join("moving.tif")),
-            "--mode",
-            mode,
-            "--out",
-            s(&out),
-            "--field",
-            s(&field),
-            "-q",
-        ]);
-        let json = alinify_ok(&[
-            "eval",
-            "--field",
-            s(&field),
-            "--gt",
-            s(&pair.join("gt.flo")),
-            "--mask",
-            s(&pair.join("mask.png")),
-        ]);
-        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
-        epe.push(v["epe_mean"].as_f64().unwrap());
+        epe.push(register_and_score(
+            &pair,
+            &dir.path().join(mode),
+            &["--mode", mode],
+        ));
     }
     assert!(epe[1] < 0.25, "accurate mean EPE {} px", epe[1]);
     assert!(

@@ -1,6 +1,6 @@
 //! The command line end to end: conventions, accuracy and outputs.
 
-use crate::common::{alinify, alinify_ok, s, synth};
+use crate::common::{alinify, alinify_ok, epe_mean, register_and_score, s, synth};
 use alinify::io;
 
 /// Warping moving.tif by gt.flo reproduces fixed.tif: the displacement convention
@@ -46,23 +46,6 @@ fn warping_moving_by_ground_truth_reproduces_fixed() {
         before < after - 0.1,
         "the pair should differ before warping: {before} vs {after}"
     );
-}
-
-fn epe_mean(field: &std::path::Path, pair: &std::path::Path) -> f64 {
-    let json = alinify_ok(&[
-        "eval",
-        "--field",
-        s(field),
-        "--gt",
-        s(&pair.join("gt.flo")),
-        "--mask",
-        s(&pair.join("mask.png")),
-    ]);
-    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
-    for key in ["epe_mean", "epe_p95", "epe_max", "pixels"] {
-        assert!(v.get(key).is_some(), "eval output lacks {key}: {json}");
-    }
-    v["epe_mean"].as_f64().unwrap()
 }
 
 #[test]
@@ -134,22 +117,7 @@ fn every_metric_registers_an_affine_pair_with_changed_intensities() {
     let pair = synth(&dir.path().join("pair"), "384x320", 2, "affine");
     for metric in ["mse", "ncc", "mi"] {
         let out = dir.path().join(metric);
-        let field = out.join("f.flo");
-        alinify_ok(&[
-            "register",
-            s(&pair.join("fixed.tif")),
-            s(&pair.join("moving.tif")),
-            "--mode",
-            "affine",
-            "--metric",
-            metric,
-            "--out",
-            s(&out),
-            "--field",
-            s(&field),
-            "-q",
-        ]);
-        let epe = epe_mean(&field, &pair);
+        let epe = register_and_score(&pair, &out, &["--mode", "affine", "--metric", metric]);
         assert!(epe < 0.2, "{metric}: mean EPE {epe} px");
     }
 }

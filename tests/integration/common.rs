@@ -122,3 +122,36 @@ pub fn strip_tiff(width: u32, height: u32, data: &[u8]) -> Vec<u8> {
         data,
     )
 }
+
+/// Mean end-point error of `field` against the pair's ground truth, through `alinify eval`
+/// (checking the JSON it prints has the promised keys).
+pub fn epe_mean(field: &std::path::Path, pair: &std::path::Path) -> f64 {
+    let json = alinify_ok(&[
+        "eval",
+        "--field",
+        s(field),
+        "--gt",
+        s(&pair.join("gt.flo")),
+        "--mask",
+        s(&pair.join("mask.png")),
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    for key in ["epe_mean", "epe_p95", "epe_max", "pixels"] {
+        assert!(v.get(key).is_some(), "eval output lacks {key}: {json}");
+    }
+    v["epe_mean"].as_f64().unwrap()
+}
+
+/// Registers a generated pair with extra arguments into `out` and returns the mean EPE.
+pub fn register_and_score(pair: &Path, out: &Path, extra: &[&str]) -> f64 {
+    let (fixed, moving, field) = (
+        pair.join("fixed.tif"),
+        pair.join("moving.tif"),
+        out.join("f.flo"),
+    );
+    let mut args = vec!["register", s(&fixed), s(&moving)];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["--out", s(out), "--field", s(&field), "-q"]);
+    alinify_ok(&args);
+    epe_mean(&field, pair)
+}
