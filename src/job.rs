@@ -96,11 +96,24 @@ pub enum Event<T> {
     Finished(Result<T>),
 }
 
+/// A callback run on the worker's thread for every progress report, before it is sent.
+pub type ProgressObserver = Arc<dyn Fn(&Progress) + Send + Sync>;
+
 /// The worker's side: sends events and carries the cancel token.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Reporter<T> {
     sender: Option<Sender<Event<T>>>,
     cancel: CancelToken,
+    observer: Option<ProgressObserver>,
+}
+
+impl<T> std::fmt::Debug for Reporter<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reporter")
+            .field("cancel", &self.cancel)
+            .field("observed", &self.observer.is_some())
+            .finish()
+    }
 }
 
 impl<T> Reporter<T> {
@@ -109,6 +122,18 @@ impl<T> Reporter<T> {
         Self {
             sender: None,
             cancel,
+            observer: None,
+        }
+    }
+
+    /// A reporter that calls `observer` synchronously, on the worker's thread, for every
+    /// progress report: unlike the event channel, nothing is queued or dropped, so the observer
+    /// sees exactly where the work is.
+    pub fn observed(cancel: CancelToken, observer: ProgressObserver) -> Self {
+        Self {
+            sender: None,
+            cancel,
+            observer: Some(observer),
         }
     }
 
@@ -124,6 +149,9 @@ impl<T> Reporter<T> {
 
     /// Sends a progress event, dropping it when the channel is full.
     pub fn progress(&self, progress: Progress) {
+        if let Some(observer) = &self.observer {
+            observer(&progress);
+        }
         if let Some(s) = &self.sender
             && let Err(TrySendError::Disconnected(_)) = s.try_send(Event::Progress(progress))
         {
@@ -164,6 +192,7 @@ impl<T: Send + 'static> JobHandle<T> {
         let reporter = Reporter {
             sender: Some(sender.clone()),
             cancel: cancel.clone(),
+            observer: None,
         };
         let thread = std::thread::Builder::new()
             .name(name.to_owned())

@@ -47,6 +47,21 @@ impl BSplineSampleCache {
         }
     }
 
+    /// Per control point, the sum over samples of its squared weight: how strongly the samples
+    /// constrain it (low along the borders, where the support leaves the image).
+    pub fn support_density(&self) -> Vec<f64> {
+        let mut density = vec![0.0; self.count];
+        for (&base, (wx, wy)) in self.base.iter().zip(&self.weights) {
+            for (b, &wyb) in wy.iter().enumerate() {
+                for (a, &wxa) in wx.iter().enumerate() {
+                    let w = (wyb * wxa) as f64;
+                    density[base as usize + b * self.nx + a] += w * w;
+                }
+            }
+        }
+        density
+    }
+
     /// The cache bound to the current coefficients of `t` (same grid and affine as at `new`).
     pub fn bind<'a>(&'a self, t: &'a AffineBSpline) -> impl SampledTransform + 'a {
         debug_assert_eq!(t.bspline.u.len(), self.count);

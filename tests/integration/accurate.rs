@@ -2,11 +2,12 @@
 
 use crate::common::{alinify_ok, register_and_score, s, synth};
 use alinify::analysis::end_point_error;
-use alinify::job::{Event, JobHandle, Reporter};
+use alinify::job::{CancelToken, Progress, Reporter};
 use alinify::raster::{AnyImage, GrayF32, SampleDepth};
 use alinify::register::{Mode, RegisterOptions, RegisterRequest, register_files};
 use alinify::synth::Texture;
 use alinify::transform::{BSplineTransform, Transform, displacement_field};
+use std::sync::{Arc, Mutex};
 
 /// fixed(p) = tex(T(p)) and moving(q) = tex(q), with T = p + d(p) a B-spline on the grid the
 /// registration ends on: the registration must find d.
@@ -103,27 +104,27 @@ fn cancelling_stops_within_one_iteration() {
             ..RegisterOptions::default()
         },
     };
-    let job = JobHandle::spawn("test-cancel", move |r: &Reporter<_>| {
-        register_files(&request, r)
-    })
-    .unwrap();
-    let cancel = job.cancel.clone();
-    let mut cancelled_at = None;
-    let mut iterations_after = 0;
-    let result = job.wait(|event| {
-        if let Event::Progress(p) = event
-            && let Some(it) = p.iteration
-        {
-            match cancelled_at {
+    // The observer runs on the worker's thread, so the count after cancelling is exact.
+    let cancel = CancelToken::new();
+    let state = Arc::new(Mutex::new((None::<usize>, 0usize)));
+    let (observer_cancel, observer_state) = (cancel.clone(), state.clone());
+    let reporter = Reporter::observed(
+        cancel.clone(),
+        Arc::new(move |p: &Progress| {
+            let Some(it) = p.iteration else { return };
+            let mut s = observer_state.lock().unwrap();
+            match s.0 {
                 None if it >= 2 => {
-                    cancel.cancel();
-                    cancelled_at = Some(it);
+                    observer_cancel.cancel();
+                    s.0 = Some(it);
                 }
-                Some(_) => iterations_after += 1,
+                Some(_) => s.1 += 1,
                 None => {}
             }
-        }
-    });
+        }),
+    );
+    let result = register_files(&request, &reporter);
+    let (cancelled_at, iterations_after) = *state.lock().unwrap();
     assert!(cancelled_at.is_some(), "no iteration was reported");
     assert!(
         matches!(result, Err(alinify::Error::Cancelled)),
