@@ -23,7 +23,7 @@ pub fn run(args: DemoArgs, ui: &Ui) -> anyhow::Result<()> {
     let root = match &args.out {
         Some(dir) => dir.clone(),
         None => {
-            temp = tempfile_dir()?;
+            temp = tempfile::Builder::new().prefix("alinify-demo-").tempdir()?;
             temp.path().to_path_buf()
         }
     };
@@ -101,25 +101,4 @@ pub fn run(args: DemoArgs, ui: &Ui) -> anyhow::Result<()> {
         println!("Pairs and results are in {}.", root.display());
     }
     Ok(())
-}
-
-/// A temporary folder removed when dropped.
-fn tempfile_dir() -> anyhow::Result<TempDir> {
-    let path = std::env::temp_dir().join(format!("alinify-demo-{}", std::process::id()));
-    std::fs::create_dir_all(&path)?;
-    Ok(TempDir(path))
-}
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn path(&self) -> &std::path::Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }

@@ -121,7 +121,7 @@ impl SampledTransform for Bound<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metric::AtPoints;
+    use crate::metric::PointSet;
     use crate::raster::GrayF32;
     use crate::transform::{Affine, BSplineTransform, Parametric};
 
@@ -138,7 +138,8 @@ mod tests {
         let img = GrayF32::from_shape_fn((35, 45), |(y, x)| (x + y) as f32);
         let samples = SampleSet::random(&img, None, 300, 3);
         let cache = BSplineSampleCache::new(&t, &samples, 2.0);
-        let (fast, slow) = (cache.bind(&t), AtPoints::new(&t, &samples, 2.0));
+        let points = PointSet::new(&samples, 2.0);
+        let (fast, slow) = (cache.bind(&t), points.bind(&t));
         let n = t.num_params();
         for i in 0..samples.points.len() {
             let (a, b) = (fast.map(i), slow.map(i));

@@ -122,22 +122,36 @@ pub trait SampledTransform: Sync {
     fn add_gradient(&self, i: usize, gx: f64, gy: f64, acc: &mut [f64]);
 }
 
-/// Any [`Parametric`] transform at a sample set, evaluated point by point.
-pub struct AtPoints<'a> {
-    t: &'a dyn Parametric,
+/// The full-resolution positions of a level's samples, computed once per level; bound to any
+/// [`Parametric`] transform, it evaluates that transform point by point.
+#[derive(Debug, Clone)]
+pub struct PointSet {
     points: Vec<[f64; 2]>,
 }
 
-impl<'a> AtPoints<'a> {
-    /// Binds `t` to the samples of a level with scale `scale`.
-    pub fn new(t: &'a dyn Parametric, samples: &SampleSet, scale: f64) -> Self {
+impl PointSet {
+    /// The samples of a level with scale `scale`, in full-resolution pixels.
+    pub fn new(samples: &SampleSet, scale: f64) -> Self {
         let points = samples
             .points
             .iter()
             .map(|s| [s.x as f64 * scale, s.y as f64 * scale])
             .collect();
-        Self { t, points }
+        Self { points }
     }
+
+    /// The points bound to the current parameters of `t`.
+    pub fn bind<'a>(&'a self, t: &'a dyn Parametric) -> impl SampledTransform + 'a {
+        AtPoints {
+            t,
+            points: &self.points,
+        }
+    }
+}
+
+struct AtPoints<'a> {
+    t: &'a dyn Parametric,
+    points: &'a [[f64; 2]],
 }
 
 thread_local! {
@@ -183,12 +197,12 @@ pub fn evaluate(
     scale: f64,
     gradient: Option<&mut [f64]>,
 ) -> Result<MetricValue> {
-    let bound = AtPoints::new(t, samples, scale);
+    let points = PointSet::new(samples, scale);
     evaluate_sampled(
         kind,
         samples,
         moving,
-        &bound,
+        &points.bind(t),
         scale,
         gradient,
         &mut Scratch::default(),

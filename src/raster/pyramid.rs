@@ -186,43 +186,6 @@ pub fn reduce(source: &(impl RowSource + ?Sized), sigma: f32) -> GrayF32 {
     out
 }
 
-/// Blurs an image with a Gaussian of `sigma` (no decimation). Used for extra smoothing of
-/// pyramid levels; parallel over rows.
-#[must_use]
-pub fn blur(image: &GrayF32, sigma: f32) -> GrayF32 {
-    if sigma <= 0.0 {
-        return image.clone();
-    }
-    let kernel = gaussian_kernel(sigma);
-    let r = kernel.len() as i64 / 2;
-    let (h, w) = image.dim();
-    let mut tmp = GrayF32::zeros((h, w));
-    tmp.axis_iter_mut(Axis(0))
-        .into_par_iter()
-        .enumerate()
-        .for_each(|(y, mut row)| {
-            for x in 0..w {
-                let mut acc = 0.0;
-                for (k, &wk) in kernel.iter().enumerate() {
-                    let sx = (x as i64 + k as i64 - r).clamp(0, w as i64 - 1) as usize;
-                    acc += wk * image[[y, sx]];
-                }
-                row[x] = acc;
-            }
-        });
-    let mut out = GrayF32::zeros((h, w));
-    out.axis_iter_mut(Axis(0))
-        .into_par_iter()
-        .enumerate()
-        .for_each(|(y, mut row)| {
-            for (k, &wk) in kernel.iter().enumerate() {
-                let sy = (y as i64 + k as i64 - r).clamp(0, h as i64 - 1) as usize;
-                row.zip_mut_with(&tmp.row(sy), |o, &s| *o += wk * s);
-            }
-        });
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -297,11 +260,5 @@ mod tests {
             Pyramid::build(&img, &PyramidParams::default(), &cancel),
             Err(Error::Cancelled)
         ));
-    }
-
-    #[test]
-    fn blur_preserves_mean_of_constant() {
-        let img = GrayF32::from_elem((10, 12), 3.0);
-        assert!(blur(&img, 2.0).iter().all(|&v| (v - 3.0).abs() < 1e-5));
     }
 }

@@ -96,11 +96,21 @@ pub fn register_affine<T>(
             relative_tolerance: options.relative_tolerance,
             ..LbfgsParams::default()
         };
+        let points = metric::PointSet::new(&samples, scale);
+        let mut scratch = metric::Scratch::default();
         let mut probe = transform;
         let objective = |x: &[f64], g: &mut [f64]| {
             probe.set_params(x);
-            metric::evaluate(options.metric, &samples, &moving_l, &probe, scale, Some(g))
-                .map(|v| v.value)
+            metric::evaluate_sampled(
+                options.metric,
+                &samples,
+                &moving_l,
+                &points.bind(&probe),
+                scale,
+                Some(g),
+                &mut scratch,
+            )
+            .map(|v| v.value)
         };
         let fraction = |it: usize| {
             (done as f32 + (it as f32 / options.max_iterations as f32).min(1.0))

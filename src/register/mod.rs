@@ -337,8 +337,13 @@ pub fn default_grid_spacing(width: usize, height: usize) -> f64 {
 pub fn check_mode_available(mode: Mode) -> Result<()> {
     match mode {
         Mode::Affine | Mode::Accurate => Ok(()),
-        other => Err(Error::InvalidArgument(format!(
-            "--mode {other} is not available in this build yet; use --mode accurate or affine"
-        ))),
+        other => Err(mode_unavailable(other)),
     }
+}
+
+/// The error for a mode this build does not have.
+pub fn mode_unavailable(mode: Mode) -> Error {
+    Error::InvalidArgument(format!(
+        "--mode {mode} is not available in this build yet; use --mode accurate or affine"
+    ))
 }

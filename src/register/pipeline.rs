@@ -233,11 +233,8 @@ pub fn register_files(
             levels.extend(outcome.levels);
             (TransformSpec::AffineBspline(outcome.transform), levels)
         }
-        Mode::Fast => {
-            return Err(Error::InvalidArgument(
-                "--mode fast is not available in this build yet".into(),
-            ));
-        }
+        // Refused by check_mode_available before any work.
+        Mode::Fast => return Err(super::mode_unavailable(Mode::Fast)),
     };
     seconds.register = t.elapsed().as_secs_f64();
     let transform: Box<dyn Transform> = spec.build(&request.out_dir)?;

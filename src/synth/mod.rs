@@ -198,6 +198,8 @@ pub fn generate(
     let mut gt = DenseField::zeros(w, h);
     let mut mask = Array2::from_elem((h, w), false);
     let (max_x, max_y) = ((w - 1) as f64, (h - 1) as f64);
+    // First-order inverse of S as the Newton start, then the previous pixel's answer.
+    let inv_affine = s.affine.inverse().unwrap_or(Affine::identity([0.0, 0.0]));
     gt.u.axis_chunks_iter_mut(Axis(0), ROWS_PER_TASK)
         .into_par_iter()
         .zip(
@@ -213,8 +215,6 @@ pub fn generate(
             if cancel.is_cancelled() {
                 return;
             }
-            // First-order inverse of S as the Newton start, then the previous pixel's answer.
-            let inv_affine = s.affine.inverse().unwrap_or(Affine::identity([0.0, 0.0]));
             for r in 0..u.nrows() {
                 let y = (chunk * ROWS_PER_TASK + r) as f64;
                 let mut guess = inv_affine.map_point(0.0, y);
