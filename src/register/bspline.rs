@@ -29,8 +29,10 @@ const PRECONDITION_MIN: f64 = 0.2;
 pub const START_MAX_SIDE: usize = 512;
 
 /// The schedule for an image of `width x height`: from the level whose longest side is at most
-/// [`START_MAX_SIDE`] (and at least `grid_levels - 1` above `finest`) down to `finest`; the grid
-/// spacing is `final_spacing * 2^k`, halving over the last `grid_levels - 1` steps.
+/// [`START_MAX_SIDE`] (and at least `grid_levels - 1` above `finest`) down to `finest`. The grid
+/// spacing starts at `final_spacing * 2^(grid_levels - 1)` and halves at every level until it
+/// reaches `final_spacing`, which any further (finer) levels keep: the grid resolves a
+/// deformation while the level it is on still has the coarse view to capture it.
 pub fn schedule(
     width: usize,
     height: usize,
@@ -45,11 +47,15 @@ pub fn schedule(
         start += 1;
     }
     let start = start.min(coarsest).max(finest);
+    let steps_at_final = (start - finest + 1).saturating_sub(grid_levels);
     (finest..=start)
         .rev()
-        .map(|level| ScheduleStep {
-            level,
-            spacing: final_spacing * (1u64 << (level - finest).min(grid_levels - 1)) as f64,
+        .map(|level| {
+            let doublings = (level - finest).saturating_sub(steps_at_final);
+            ScheduleStep {
+                level,
+                spacing: final_spacing * (1u64 << doublings.min(grid_levels - 1)) as f64,
+            }
         })
         .collect()
 }
@@ -310,7 +316,11 @@ mod tests {
                 spacing: 866.0
             }
         );
-        assert_eq!(big[0].spacing, 8.0 * 866.0);
+        assert_eq!(
+            big.iter().map(|s| s.spacing / 866.0).collect::<Vec<_>>(),
+            vec![8.0, 4.0, 2.0, 1.0, 1.0, 1.0],
+            "the grid halves from the start level and stays at the final spacing below"
+        );
     }
 
     #[test]
