@@ -38,6 +38,9 @@
 
 pub mod analysis;
 pub mod error;
+pub mod flow;
+#[cfg(feature = "gpu")]
+pub mod gpu;
 pub mod io;
 pub mod job;
 pub mod memory;

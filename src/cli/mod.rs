@@ -150,6 +150,15 @@ struct RegisterArgs {
     /// Bending-energy penalty weight (default 0; useful values 10 to 1000).
     #[arg(long)]
     bending_weight: Option<f64>,
+    /// Fast mode: smoothness of the flow (default 2; larger is smoother).
+    #[arg(long)]
+    smoothness: Option<f32>,
+    /// Fast mode: linearisations per pyramid level (default 3).
+    #[arg(long)]
+    warps: Option<u32>,
+    /// Fast mode: solver sweeps per linearisation (default 12).
+    #[arg(long)]
+    sweeps: Option<u32>,
     /// Register on this channel (0-based) instead of the luminance.
     #[arg(long)]
     channel: Option<usize>,
@@ -192,6 +201,9 @@ impl RegisterArgs {
             bending_weight: self.bending_weight,
             finest_level: self.finest_level,
             channel: self.channel,
+            smoothness: self.smoothness,
+            warps: self.warps,
+            sweeps: self.sweeps,
             ..Preset::default()
         };
         flags.apply(&mut options)?;

@@ -41,6 +41,8 @@ pub enum StopReason {
     LineSearchFailed,
     /// The iteration limit was reached.
     MaxIterations,
+    /// A method with a fixed schedule (the flow's warps and sweeps) ran it to the end.
+    Completed,
 }
 
 /// The optimiser's result.

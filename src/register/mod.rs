@@ -3,6 +3,7 @@
 
 pub mod affine;
 pub mod bspline;
+pub mod fast;
 pub mod init;
 mod pipeline;
 pub mod preset;
@@ -112,6 +113,8 @@ pub struct RegisterOptions {
     pub finest_level: Option<usize>,
     /// Register on this channel instead of the luminance.
     pub channel: Option<usize>,
+    /// Settings of the fast mode's flow solver.
+    pub flow: crate::flow::FlowParams,
 }
 
 impl Default for RegisterOptions {
@@ -131,6 +134,7 @@ impl Default for RegisterOptions {
             bending_weight: 0.0,
             finest_level: None,
             channel: None,
+            flow: crate::flow::FlowParams::default(),
         }
     }
 }
@@ -331,19 +335,4 @@ pub const MIN_DEFAULT_GRID_SPACING: f64 = 32.0;
 /// at least [`MIN_DEFAULT_GRID_SPACING`].
 pub fn default_grid_spacing(width: usize, height: usize) -> f64 {
     (width.max(height) as f64 / 20.0).max(MIN_DEFAULT_GRID_SPACING)
-}
-
-/// Checks a mode is available in this build.
-pub fn check_mode_available(mode: Mode) -> Result<()> {
-    match mode {
-        Mode::Affine | Mode::Accurate => Ok(()),
-        other => Err(mode_unavailable(other)),
-    }
-}
-
-/// The error for a mode this build does not have.
-pub fn mode_unavailable(mode: Mode) -> Error {
-    Error::InvalidArgument(format!(
-        "--mode {mode} is not available in this build yet; use --mode accurate or affine"
-    ))
 }

@@ -107,6 +107,9 @@ pub struct RegisterSummary {
     pub transform: TransformSpec,
 }
 
+/// The fast mode's field, at its pyramid level, beside transform.json.
+pub const FLOW_FILE: &str = "flow.flo";
+
 /// Longest side of the level at which NCC before/after is measured.
 const NCC_MAX_SIDE: usize = 1024;
 
@@ -118,7 +121,6 @@ pub fn register_files(
 ) -> Result<RegisterSummary> {
     let started = Instant::now();
     let options = &request.options;
-    super::check_mode_available(options.mode)?;
     let mut seconds = StageSeconds::default();
     let stage = |stage: Stage, fraction: f32| {
         reporter.progress(Progress {
@@ -135,15 +137,15 @@ pub fn register_files(
     {
         io::ensure_output_dir(parent)?;
     }
-    let backend = match options.backend {
-        Backend::Gpu => {
-            return Err(Error::InvalidArgument(format!(
-                "--backend gpu: {} mode runs on the CPU; use --backend cpu or auto",
-                options.mode
-            )));
-        }
-        Backend::Auto | Backend::Cpu => "cpu",
-    };
+    if options.backend == Backend::Gpu && options.mode != Mode::Fast {
+        return Err(Error::InvalidArgument(format!(
+            "--backend gpu: {} mode runs on the CPU; use --backend cpu or auto",
+            options.mode
+        )));
+    }
+    options.flow.validate()?;
+    let mut backend = "cpu";
+    let mut adapter = None;
 
     stage(Stage::Load, 0.0);
     let t = Instant::now();
@@ -233,8 +235,22 @@ pub fn register_files(
             levels.extend(outcome.levels);
             (TransformSpec::AffineBspline(outcome.transform), levels)
         }
-        // Refused by check_mode_available before any work.
-        Mode::Fast => return Err(super::mode_unavailable(Mode::Fast)),
+        Mode::Fast => {
+            let outcome = super::fast::register_fast(&fixed, &moving, options, reporter)?;
+            backend = outcome.backend;
+            adapter = outcome.adapter;
+            // The field is stored at its own level; transform.json refers to it.
+            let flow_path = request.out_dir.join(FLOW_FILE);
+            crate::io::flo::write_flo(&flow_path, &outcome.flow.field)?;
+            let scale = (1u64 << outcome.flow.level) as f64;
+            (
+                TransformSpec::Dense {
+                    field: FLOW_FILE.into(),
+                    scale,
+                },
+                outcome.levels,
+            )
+        }
     };
     seconds.register = t.elapsed().as_secs_f64();
     let transform: Box<dyn Transform> = spec.build(&request.out_dir)?;
@@ -270,6 +286,9 @@ pub fn register_files(
     TransformFile::new([fw, fh], [moving.width(), moving.height()], spec.clone())
         .save(&transform_path)?;
     outputs.push(transform_path);
+    if let TransformSpec::Dense { field, .. } = &spec {
+        outputs.push(request.out_dir.join(field));
+    }
     if let Some(path) = &request.export_elastix {
         crate::io::elastix::export(path, &spec, [fw, fh])?;
         outputs.push(path.clone());
@@ -286,7 +305,7 @@ pub fn register_files(
         alinify_version: env!("CARGO_PKG_VERSION").into(),
         mode: options.mode,
         backend: backend.into(),
-        adapter: None,
+        adapter,
         options: options.clone(),
         fixed: fixed_report,
         moving: moving_report,

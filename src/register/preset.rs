@@ -48,6 +48,12 @@ pub struct Preset {
     pub channel: Option<usize>,
     /// Sampling seed.
     pub seed: Option<u64>,
+    /// Fast mode: smoothness weight of the flow.
+    pub smoothness: Option<f32>,
+    /// Fast mode: linearisations per level.
+    pub warps: Option<u32>,
+    /// Fast mode: solver sweeps per linearisation.
+    pub sweeps: Option<u32>,
 }
 
 impl Preset {
@@ -121,6 +127,15 @@ impl Preset {
         }
         if let Some(v) = self.seed {
             options.seed = v;
+        }
+        if let Some(v) = self.smoothness {
+            options.flow.smoothness = positive("smoothness", v as f64)? as f32;
+        }
+        if let Some(v) = self.warps {
+            options.flow.warps = at_least_one("warps", v as usize)? as u32;
+        }
+        if let Some(v) = self.sweeps {
+            options.flow.iterations = at_least_one("sweeps", v as usize)? as u32;
         }
         Ok(())
     }

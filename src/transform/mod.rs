@@ -15,7 +15,7 @@ pub mod warp;
 pub use affine::{Affine, AffineParametric};
 pub use affine_bspline::AffineBSpline;
 pub use bspline::BSplineTransform;
-pub use dense::DenseField;
+pub use dense::{DenseField, ScaledField};
 pub use spec::{TransformFile, TransformSpec};
 
 use crate::raster::GrayF32;

@@ -22,12 +22,24 @@ pub enum TransformSpec {
     Dense {
         /// Path of the `.flo`, relative to the JSON file's folder.
         field: PathBuf,
+        /// Full-resolution pixels per pixel of the stored field (a power of two when the field
+        /// was computed on a pyramid level; 1 when it is on the fixed image's own grid).
+        #[serde(default = "unit_scale", skip_serializing_if = "is_unit_scale")]
+        scale: f64,
     },
     /// Steps applied in order (first listed, first applied).
     Composed {
         /// The steps.
         steps: Vec<TransformSpec>,
     },
+}
+
+fn unit_scale() -> f64 {
+    1.0
+}
+
+fn is_unit_scale(scale: &f64) -> bool {
+    *scale == 1.0
 }
 
 /// Size of an image in pixels.
@@ -117,7 +129,15 @@ impl TransformSpec {
             detail,
         };
         match self {
-            TransformSpec::Identity | TransformSpec::Dense { .. } => Ok(()),
+            TransformSpec::Identity => Ok(()),
+            TransformSpec::Dense { scale, .. } => {
+                if !(scale.is_finite() && *scale >= 1.0) {
+                    return Err(invalid(format!(
+                        "dense field scale {scale} must be at least 1"
+                    )));
+                }
+                Ok(())
+            }
             TransformSpec::Affine(a) => {
                 let all = a.matrix.iter().chain(&a.translation).chain(&a.center);
                 if all.clone().any(|v| !v.is_finite()) {
@@ -160,7 +180,17 @@ impl TransformSpec {
             TransformSpec::Affine(a) => Box::new(*a),
             TransformSpec::Bspline(b) => Box::new(b.clone()),
             TransformSpec::AffineBspline(ab) => Box::new(ab.clone()),
-            TransformSpec::Dense { field } => Box::new(flo::read_flo(&base_dir.join(field))?),
+            TransformSpec::Dense { field, scale } => {
+                let field = flo::read_flo(&base_dir.join(field))?;
+                if *scale == 1.0 {
+                    Box::new(field)
+                } else {
+                    Box::new(super::ScaledField {
+                        field,
+                        scale: *scale,
+                    })
+                }
+            }
             TransformSpec::Composed { steps } => Box::new(Composed {
                 steps: steps
                     .iter()

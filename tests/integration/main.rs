@@ -4,4 +4,6 @@ mod accurate;
 mod bad_input;
 mod cli;
 mod common;
+mod fast;
 mod formats;
+mod gpu;

@@ -1,0 +1,234 @@
+//! The flow solver on the CPU: the reference for `shaders/flow.wgsl`, pass for pass.
+//!
+//! Per linearisation: [`linearize`] computes each pixel's data-term coefficients, [`smoothness`]
+//! the edge-preserving weights, then red and black [`sweep`]s alternate. The flow lives in
+//! relaxed atomics so that a colour's pass can update its pixels in place from parallel rows
+//! while reading the other colour (a plain load and store on every target).
+
+use super::{FlowParams, FlowSolver, TileProblem};
+use crate::Result;
+use crate::job::CancelToken;
+use ndarray::ArrayView2;
+use rayon::prelude::*;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The CPU solver; tiles only when a test forces a small limit.
+#[derive(Debug, Clone, Copy)]
+pub struct CpuSolver {
+    /// Largest tile in pixels (margin included).
+    pub max_tile_pixels: usize,
+}
+
+impl Default for CpuSolver {
+    fn default() -> Self {
+        Self {
+            max_tile_pixels: usize::MAX,
+        }
+    }
+}
+
+impl FlowSolver for CpuSolver {
+    fn name(&self) -> String {
+        "cpu".into()
+    }
+    fn max_tile_pixels(&self) -> usize {
+        self.max_tile_pixels
+    }
+    fn refine(
+        &self,
+        problem: &TileProblem<'_>,
+        flow: &mut [[f32; 2]],
+        cancel: &CancelToken,
+    ) -> Result<()> {
+        let n = problem.width() * problem.height();
+        assert_eq!(flow.len(), n, "flow must cover the tile");
+        let cells: Vec<AtomicU64> = flow.iter().map(|f| AtomicU64::new(pack(*f))).collect();
+        let mut coefficients = vec![[0.0f32; 4]; n];
+        let mut rhs = vec![[0.0f32; 2]; n];
+        let mut weights = vec![0.0f32; n];
+        for _ in 0..problem.params.warps {
+            cancel.check()?;
+            linearize(problem, &cells, &mut coefficients, &mut rhs);
+            smoothness(problem, &cells, &mut weights);
+            for _ in 0..problem.params.iterations {
+                for colour in 0..2 {
+                    sweep(problem, colour, &cells, &coefficients, &rhs, &weights);
+                }
+            }
+        }
+        flow.iter_mut()
+            .zip(&cells)
+            .for_each(|(f, c)| *f = unpack(c.load(Ordering::Relaxed)));
+        Ok(())
+    }
+}
+
+fn pack(f: [f32; 2]) -> u64 {
+    (f[0].to_bits() as u64) | ((f[1].to_bits() as u64) << 32)
+}
+
+fn unpack(bits: u64) -> [f32; 2] {
+    [
+        f32::from_bits(bits as u32),
+        f32::from_bits((bits >> 32) as u32),
+    ]
+}
+
+fn load(cells: &[AtomicU64], i: usize) -> [f32; 2] {
+    unpack(cells[i].load(Ordering::Relaxed))
+}
+
+/// Bilinear sample with clamped neighbours; the caller keeps `(x, y)` inside the image (the
+/// crop's slack covers every point a tile reaches).
+fn bilinear(image: &ArrayView2<'_, f32>, x: f32, y: f32) -> f32 {
+    let (h, w) = image.dim();
+    let (x0, y0) = (x.floor(), y.floor());
+    let (fx, fy) = (x - x0, y - y0);
+    let (x0, y0) = ((x0 as usize).min(w - 1), (y0 as usize).min(h - 1));
+    let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
+    let top = image[[y0, x0]] + fx * (image[[y0, x1]] - image[[y0, x0]]);
+    let bottom = image[[y1, x0]] + fx * (image[[y1, x1]] - image[[y1, x0]]);
+    top + fy * (bottom - top)
+}
+
+/// Data-term coefficients at every pixel: `[a11, a12, a22, _]` and the right-hand side, from the
+/// brightness constancy linearised about the current flow, weighted by the Charbonnier
+/// derivative of its residual. Pixels mapping outside the moving image get no data term.
+pub fn linearize(
+    problem: &TileProblem<'_>,
+    cells: &[AtomicU64],
+    coefficients: &mut [[f32; 4]],
+    rhs: &mut [[f32; 2]],
+) {
+    let (w, h) = (problem.width(), problem.height());
+    let [m00, m01, m10, m11, ox, oy] = problem.affine;
+    let [x0, y0] = problem.origin;
+    let [cx, cy] = problem.moving_origin.map(|v| v as f32);
+    let [mw, mh] = problem.moving_size.map(|v| v as f32);
+    let eps2 = problem.params.data_epsilon * problem.params.data_epsilon;
+    let fixed = &problem.fixed;
+    let moving = &problem.moving;
+    coefficients
+        .par_chunks_mut(w)
+        .zip(rhs.par_chunks_mut(w))
+        .enumerate()
+        .for_each(|(y, (coef_row, rhs_row))| {
+            for x in 0..w {
+                let i = y * w + x;
+                let r = load(cells, i);
+                let (xa, ya) = ((x as u32 + x0) as f32, (y as u32 + y0) as f32);
+                let px = m00 * xa + m01 * ya + ox + r[0];
+                let py = m10 * xa + m11 * ya + oy + r[1];
+                let inside = px >= 0.5 && py >= 0.5 && px <= mw - 1.5 && py <= mh - 1.5;
+                if !inside {
+                    coef_row[x] = [0.0; 4];
+                    rhs_row[x] = [0.0; 2];
+                    continue;
+                }
+                // Positions are rounded in level coordinates, then moved into the crop by an
+                // exact subtraction of whole numbers.
+                let sample = |x: f32, y: f32| bilinear(moving, x - cx, y - cy);
+                let warped = sample(px, py);
+                let gx2 = sample(px + 0.5, py) - sample(px - 0.5, py);
+                let gy2 = sample(px, py + 0.5) - sample(px, py - 0.5);
+                let (xl, xr) = (x.saturating_sub(1), (x + 1).min(w - 1));
+                let (yu, yd) = (y.saturating_sub(1), (y + 1).min(h - 1));
+                let gx1 = (fixed[[y, xr]] - fixed[[y, xl]]) / (xr - xl).max(1) as f32;
+                let gy1 = (fixed[[yd, x]] - fixed[[yu, x]]) / (yd - yu).max(1) as f32;
+                let ix = 0.5 * (gx1 + gx2);
+                let iy = 0.5 * (gy1 + gy2);
+                let it = warped - fixed[[y, x]];
+                let psi = 1.0 / (it * it + eps2).sqrt();
+                let residual = ix * r[0] + iy * r[1] - it;
+                coef_row[x] = [psi * ix * ix, psi * ix * iy, psi * iy * iy, 0.0];
+                rhs_row[x] = [psi * ix * residual, psi * iy * residual];
+            }
+        });
+}
+
+/// Edge-preserving smoothness weight per pixel, in `(0, 1]`: `1 / sqrt(1 + |grad r|^2 / eps^2)`
+/// with forward differences of the current flow.
+pub fn smoothness(problem: &TileProblem<'_>, cells: &[AtomicU64], weights: &mut [f32]) {
+    let (w, h) = (problem.width(), problem.height());
+    let inv_eps2 = 1.0 / (problem.params.smooth_epsilon * problem.params.smooth_epsilon);
+    weights.par_chunks_mut(w).enumerate().for_each(|(y, row)| {
+        for (x, out) in row.iter_mut().enumerate() {
+            let c = load(cells, y * w + x);
+            let right = if x + 1 < w {
+                load(cells, y * w + x + 1)
+            } else {
+                c
+            };
+            let down = if y + 1 < h {
+                load(cells, (y + 1) * w + x)
+            } else {
+                c
+            };
+            let (ux, vx) = (right[0] - c[0], right[1] - c[1]);
+            let (uy, vy) = (down[0] - c[0], down[1] - c[1]);
+            let g2 = ux * ux + vx * vx + uy * uy + vy * vy;
+            *out = 1.0 / (1.0 + g2 * inv_eps2).sqrt();
+        }
+    });
+}
+
+/// One over-relaxed Gauss-Seidel pass over the pixels of `colour` (`(x + y + parity) % 2`):
+/// each solves its 2x2 Euler-Lagrange system with its neighbours' current flow.
+pub fn sweep(
+    problem: &TileProblem<'_>,
+    colour: u32,
+    cells: &[AtomicU64],
+    coefficients: &[[f32; 4]],
+    rhs: &[[f32; 2]],
+    weights: &[f32],
+) {
+    let (w, h) = (problem.width(), problem.height());
+    let FlowParams {
+        smoothness: alpha,
+        relaxation: omega,
+        ..
+    } = problem.params;
+    let parity = (problem.origin[0] + problem.origin[1]) % 2;
+    (0..h).into_par_iter().for_each(|y| {
+        let first = ((colour + parity + y as u32) % 2) as usize;
+        for x in (first..w).step_by(2) {
+            let i = y * w + x;
+            let mut sum_w = 0.0f32;
+            let mut su = 0.0f32;
+            let mut sv = 0.0f32;
+            let mut neighbour = |n: usize| {
+                let we = 0.5 * (weights[i] + weights[n]);
+                let f = load(cells, n);
+                sum_w += we;
+                su += we * f[0];
+                sv += we * f[1];
+            };
+            if x > 0 {
+                neighbour(i - 1);
+            }
+            if x + 1 < w {
+                neighbour(i + 1);
+            }
+            if y > 0 {
+                neighbour(i - w);
+            }
+            if y + 1 < h {
+                neighbour(i + w);
+            }
+            let [a11, a12, a22, _] = coefficients[i];
+            let d11 = a11 + alpha * sum_w;
+            let d22 = a22 + alpha * sum_w;
+            let b1 = rhs[i][0] + alpha * su;
+            let b2 = rhs[i][1] + alpha * sv;
+            let det = d11 * d22 - a12 * a12;
+            if det <= 1e-12 {
+                continue;
+            }
+            let un = (d22 * b1 - a12 * b2) / det;
+            let vn = (d11 * b2 - a12 * b1) / det;
+            let c = load(cells, i);
+            let next = [c[0] + omega * (un - c[0]), c[1] + omega * (vn - c[1])];
+            cells[i].store(pack(next), Ordering::Relaxed);
+        }
+    });
+}

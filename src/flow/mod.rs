@@ -1,0 +1,593 @@
+//! The fast mode's dense optical flow, on the CPU (rayon); the GPU path in `gpu/` runs the same
+//! algorithm kernel for kernel.
+//!
+//! The method is coarse-to-fine variational refinement on top of an affine pre-alignment:
+//!
+//! - Images are locally normalised per level ([`normalize`]): zero local mean, unit local
+//!   contrast, so that a design and a photograph of its print, or two stains, compare.
+//! - The unknown is a residual flow `r` added to the affine displacement `b`: the moving image is
+//!   sampled at `p(x) = A(x) + r(x)`, and smoothness acts on `r` only, so the affine part costs
+//!   nothing.
+//! - Each level runs `warps` linearisations of the robust (Charbonnier) brightness constancy
+//!   `|I_m(p(x)) - I_f(x)|` with lagged weights, and after each, `iterations` red-black
+//!   successive over-relaxation sweeps of the Euler-Lagrange equations with an edge-preserving
+//!   (Charbonnier) smoothness term. Red-black ordering makes every sweep a data-parallel pass,
+//!   identical on the CPU and the GPU.
+//! - Levels larger than a solver's limit are cut into overlapping tiles. A tile carries a margin
+//!   wider than the distance information travels during one level, so its interior is exactly
+//!   what the whole level would have computed: tiles stitch without seams by construction.
+
+pub mod cpu;
+pub mod normalize;
+
+use crate::job::{CancelToken, Progress, Reporter, Stage};
+use crate::raster::GrayF32;
+use crate::register::{LevelReport, PreparedImage};
+use crate::transform::{Affine, DenseField};
+use crate::{Error, Result};
+use ndarray::{Array2, ArrayView2, s};
+use rayon::prelude::*;
+use std::time::Instant;
+
+/// Settings of the flow solver.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct FlowParams {
+    /// Linearisations (warps) per level.
+    pub warps: u32,
+    /// Red-black SOR sweeps per linearisation.
+    pub iterations: u32,
+    /// Weight of the smoothness term against the data term (normalised images).
+    pub smoothness: f32,
+    /// Charbonnier epsilon of the data term (normalised intensity units).
+    pub data_epsilon: f32,
+    /// Charbonnier epsilon of the smoothness term (flow gradient, pixels per pixel): flow
+    /// gradients well above it are treated as edges and smoothed less.
+    pub smooth_epsilon: f32,
+    /// Over-relaxation factor of the sweeps, in `(0, 2)`.
+    pub relaxation: f32,
+}
+
+impl Default for FlowParams {
+    fn default() -> Self {
+        Self {
+            warps: 3,
+            iterations: 12,
+            smoothness: 2.0,
+            data_epsilon: 0.05,
+            smooth_epsilon: 0.2,
+            relaxation: 1.8,
+        }
+    }
+}
+
+impl FlowParams {
+    /// Rejects settings the solver cannot run with.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |what: &str| Err(Error::InvalidArgument(format!("flow: {what}")));
+        if self.warps == 0 || self.iterations == 0 {
+            return bad("warps and iterations must be at least 1");
+        }
+        if !(self.smoothness > 0.0 && self.smoothness.is_finite()) {
+            return bad("smoothness must be positive");
+        }
+        if !(self.data_epsilon > 0.0 && self.smooth_epsilon > 0.0) {
+            return bad("epsilons must be positive");
+        }
+        if !(self.relaxation > 0.0 && self.relaxation < 2.0) {
+            return bad("relaxation must be in (0, 2)");
+        }
+        Ok(())
+    }
+
+    /// How far (pixels) information can travel during one level: the margin a tile needs for
+    /// its interior to equal the untiled result. Each warp's smoothness weights read one
+    /// neighbour, the edge weights one more, and every sweep pair moves information two pixels.
+    pub fn reach(&self) -> usize {
+        self.warps as usize * (2 * self.iterations as usize + 2) + 2
+    }
+}
+
+/// One tile of one level, handed to a solver.
+#[derive(Debug, Clone, Copy)]
+pub struct TileProblem<'a> {
+    /// The normalised fixed image over the tile (margin included).
+    pub fixed: ArrayView2<'a, f32>,
+    /// The normalised moving image over the region the tile can reach.
+    pub moving: ArrayView2<'a, f32>,
+    /// The affine part `A` in level coordinates: `[m00, m01, m10, m11, ox, oy]` with
+    /// `A(x, y) = (m00 x + m01 y + ox, m10 x + m11 y + oy)`.
+    pub affine: [f32; 6],
+    /// Level coordinates of the tile's first pixel. Positions are computed in level coordinates
+    /// and only then shifted into the crop (an exact subtraction), so a tile's arithmetic is the
+    /// whole level's, bit for bit; red-black colours are global for the same reason.
+    pub origin: [u32; 2],
+    /// Level coordinates of the moving crop's first pixel.
+    pub moving_origin: [u32; 2],
+    /// Size of the whole moving level: points outside it have no data term.
+    pub moving_size: [u32; 2],
+    /// Solver settings.
+    pub params: FlowParams,
+}
+
+impl TileProblem<'_> {
+    /// Tile width.
+    pub fn width(&self) -> usize {
+        self.fixed.ncols()
+    }
+    /// Tile height.
+    pub fn height(&self) -> usize {
+        self.fixed.nrows()
+    }
+}
+
+/// A backend that refines a tile's residual flow: one level's warps and sweeps.
+pub trait FlowSolver: Sync {
+    /// What runs the solver (`cpu`, or the adapter's name).
+    fn name(&self) -> String;
+    /// Largest tile (pixels, margin included) the solver accepts.
+    fn max_tile_pixels(&self) -> usize;
+    /// Refines `flow` (the residual `r` per tile pixel, row-major) in place.
+    fn refine(
+        &self,
+        problem: &TileProblem<'_>,
+        flow: &mut [[f32; 2]],
+        cancel: &CancelToken,
+    ) -> Result<()>;
+}
+
+/// The flow a run found: the total displacement at `level`, to be scaled by `2^level` to full
+/// resolution.
+#[derive(Debug, Clone)]
+pub struct FlowOutcome {
+    /// Total displacement (affine plus residual) on the level's grid, in level pixels.
+    pub field: DenseField,
+    /// Pyramid level of `field`.
+    pub level: usize,
+    /// What happened at each level, coarsest first.
+    pub levels: Vec<LevelReport>,
+    /// Tiles solved per level, coarsest first.
+    pub tiles: Vec<usize>,
+}
+
+/// The level range of a fast registration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlowLevels {
+    /// Coarsest level refined.
+    pub start: usize,
+    /// Finest level refined (the field's level).
+    pub finest: usize,
+}
+
+/// Longest side of the level the flow starts at (after the affine pre-alignment).
+pub const START_MAX_SIDE: usize = 160;
+/// Longest side of the finest level refined by default: finer levels cost time for detail that
+/// the bilinear upsampling of a smooth field rarely misses.
+pub const FINEST_MAX_SIDE: usize = 2560;
+
+impl FlowLevels {
+    /// Default levels for a `width x height` fixed image with `coarsest` the last level built;
+    /// `finest` overrides the default finest level.
+    pub fn for_size(width: usize, height: usize, coarsest: usize, finest: Option<usize>) -> Self {
+        let side = width.max(height);
+        let first_at_most = |max: usize| (0..=coarsest).find(|&l| side >> l <= max);
+        let finest = finest
+            .unwrap_or_else(|| first_at_most(FINEST_MAX_SIDE).unwrap_or(coarsest))
+            .min(coarsest);
+        let start = first_at_most(START_MAX_SIDE)
+            .unwrap_or(coarsest)
+            .max(finest);
+        Self { start, finest }
+    }
+}
+
+/// Runs the flow from `levels.start` down to `levels.finest`, on top of `affine` (full-resolution
+/// fixed -> moving pixels), reporting a progress event per tile and a level report per level.
+pub fn estimate_flow<T>(
+    fixed: &PreparedImage,
+    moving: &PreparedImage,
+    affine: &Affine,
+    levels: FlowLevels,
+    params: &FlowParams,
+    solver: &dyn FlowSolver,
+    reporter: &Reporter<T>,
+) -> Result<FlowOutcome> {
+    params.validate()?;
+    let cancel = reporter.cancel_token();
+    let mut residual: Option<Array2<[f32; 2]>> = None;
+    let mut reports = Vec::new();
+    let mut tiles_per_level = Vec::new();
+    let mut last_affine = [0.0f32; 6];
+    let total_work: f64 = (levels.finest..=levels.start)
+        .map(|l| 4f64.powi(-(l as i32)))
+        .sum();
+    let mut work_done = 0.0;
+    for level in (levels.finest..=levels.start).rev() {
+        let started = Instant::now();
+        let (f, m) = rayon::join(
+            || normalize::normalize(&fixed.level(level)),
+            || normalize::normalize(&moving.level(level)),
+        );
+        let (h, w) = f.dim();
+        let r = match residual.take() {
+            None => Array2::from_elem((h, w), [0.0f32; 2]),
+            Some(coarse) => upsample_flow(&coarse, w, h),
+        };
+        let level_affine = affine_at_level(affine, level);
+        last_affine = level_affine;
+        let metric_start = data_residual(&f, &m, level_affine, &r);
+        let grid = tile_grid(w, h, params.reach(), solver.max_tile_pixels())?;
+        let mut next = r.clone();
+        let tiles = grid.len();
+        for (index, tile) in grid.iter().enumerate() {
+            cancel.check()?;
+            solve_tile(
+                &f,
+                &m,
+                level_affine,
+                &r,
+                &mut next,
+                tile,
+                params,
+                solver,
+                cancel,
+            )?;
+            let done = work_done + 4f64.powi(-(level as i32)) * (index + 1) as f64 / tiles as f64;
+            reporter.progress(Progress {
+                stage: Stage::Register,
+                level: Some(level),
+                iteration: Some(index + 1),
+                metric: None,
+                fraction: 0.1 + 0.75 * (done / total_work) as f32,
+            });
+        }
+        work_done += 4f64.powi(-(level as i32));
+        let metric_end = data_residual(&f, &m, level_affine, &next);
+        reporter.progress(Progress {
+            stage: Stage::Register,
+            level: Some(level),
+            iteration: None,
+            metric: Some(metric_end),
+            fraction: 0.1 + 0.75 * (work_done / total_work) as f32,
+        });
+        reports.push(LevelReport {
+            level,
+            stage: "flow".into(),
+            width: w,
+            height: h,
+            samples: w * h,
+            iterations: (params.warps * params.iterations) as usize,
+            metric_start,
+            metric_end,
+            stop: crate::optimize::StopReason::Completed,
+            seconds: started.elapsed().as_secs_f64(),
+        });
+        tiles_per_level.push(tiles);
+        residual = Some(next);
+    }
+    let residual = residual.expect("at least one level");
+    let field = total_displacement(&residual, last_affine);
+    Ok(FlowOutcome {
+        field,
+        level: levels.finest,
+        levels: reports,
+        tiles: tiles_per_level,
+    })
+}
+
+/// A tile: the region it solves (margin included) and the interior it owns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tile {
+    /// Solved region `[x0, y0, x1, y1)` (level pixels).
+    pub solve: [usize; 4],
+    /// Owned interior `[x0, y0, x1, y1)`, a partition of the level over all tiles.
+    pub own: [usize; 4],
+}
+
+/// Cuts a `width x height` level into tiles of at most `max_pixels` (margin included), each
+/// owning an interior and solving it with `margin` extra pixels on every side.
+pub fn tile_grid(
+    width: usize,
+    height: usize,
+    margin: usize,
+    max_pixels: usize,
+) -> Result<Vec<Tile>> {
+    if width * height <= max_pixels {
+        return Ok(vec![Tile {
+            solve: [0, 0, width, height],
+            own: [0, 0, width, height],
+        }]);
+    }
+    // Square tiles: (interior + 2 margin)^2 <= max_pixels.
+    let side = (max_pixels as f64).sqrt().floor() as usize;
+    if side <= 2 * margin + 8 {
+        return Err(Error::InvalidArgument(format!(
+            "flow tiles of at most {max_pixels} pixels cannot hold the {margin}-pixel margin the solver needs"
+        )));
+    }
+    let interior = side - 2 * margin;
+    let mut tiles = Vec::new();
+    for y0 in (0..height).step_by(interior) {
+        for x0 in (0..width).step_by(interior) {
+            let own = [
+                x0,
+                y0,
+                (x0 + interior).min(width),
+                (y0 + interior).min(height),
+            ];
+            let solve = [
+                own[0].saturating_sub(margin),
+                own[1].saturating_sub(margin),
+                (own[2] + margin).min(width),
+                (own[3] + margin).min(height),
+            ];
+            tiles.push(Tile { solve, own });
+        }
+    }
+    Ok(tiles)
+}
+
+/// Pixels of slack around the moving region a tile reaches, for the residual's change during a
+/// level and the interpolation's neighbours.
+const MOVING_SLACK: f32 = 24.0;
+
+#[allow(clippy::too_many_arguments)]
+fn solve_tile(
+    fixed: &GrayF32,
+    moving: &GrayF32,
+    level_affine: [f32; 6],
+    residual: &Array2<[f32; 2]>,
+    next: &mut Array2<[f32; 2]>,
+    tile: &Tile,
+    params: &FlowParams,
+    solver: &dyn FlowSolver,
+    cancel: &CancelToken,
+) -> Result<()> {
+    let [x0, y0, x1, y1] = tile.solve;
+    let region = residual.slice(s![y0..y1, x0..x1]);
+    let mut flow: Vec<[f32; 2]> = region.iter().copied().collect();
+    // The moving crop: every point the tile maps to, plus slack.
+    let [m00, m01, m10, m11, ox, oy] = level_affine;
+    let (mut lo, mut hi) = ([f32::MAX; 2], [f32::MIN; 2]);
+    for ((j, i), r) in region.indexed_iter() {
+        let (x, y) = ((x0 + i) as f32, (y0 + j) as f32);
+        let p = [m00 * x + m01 * y + ox + r[0], m10 * x + m11 * y + oy + r[1]];
+        for k in 0..2 {
+            lo[k] = lo[k].min(p[k]);
+            hi[k] = hi[k].max(p[k]);
+        }
+    }
+    let (mh, mw) = moving.dim();
+    let clamp = |v: f32, n: usize| (v.max(0.0) as usize).min(n);
+    let (mx0, my0) = (
+        clamp((lo[0] - MOVING_SLACK).floor(), mw),
+        clamp((lo[1] - MOVING_SLACK).floor(), mh),
+    );
+    let (mx1, my1) = (
+        clamp((hi[0] + MOVING_SLACK).ceil() + 1.0, mw).max(mx0),
+        clamp((hi[1] + MOVING_SLACK).ceil() + 1.0, mh).max(my0),
+    );
+    let problem = TileProblem {
+        fixed: fixed.slice(s![y0..y1, x0..x1]),
+        moving: moving.slice(s![my0..my1, mx0..mx1]),
+        affine: level_affine,
+        origin: [x0 as u32, y0 as u32],
+        moving_origin: [mx0 as u32, my0 as u32],
+        moving_size: [mw as u32, mh as u32],
+        params: *params,
+    };
+    solver.refine(&problem, &mut flow, cancel)?;
+    let [ox0, oy0, ox1, oy1] = tile.own;
+    let tw = x1 - x0;
+    for y in oy0..oy1 {
+        let src = &flow[(y - y0) * tw + (ox0 - x0)..][..ox1 - ox0];
+        next.slice_mut(s![y, ox0..ox1])
+            .iter_mut()
+            .zip(src)
+            .for_each(|(d, s)| *d = *s);
+    }
+    Ok(())
+}
+
+/// The affine `A` at pyramid level `level` as `[m00, m01, m10, m11, ox, oy]`: level pixel `x`
+/// maps to level pixel `M x + o` of the moving image.
+pub fn affine_at_level(affine: &Affine, level: usize) -> [f32; 6] {
+    let s = (1u64 << level) as f64;
+    let [m00, m01, m10, m11] = affine.matrix;
+    let [cx, cy] = affine.center;
+    let [tx, ty] = affine.translation;
+    let ox = (cx + tx - (m00 * cx + m01 * cy)) / s;
+    let oy = (cy + ty - (m10 * cx + m11 * cy)) / s;
+    [
+        m00 as f32, m01 as f32, m10 as f32, m11 as f32, ox as f32, oy as f32,
+    ]
+}
+
+/// The residual of a coarser level brought to a `width x height` level: bilinear, doubled.
+pub fn upsample_flow(coarse: &Array2<[f32; 2]>, width: usize, height: usize) -> Array2<[f32; 2]> {
+    let (ch, cw) = coarse.dim();
+    let mut out = Array2::from_elem((height, width), [0.0f32; 2]);
+    out.axis_iter_mut(ndarray::Axis(0))
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(y, mut row)| {
+            let cy = (y as f32 * 0.5).min((ch - 1) as f32);
+            let y0 = cy.floor() as usize;
+            let y1 = (y0 + 1).min(ch - 1);
+            let fy = cy - y0 as f32;
+            for (x, o) in row.iter_mut().enumerate() {
+                let cx = (x as f32 * 0.5).min((cw - 1) as f32);
+                let x0 = cx.floor() as usize;
+                let x1 = (x0 + 1).min(cw - 1);
+                let fx = cx - x0 as f32;
+                for k in 0..2 {
+                    let top = coarse[[y0, x0]][k] * (1.0 - fx) + coarse[[y0, x1]][k] * fx;
+                    let bottom = coarse[[y1, x0]][k] * (1.0 - fx) + coarse[[y1, x1]][k] * fx;
+                    o[k] = 2.0 * (top * (1.0 - fy) + bottom * fy);
+                }
+            }
+        });
+    out
+}
+
+/// Affine plus residual as a displacement field on the level's grid.
+fn total_displacement(residual: &Array2<[f32; 2]>, a: [f32; 6]) -> DenseField {
+    let (h, w) = residual.dim();
+    let mut field = DenseField::zeros(w, h);
+    for ((j, i), r) in residual.indexed_iter() {
+        let (x, y) = (i as f32, j as f32);
+        field.u[[j, i]] = a[0] * x + a[1] * y + a[4] + r[0] - x;
+        field.v[[j, i]] = a[2] * x + a[3] * y + a[5] + r[1] - y;
+    }
+    field
+}
+
+/// Mean absolute difference `|I_m(A(x) + r(x)) - I_f(x)|` over the pixels that map inside the
+/// moving image: the level's data residual before and after refinement.
+pub fn data_residual(
+    fixed: &GrayF32,
+    moving: &GrayF32,
+    a: [f32; 6],
+    residual: &Array2<[f32; 2]>,
+) -> f64 {
+    let sampler = crate::raster::BilinearSampler::new(moving.view());
+    let (sum, count) = residual
+        .axis_iter(ndarray::Axis(0))
+        .into_par_iter()
+        .enumerate()
+        .map(|(j, row)| {
+            let mut sum = 0.0f64;
+            let mut count = 0usize;
+            for (i, r) in row.iter().enumerate() {
+                let (x, y) = (i as f32, j as f32);
+                let px = a[0] * x + a[1] * y + a[4] + r[0];
+                let py = a[2] * x + a[3] * y + a[5] + r[1];
+                if let Some(value) = sampler.value(px as f64, py as f64) {
+                    sum += (value - fixed[[j, i]]).abs() as f64;
+                    count += 1;
+                }
+            }
+            (sum, count)
+        })
+        .reduce(|| (0.0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+    if count == 0 {
+        f64::NAN
+    } else {
+        sum / count as f64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::job::CancelToken;
+    use crate::raster::SampleDepth;
+    use crate::synth::{Deform, SynthParams, Texture, generate};
+
+    /// A generated pair prepared for registration, with its ground truth.
+    pub(crate) fn prepared_pair(
+        size: usize,
+        seed: u64,
+    ) -> (PreparedImage, PreparedImage, crate::synth::SynthPair) {
+        let cancel = CancelToken::new();
+        let params = SynthParams {
+            width: size,
+            height: size,
+            seed,
+            deform: Deform::Smooth,
+            depth: SampleDepth::F32,
+            noise: 0.01,
+        };
+        let pair = generate(&Texture::procedural(size, size, seed), &params, &cancel).unwrap();
+        let fixed = PreparedImage::new(pair.fixed.clone(), 4, &cancel).unwrap();
+        let moving = PreparedImage::new(pair.moving.clone(), 4, &cancel).unwrap();
+        (fixed, moving, pair)
+    }
+
+    fn run(fixed: &PreparedImage, moving: &PreparedImage, solver: &dyn FlowSolver) -> FlowOutcome {
+        let reporter = Reporter::<()>::silent(CancelToken::new());
+        let identity = Affine::identity([0.0, 0.0]);
+        let levels = FlowLevels::for_size(fixed.width(), fixed.height(), 3, Some(0));
+        estimate_flow(
+            fixed,
+            moving,
+            &identity,
+            levels,
+            &FlowParams::default(),
+            solver,
+            &reporter,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn flow_recovers_a_smooth_deformation() {
+        let (fixed, moving, pair) = prepared_pair(256, 3);
+        let outcome = run(&fixed, &moving, &cpu::CpuSolver::default());
+        assert_eq!(outcome.level, 0);
+        let error =
+            crate::analysis::end_point_error(&outcome.field, &pair.ground_truth, Some(&pair.mask))
+                .unwrap();
+        assert!(
+            error.epe_mean < 0.3,
+            "mean end-point error {} px",
+            error.epe_mean
+        );
+        let last = outcome.levels.last().unwrap();
+        assert!(last.metric_end < last.metric_start, "{last:?}");
+    }
+
+    #[test]
+    fn tiled_levels_equal_the_untiled_level_exactly() {
+        let (fixed, moving, _) = prepared_pair(256, 5);
+        let whole = run(&fixed, &moving, &cpu::CpuSolver::default());
+        let margin = FlowParams::default().reach();
+        let side = 2 * margin + 40;
+        let tiled = run(
+            &fixed,
+            &moving,
+            &cpu::CpuSolver {
+                max_tile_pixels: side * side,
+            },
+        );
+        assert!(*tiled.tiles.last().unwrap() >= 4, "tiles {:?}", tiled.tiles);
+        assert_eq!(whole.field, tiled.field, "tiles must stitch without seams");
+    }
+
+    #[test]
+    fn tile_grid_partitions_the_level_and_keeps_margins_inside() {
+        let tiles = tile_grid(300, 170, 10, 60 * 60).unwrap();
+        let mut owned = vec![0u8; 300 * 170];
+        for t in &tiles {
+            let [x0, y0, x1, y1] = t.own;
+            let [sx0, sy0, sx1, sy1] = t.solve;
+            assert!(sx0 <= x0 && sy0 <= y0 && x1 <= sx1 && y1 <= sy1);
+            assert!((sx1 - sx0) * (sy1 - sy0) <= 60 * 60);
+            for y in y0..y1 {
+                for x in x0..x1 {
+                    owned[y * 300 + x] += 1;
+                }
+            }
+        }
+        assert!(owned.iter().all(|&n| n == 1));
+        assert!(tile_grid(300, 170, 40, 60 * 60).is_err());
+    }
+
+    #[test]
+    fn upsampling_doubles_a_constant_flow() {
+        let coarse = Array2::from_elem((5, 6), [1.5f32, -0.25]);
+        let fine = upsample_flow(&coarse, 11, 9);
+        assert!(fine.iter().all(|f| *f == [3.0, -0.5]));
+    }
+
+    #[test]
+    fn level_affine_maps_like_the_full_resolution_affine() {
+        let a = Affine::similarity(0.05, 1.02, [3.0, -5.0], [100.0, 80.0]);
+        let m = affine_at_level(&a, 2);
+        use crate::transform::Transform;
+        let (x, y) = (17.0f32, 9.0f32);
+        let full = a.map_point(4.0 * x as f64, 4.0 * y as f64);
+        let level = [m[0] * x + m[1] * y + m[4], m[2] * x + m[3] * y + m[5]];
+        assert!((level[0] as f64 * 4.0 - full[0]).abs() < 1e-3);
+        assert!((level[1] as f64 * 4.0 - full[1]).abs() < 1e-3);
+    }
+}

@@ -1,0 +1,134 @@
+//! Fast mode: affine pre-alignment, then the coarse-to-fine dense flow of [`crate::flow`] on the
+//! CPU or the GPU.
+
+use super::{Backend, LevelReport, PreparedImage, RegisterOptions};
+use crate::flow::{FlowLevels, FlowOutcome, FlowSolver, cpu::CpuSolver};
+use crate::job::Reporter;
+use crate::transform::Affine;
+use crate::{Error, Result};
+
+/// What a fast registration found.
+#[derive(Debug)]
+pub struct FastOutcome {
+    /// The affine pre-alignment (full resolution).
+    pub affine: Affine,
+    /// The flow (total displacement at its level).
+    pub flow: FlowOutcome,
+    /// Affine then flow levels, coarsest first.
+    pub levels: Vec<LevelReport>,
+    /// `cpu` or `gpu`.
+    pub backend: &'static str,
+    /// The GPU adapter's name, when the GPU ran.
+    pub adapter: Option<String>,
+}
+
+/// The solver for `backend`: `auto` takes the GPU when one can be opened and otherwise logs why
+/// it runs on the CPU.
+pub fn select_solver<T>(
+    backend: Backend,
+    reporter: &Reporter<T>,
+) -> Result<(Box<dyn FlowSolver>, &'static str, Option<String>)> {
+    let limit = max_tile_pixels_override()?;
+    let cpu = || -> (Box<dyn FlowSolver>, &'static str, Option<String>) {
+        let solver = CpuSolver {
+            max_tile_pixels: limit.unwrap_or(usize::MAX),
+        };
+        (Box::new(solver), "cpu", None)
+    };
+    match backend {
+        Backend::Cpu => Ok(cpu()),
+        Backend::Gpu => gpu_solver(limit).map(|(s, name)| (s, "gpu", Some(name))),
+        Backend::Auto => match gpu_solver(limit) {
+            Ok((s, name)) => Ok((s, "gpu", Some(name))),
+            Err(reason) => {
+                reporter.log(format!("running on the CPU: {reason}"));
+                Ok(cpu())
+            }
+        },
+    }
+}
+
+/// Environment variable capping the flow's tile size in pixels (both backends): forces tiling
+/// on small images, for tests and for devices that report limits larger than they can serve.
+pub const MAX_TILE_PIXELS_ENV: &str = "ALINIFY_MAX_TILE_PIXELS";
+
+fn max_tile_pixels_override() -> Result<Option<usize>> {
+    match std::env::var(MAX_TILE_PIXELS_ENV) {
+        Err(_) => Ok(None),
+        Ok(text) => text.trim().parse().map(Some).map_err(|_| {
+            Error::InvalidArgument(format!(
+                "{MAX_TILE_PIXELS_ENV}={text:?} is not a pixel count"
+            ))
+        }),
+    }
+}
+
+#[cfg(feature = "gpu")]
+fn gpu_solver(limit: Option<usize>) -> Result<(Box<dyn FlowSolver>, String)> {
+    let solver = crate::gpu::GpuFlowSolver::new(crate::gpu::GpuContext::shared()?)
+        .with_max_tile_pixels(limit.unwrap_or(usize::MAX));
+    let name = solver.name();
+    Ok((Box::new(solver), name))
+}
+
+#[cfg(not(feature = "gpu"))]
+fn gpu_solver(_limit: Option<usize>) -> Result<(Box<dyn FlowSolver>, String)> {
+    Err(Error::Gpu(
+        "this build has no GPU support (built without the `gpu` feature)".into(),
+    ))
+}
+
+/// Registers in fast mode: affine over the coarse levels, then the flow from about
+/// [`crate::flow::START_MAX_SIDE`] pixels down to the finest flow level.
+pub fn register_fast<T>(
+    fixed: &PreparedImage,
+    moving: &PreparedImage,
+    options: &RegisterOptions,
+    reporter: &Reporter<T>,
+) -> Result<FastOutcome> {
+    let coarsest = fixed.levels().min(moving.levels()) - 1;
+    let levels = FlowLevels::for_size(
+        fixed.width(),
+        fixed.height(),
+        coarsest,
+        options.finest_level,
+    );
+    let (solver, backend, adapter) = select_solver(options.backend, reporter)?;
+    // The affine stage only needs coarse levels: the flow takes over from there.
+    let affine_finest = super::affine_finest_level(fixed.width(), fixed.height())
+        .max(levels.start.saturating_sub(1))
+        .max(levels.finest);
+    let affine = super::affine::register_affine(fixed, moving, options, affine_finest, reporter)?;
+    let flow = match crate::flow::estimate_flow(
+        fixed,
+        moving,
+        &affine.affine,
+        levels,
+        &options.flow,
+        solver.as_ref(),
+        reporter,
+    ) {
+        Err(Error::Gpu(reason)) if options.backend == Backend::Auto => {
+            reporter.log(format!("GPU failed ({reason}); running again on the CPU"));
+            return register_fast(
+                fixed,
+                moving,
+                &RegisterOptions {
+                    backend: Backend::Cpu,
+                    ..options.clone()
+                },
+                reporter,
+            );
+        }
+        other => other?,
+    };
+    let mut all = affine.levels;
+    all.extend(flow.levels.iter().cloned());
+    Ok(FastOutcome {
+        affine: affine.affine,
+        flow,
+        levels: all,
+        backend,
+        adapter,
+    })
+}
