@@ -150,7 +150,7 @@ struct RegisterArgs {
     /// Bending-energy penalty weight (default 0; useful values 10 to 1000).
     #[arg(long)]
     bending_weight: Option<f64>,
-    /// Fast mode: smoothness of the flow (default 2; larger is smoother).
+    /// Fast mode: smoothness of the flow (default 8; larger is smoother).
     #[arg(long)]
     smoothness: Option<f32>,
     /// Fast mode: linearisations per pyramid level (default 3).

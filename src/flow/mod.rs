@@ -52,7 +52,7 @@ impl Default for FlowParams {
         Self {
             warps: 3,
             iterations: 12,
-            smoothness: 2.0,
+            smoothness: 8.0,
             data_epsilon: 0.05,
             smooth_epsilon: 0.2,
             relaxation: 1.8,
@@ -162,7 +162,7 @@ pub struct FlowLevels {
 pub const START_MAX_SIDE: usize = 160;
 /// Longest side of the finest level refined by default: finer levels cost time for detail that
 /// the bilinear upsampling of a smooth field rarely misses.
-pub const FINEST_MAX_SIDE: usize = 2560;
+pub const FINEST_MAX_SIDE: usize = 1280;
 
 impl FlowLevels {
     /// Default levels for a `width x height` fixed image with `coarsest` the last level built;
