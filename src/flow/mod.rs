@@ -32,7 +32,7 @@ use std::time::Instant;
 /// Settings of the flow solver.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct FlowParams {
-    /// Linearisations (warps) per level.
+    /// Linearisations (warps) at the finest level; coarser levels run twice as many.
     pub warps: u32,
     /// Red-black SOR sweeps per linearisation.
     pub iterations: u32,
@@ -215,6 +215,15 @@ pub fn estimate_flow<T>(
         let level_affine = affine_at_level(affine, level);
         last_affine = level_affine;
         let metric_start = data_residual(&f, &m, level_affine, &r);
+        // Coarser levels are cheap and carry the large motion: they linearise twice as often.
+        let params = &FlowParams {
+            warps: if level > levels.finest {
+                2 * params.warps
+            } else {
+                params.warps
+            },
+            ..*params
+        };
         let grid = tile_grid(w, h, params.reach(), solver.max_tile_pixels())?;
         let mut next = r.clone();
         let tiles = grid.len();

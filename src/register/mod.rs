@@ -302,8 +302,13 @@ impl RowSource for ChannelSource<'_> {
 
 /// Levels for a pair: the coarsest level of both images at least [`COARSEST_SIDE`] pixels.
 pub fn auto_levels(fixed: &AnyImage, moving: &AnyImage) -> usize {
-    let f = PyramidParams::levels_for(fixed.width(), fixed.height(), COARSEST_SIDE, MAX_LEVELS);
-    let m = PyramidParams::levels_for(moving.width(), moving.height(), COARSEST_SIDE, MAX_LEVELS);
+    auto_levels_down_to(fixed, moving, COARSEST_SIDE)
+}
+
+/// Levels for a pair: the coarsest level of both images at least `min_side` pixels.
+pub fn auto_levels_down_to(fixed: &AnyImage, moving: &AnyImage, min_side: usize) -> usize {
+    let f = PyramidParams::levels_for(fixed.width(), fixed.height(), min_side, MAX_LEVELS);
+    let m = PyramidParams::levels_for(moving.width(), moving.height(), min_side, MAX_LEVELS);
     f.min(m)
 }
 

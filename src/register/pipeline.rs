@@ -110,6 +110,9 @@ pub struct RegisterSummary {
 /// The fast mode's field, at its pyramid level, beside transform.json.
 pub const FLOW_FILE: &str = "flow.flo";
 
+/// Shortest side of the coarsest automatic level in fast mode.
+const FAST_COARSEST_SIDE: usize = 16;
+
 /// Longest side of the level at which NCC before/after is measured.
 const NCC_MAX_SIDE: usize = 1024;
 
@@ -187,7 +190,11 @@ pub fn register_files(
     let t = Instant::now();
     let levels = options
         .levels
-        .unwrap_or_else(|| super::auto_levels(&fixed, &moving))
+        .unwrap_or_else(|| match options.mode {
+            // The flow's coarse-to-fine start and its affine need tiny levels for large motion.
+            Mode::Fast => super::auto_levels_down_to(&fixed, &moving, FAST_COARSEST_SIDE),
+            _ => super::auto_levels(&fixed, &moving),
+        })
         .max(1);
     let cancel = reporter.cancel_token();
     let (fixed, moving) = rayon::join(
