@@ -13,11 +13,11 @@ struct Params {
     origin_y: u32,
     moving_x: u32,
     moving_y: u32,
-    // Size of the whole moving level, and the colour this sweep updates.
+    // Size of the whole moving level, the colour this sweep updates, the median's radius.
     moving_level_width: u32,
     moving_level_height: u32,
     colour: u32,
-    pad: u32,
+    median_radius: u32,
     // The affine part in level coordinates: [m00, m01, m10, m11] and [ox, oy, _, _].
     matrix: vec4<f32>,
     offset: vec4<f32>,
@@ -180,4 +180,50 @@ fn sweep(@builtin(global_invocation_id) id: vec3<u32>) {
     let vn = (d11 * b2 - a.y * b1) / det;
     let c = flow[i];
     flow[i] = c + params.omega * (vec2<f32>(un, vn) - c);
+}
+
+// Component-wise upper median of the flow over a (2 r + 1)^2 window clipped to the tile, written
+// to `rhs` (free until the next linearisation) and copied back to `flow` by the host.
+@compute @workgroup_size(16, 16)
+fn median(@builtin(global_invocation_id) id: vec3<u32>) {
+    let x = id.x;
+    let y = id.y;
+    let w = params.width;
+    let h = params.height;
+    if (x >= w || y >= h) {
+        return;
+    }
+    let r = params.median_radius;
+    var us: array<f32, 49>;
+    var vs: array<f32, 49>;
+    var n = 0u;
+    let y0 = select(y - r, 0u, y < r);
+    let x0 = select(x - r, 0u, x < r);
+    let y1 = min(y + r + 1u, h);
+    let x1 = min(x + r + 1u, w);
+    for (var yy = y0; yy < y1; yy++) {
+        for (var xx = x0; xx < x1; xx++) {
+            let f = flow[yy * w + xx];
+            us[n] = f.x;
+            vs[n] = f.y;
+            n++;
+        }
+    }
+    for (var i = 1u; i < n; i++) {
+        let ku = us[i];
+        var j = i;
+        while (j > 0u && us[j - 1u] > ku) {
+            us[j] = us[j - 1u];
+            j--;
+        }
+        us[j] = ku;
+        let kv = vs[i];
+        j = i;
+        while (j > 0u && vs[j - 1u] > kv) {
+            vs[j] = vs[j - 1u];
+            j--;
+        }
+        vs[j] = kv;
+    }
+    rhs[y * w + x] = vec2<f32>(us[n / 2u], vs[n / 2u]);
 }

@@ -159,6 +159,10 @@ struct RegisterArgs {
     /// Fast mode: solver sweeps per linearisation (default 12).
     #[arg(long)]
     sweeps: Option<u32>,
+    /// Fast mode: radius in pixels of a discrete search on coarse levels, for objects that move
+    /// independently (stereo, photo series); 0 (default) for smooth deformations.
+    #[arg(long)]
+    search: Option<u32>,
     /// Register on this channel (0-based) instead of the luminance.
     #[arg(long)]
     channel: Option<usize>,
@@ -204,6 +208,7 @@ impl RegisterArgs {
             smoothness: self.smoothness,
             warps: self.warps,
             sweeps: self.sweeps,
+            search: self.search,
             ..Preset::default()
         };
         flags.apply(&mut options)?;

@@ -46,6 +46,7 @@ impl FlowSolver for CpuSolver {
         let mut coefficients = vec![[0.0f32; 4]; n];
         let mut rhs = vec![[0.0f32; 2]; n];
         let mut weights = vec![0.0f32; n];
+        let mut filtered = vec![[0.0f32; 2]; n];
         for _ in 0..problem.params.warps {
             cancel.check()?;
             linearize(problem, &cells, &mut coefficients, &mut rhs);
@@ -54,6 +55,13 @@ impl FlowSolver for CpuSolver {
                 for colour in 0..2 {
                     sweep(problem, colour, &cells, &coefficients, &rhs, &weights);
                 }
+            }
+            if problem.params.median_radius > 0 {
+                median(problem, &cells, &mut filtered);
+                cells
+                    .iter()
+                    .zip(&filtered)
+                    .for_each(|(c, f)| c.store(pack(*f), Ordering::Relaxed));
             }
         }
         flow.iter_mut()
@@ -231,4 +239,37 @@ pub fn sweep(
             cells[i].store(pack(next), Ordering::Relaxed);
         }
     });
+}
+
+/// Longest window of the median filter (radius 3).
+pub const MAX_MEDIAN_WINDOW: usize = 49;
+
+/// Component-wise median of the flow over a `(2 r + 1)^2` window clipped to the tile: the upper
+/// median (element `n / 2` in sorted order) of the `n` values present. Removes the isolated
+/// outliers that linearisation leaves at occlusions and depth edges; a selection, so the CPU and
+/// the GPU agree exactly.
+pub fn median(problem: &TileProblem<'_>, cells: &[AtomicU64], out: &mut [[f32; 2]]) {
+    let (w, h) = (problem.width(), problem.height());
+    let r = problem.params.median_radius as usize;
+    out.par_chunks_mut(w).enumerate().for_each(|(y, row)| {
+        let mut us = [0.0f32; MAX_MEDIAN_WINDOW];
+        let mut vs = [0.0f32; MAX_MEDIAN_WINDOW];
+        for (x, o) in row.iter_mut().enumerate() {
+            let mut n = 0;
+            for yy in y.saturating_sub(r)..(y + r + 1).min(h) {
+                for xx in x.saturating_sub(r)..(x + r + 1).min(w) {
+                    let f = load(cells, yy * w + xx);
+                    us[n] = f[0];
+                    vs[n] = f[1];
+                    n += 1;
+                }
+            }
+            *o = [upper_median(&mut us[..n]), upper_median(&mut vs[..n])];
+        }
+    });
+}
+
+fn upper_median(values: &mut [f32]) -> f32 {
+    let k = values.len() / 2;
+    *values.select_nth_unstable_by(k, f32::total_cmp).1
 }

@@ -19,6 +19,7 @@
 
 pub mod cpu;
 pub mod normalize;
+pub mod search;
 
 use crate::job::{CancelToken, Progress, Reporter, Stage};
 use crate::raster::GrayF32;
@@ -45,6 +46,14 @@ pub struct FlowParams {
     pub smooth_epsilon: f32,
     /// Over-relaxation factor of the sweeps, in `(0, 2)`.
     pub relaxation: f32,
+    /// Radius of the median filter applied to the flow after each linearisation's sweeps
+    /// (0: none, at most 3).
+    pub median_radius: u32,
+    /// Radius (level pixels) of the discrete search run on levels up to
+    /// [`search::MAX_SIDE`] pixels before their refinement (0: none). For scenes where objects
+    /// move independently (stereo, photo series); smooth deformations do better without it.
+    #[serde(default)]
+    pub search_radius: u32,
 }
 
 impl Default for FlowParams {
@@ -56,6 +65,8 @@ impl Default for FlowParams {
             data_epsilon: 0.05,
             smooth_epsilon: 0.2,
             relaxation: 1.8,
+            median_radius: 2,
+            search_radius: 0,
         }
     }
 }
@@ -76,14 +87,24 @@ impl FlowParams {
         if !(self.relaxation > 0.0 && self.relaxation < 2.0) {
             return bad("relaxation must be in (0, 2)");
         }
+        if self.median_radius > 3 {
+            return bad("the median radius is at most 3");
+        }
+        if self.search_radius > search::MAX_RADIUS {
+            return bad(&format!(
+                "the search radius is at most {}",
+                search::MAX_RADIUS
+            ));
+        }
         Ok(())
     }
 
     /// How far (pixels) information can travel during one level: the margin a tile needs for
     /// its interior to equal the untiled result. Each warp's smoothness weights read one
-    /// neighbour, the edge weights one more, and every sweep pair moves information two pixels.
+    /// neighbour, the edge weights one more, every sweep pair moves information two pixels, and
+    /// the median filter its radius.
     pub fn reach(&self) -> usize {
-        self.warps as usize * (2 * self.iterations as usize + 2) + 2
+        self.warps as usize * (2 * self.iterations as usize + 2 + self.median_radius as usize) + 2
     }
 }
 
@@ -208,11 +229,18 @@ pub fn estimate_flow<T>(
             || normalize::normalize(&moving.level(level)),
         );
         let (h, w) = f.dim();
-        let r = match residual.take() {
+        let mut r = match residual.take() {
             None => Array2::from_elem((h, w), [0.0f32; 2]),
             Some(coarse) => upsample_flow(&coarse, w, h),
         };
         let level_affine = affine_at_level(affine, level);
+        if params.search_radius > 0 && w.max(h) <= search::MAX_SIDE {
+            let moved = search::search(&f, &m, level_affine, params.search_radius, &mut r);
+            reporter.log(format!(
+                "level {level}: search moved {:.1} % of pixels",
+                100.0 * moved
+            ));
+        }
         last_affine = level_affine;
         let metric_start = data_residual(&f, &m, level_affine, &r);
         // Coarser levels are cheap and carry the large motion: they linearise twice as often.

@@ -22,7 +22,7 @@ struct Params {
     moving_level_width: u32,
     moving_level_height: u32,
     colour: u32,
-    pad: u32,
+    median_radius: u32,
     matrix: [f32; 4],
     offset: [f32; 4],
     alpha: f32,
@@ -35,12 +35,13 @@ struct Params {
 const UNIFORM_STRIDE: u64 = 256;
 const WORKGROUP: u32 = 16;
 
-/// The bind-group layout and the three pipelines, created once per device.
+/// The bind-group layout and the four pipelines, created once per device.
 pub(super) struct FlowPipelines {
     layout: wgpu::BindGroupLayout,
     linearize: wgpu::ComputePipeline,
     smoothness: wgpu::ComputePipeline,
     sweep: wgpu::ComputePipeline,
+    median: wgpu::ComputePipeline,
 }
 
 impl FlowPipelines {
@@ -100,6 +101,7 @@ impl FlowPipelines {
             linearize: pipeline("linearize"),
             smoothness: pipeline("smoothness"),
             sweep: pipeline("sweep"),
+            median: pipeline("median"),
             layout,
         }
     }
@@ -113,6 +115,7 @@ struct Buffers {
     fixed: wgpu::Buffer,
     moving: wgpu::Buffer,
     flow: wgpu::Buffer,
+    rhs: wgpu::Buffer,
     readback: wgpu::Buffer,
     /// Bind groups with colour 0 and colour 1 uniforms.
     groups: [wgpu::BindGroup; 2],
@@ -139,7 +142,8 @@ impl Buffers {
         let moving_buffer = storage("moving", moving * 4, copy_dst);
         let flow = storage("flow", pixels * 8, copy_dst | wgpu::BufferUsages::COPY_SRC);
         let coefficients = storage("coefficients", pixels * 16, wgpu::BufferUsages::empty());
-        let rhs = storage("rhs", pixels * 8, wgpu::BufferUsages::empty());
+        // The median writes into `rhs`, and the host copies it back to `flow`.
+        let rhs = storage("rhs", pixels * 8, wgpu::BufferUsages::COPY_SRC);
         let weights = storage("weights", pixels * 4, wgpu::BufferUsages::empty());
         let readback = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("flow readback"),
@@ -177,6 +181,7 @@ impl Buffers {
             fixed,
             moving: moving_buffer,
             flow,
+            rhs,
             readback,
             groups,
         }
@@ -289,7 +294,7 @@ impl FlowSolver for GpuFlowSolver {
             moving_level_width: problem.moving_size[0],
             moving_level_height: problem.moving_size[1],
             colour,
-            pad: 0,
+            median_radius: p.median_radius,
             matrix: [a[0], a[1], a[2], a[3]],
             offset: [a[4], a[5], 0.0, 0.0],
             alpha: p.smoothness,
@@ -338,6 +343,14 @@ impl FlowSolver for GpuFlowSolver {
                         pass.dispatch_workgroups(sweep_x, groups_y, 1);
                     }
                 }
+                if p.median_radius > 0 {
+                    pass.set_pipeline(&pipelines.median);
+                    pass.dispatch_workgroups(groups_x, groups_y, 1);
+                }
+            }
+            if p.median_radius > 0 {
+                let bytes = (pixels * 8) as u64;
+                encoder.copy_buffer_to_buffer(&buffers.rhs, 0, &buffers.flow, 0, bytes);
             }
             queue.submit([encoder.finish()]);
         }

@@ -54,6 +54,8 @@ pub struct Preset {
     pub warps: Option<u32>,
     /// Fast mode: solver sweeps per linearisation.
     pub sweeps: Option<u32>,
+    /// Fast mode: radius of the coarse-level discrete search (0: off).
+    pub search: Option<u32>,
 }
 
 impl Preset {
@@ -136,6 +138,9 @@ impl Preset {
         }
         if let Some(v) = self.sweeps {
             options.flow.iterations = at_least_one("sweeps", v as usize)? as u32;
+        }
+        if let Some(v) = self.search {
+            options.flow.search_radius = v;
         }
         Ok(())
     }

@@ -1,0 +1,184 @@
+//! Discrete displacement search on coarse levels, before the variational refinement.
+//!
+//! Coarse-to-fine linearisation cannot follow a small structure that moves much more than its
+//! surroundings (a foreground object in a stereo pair): on the coarse levels where the motion is
+//! small, the structure is blurred into its background. So each coarse level first tries, for
+//! every pixel, every whole-pixel offset within a radius of the current flow, scores it by the
+//! squared difference of the normalised images summed over a `(2 PATCH + 1)^2` window, and moves
+//! the pixel where an offset is clearly better; a median filter then removes isolated choices.
+//! The levels are small (longer side at most [`MAX_SIDE`]), so this runs on the CPU for both
+//! backends.
+
+use crate::raster::{BilinearSampler, GrayF32};
+use ndarray::{Array2, Axis};
+use rayon::prelude::*;
+
+/// Largest search radius accepted (level pixels).
+pub const MAX_RADIUS: u32 = 16;
+/// Half-width of the scoring window.
+pub const PATCH: usize = 2;
+/// Longest side of a level searched.
+pub const MAX_SIDE: usize = 800;
+/// An offset replaces the current flow when its cost is below this fraction of the current cost.
+pub const IMPROVEMENT: f32 = 0.85;
+/// Radius of the median filter applied to the searched flow.
+const MEDIAN_RADIUS: usize = 2;
+
+/// Adds the best whole-pixel offset within `radius` to `residual` wherever it clearly beats the
+/// current flow. Returns the share of pixels moved.
+pub fn search(
+    fixed: &GrayF32,
+    moving: &GrayF32,
+    affine: [f32; 6],
+    radius: u32,
+    residual: &mut Array2<[f32; 2]>,
+) -> f64 {
+    let radius = radius.min(MAX_RADIUS) as i32;
+    let (h, w) = fixed.dim();
+    let sampler = BilinearSampler::new(moving.view());
+    let cost_of = |offset: [f32; 2]| -> GrayF32 {
+        let mut diff = GrayF32::zeros((h, w));
+        diff.axis_iter_mut(Axis(0))
+            .into_par_iter()
+            .enumerate()
+            .for_each(|(y, mut row)| {
+                for (x, d) in row.iter_mut().enumerate() {
+                    let r = residual[[y, x]];
+                    let (xf, yf) = (x as f32, y as f32);
+                    let px = affine[0] * xf + affine[1] * yf + affine[4] + r[0] + offset[0];
+                    let py = affine[2] * xf + affine[3] * yf + affine[5] + r[1] + offset[1];
+                    // Outside the moving image: a large, constant penalty.
+                    *d = match sampler.value(px as f64, py as f64) {
+                        Some(v) => (v - fixed[[y, x]]).powi(2).min(4.0),
+                        None => 4.0,
+                    };
+                }
+            });
+        box_sum(&diff, PATCH)
+    };
+    let current = cost_of([0.0, 0.0]);
+    let mut best_cost = current.clone();
+    let mut best = Array2::from_elem((h, w), [0i8; 2]);
+    for dy in -radius..=radius {
+        for dx in -radius..=radius {
+            if dx == 0 && dy == 0 {
+                continue;
+            }
+            let cost = cost_of([dx as f32, dy as f32]);
+            ndarray::Zip::from(&mut best_cost)
+                .and(&mut best)
+                .and(&cost)
+                .for_each(|b, o, &c| {
+                    if c < *b {
+                        *b = c;
+                        *o = [dx as i8, dy as i8];
+                    }
+                });
+        }
+    }
+    let mut chosen = Array2::from_elem((h, w), [0.0f32; 2]);
+    let mut moved = 0usize;
+    for ((j, i), o) in best.indexed_iter() {
+        if best_cost[[j, i]] < IMPROVEMENT * current[[j, i]] {
+            chosen[[j, i]] = [o[0] as f32, o[1] as f32];
+            moved += 1;
+        }
+    }
+    let filtered = median(&chosen, MEDIAN_RADIUS);
+    ndarray::Zip::from(residual)
+        .and(&filtered)
+        .for_each(|r, f| *r = [r[0] + f[0], r[1] + f[1]]);
+    moved as f64 / (w * h) as f64
+}
+
+/// Sum over the `(2 radius + 1)^2` window clipped to the image.
+fn box_sum(image: &GrayF32, radius: usize) -> GrayF32 {
+    let (h, w) = image.dim();
+    let mut rows = GrayF32::zeros((h, w));
+    rows.axis_iter_mut(Axis(0))
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(y, mut out)| {
+            let src = image.row(y);
+            let mut acc: f32 = src.iter().take(radius).sum();
+            for x in 0..w {
+                if x + radius < w {
+                    acc += src[x + radius];
+                }
+                if x > radius {
+                    acc -= src[x - radius - 1];
+                }
+                out[x] = acc;
+            }
+        });
+    let mut out = GrayF32::zeros((h, w));
+    out.axis_iter_mut(Axis(0))
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(y, mut row)| {
+            for yy in y.saturating_sub(radius)..(y + radius + 1).min(h) {
+                row.iter_mut().zip(rows.row(yy)).for_each(|(o, v)| *o += v);
+            }
+        });
+    out
+}
+
+/// Component-wise upper median over a `(2 radius + 1)^2` window clipped to the image.
+fn median(flow: &Array2<[f32; 2]>, radius: usize) -> Array2<[f32; 2]> {
+    let (h, w) = flow.dim();
+    let mut out = flow.clone();
+    out.axis_iter_mut(Axis(0))
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(y, mut row)| {
+            let mut us = Vec::new();
+            let mut vs = Vec::new();
+            for (x, o) in row.iter_mut().enumerate() {
+                us.clear();
+                vs.clear();
+                for yy in y.saturating_sub(radius)..(y + radius + 1).min(h) {
+                    for xx in x.saturating_sub(radius)..(x + radius + 1).min(w) {
+                        us.push(flow[[yy, xx]][0]);
+                        vs.push(flow[[yy, xx]][1]);
+                    }
+                }
+                let k = us.len() / 2;
+                *o = [
+                    *us.select_nth_unstable_by(k, f32::total_cmp).1,
+                    *vs.select_nth_unstable_by(k, f32::total_cmp).1,
+                ];
+            }
+        });
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn search_finds_a_block_that_moved_far_from_its_background() {
+        // A textured image; the moving image shifts a central block by 5 px, the rest by 0.
+        let texture =
+            |x: f32, y: f32| (x * 0.9).sin() * (y * 0.7).cos() + (x * 0.23 + y * 0.31).sin();
+        let (w, h) = (96, 80);
+        let fixed = GrayF32::from_shape_fn((h, w), |(y, x)| texture(x as f32, y as f32));
+        let in_block = |x: usize, y: usize| (30..66).contains(&x) && (25..55).contains(&y);
+        let moving = GrayF32::from_shape_fn((h, w), |(y, x)| {
+            // moving(x + u) = fixed(x): the block's content sits 5 px to the right.
+            let src = if (35..71).contains(&x) && (25..55).contains(&y) {
+                x as f32 - 5.0
+            } else {
+                x as f32
+            };
+            texture(src, y as f32)
+        });
+        let mut residual = Array2::from_elem((h, w), [0.0f32; 2]);
+        let identity = [1.0, 0.0, 0.0, 1.0, 0.0, 0.0];
+        search(&fixed, &moving, identity, 6, &mut residual);
+        let inner = residual[[40, 48]];
+        assert_eq!(inner, [5.0, 0.0], "block centre");
+        assert_eq!(residual[[5, 5]], [0.0, 0.0], "background");
+        assert!(in_block(48, 40));
+    }
+}
