@@ -33,7 +33,7 @@ use std::time::Instant;
 /// Settings of the flow solver.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct FlowParams {
-    /// Linearisations (warps) at the finest level; coarser levels run twice as many.
+    /// Linearisations (warps) per level; coarse levels (at most 400 px) run twice as many.
     pub warps: u32,
     /// Red-black SOR sweeps per linearisation.
     pub iterations: u32,
@@ -65,7 +65,7 @@ impl Default for FlowParams {
             data_epsilon: 0.05,
             smooth_epsilon: 0.2,
             relaxation: 1.8,
-            median_radius: 2,
+            median_radius: 1,
             search_radius: 0,
         }
     }
@@ -243,9 +243,9 @@ pub fn estimate_flow<T>(
         }
         last_affine = level_affine;
         let metric_start = data_residual(&f, &m, level_affine, &r);
-        // Coarser levels are cheap and carry the large motion: they linearise twice as often.
+        // Small levels are cheap and carry the large motion: they linearise twice as often.
         let params = &FlowParams {
-            warps: if level > levels.finest {
+            warps: if level > levels.finest && w.max(h) <= search::MAX_SIDE / 2 {
                 2 * params.warps
             } else {
                 params.warps
