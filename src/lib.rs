@@ -37,6 +37,7 @@
 #![warn(missing_docs)]
 
 pub mod analysis;
+pub mod batch;
 pub mod error;
 pub mod flow;
 #[cfg(feature = "gpu")]

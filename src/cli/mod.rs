@@ -1,6 +1,7 @@
 //! Command-line parsing and the subcommands. Library errors become one line on stderr and an
 //! exit status; a panic is a bug.
 
+mod batch;
 mod bench;
 mod demo;
 mod progress;
@@ -101,6 +102,9 @@ enum Command {
         #[arg(long)]
         mask: Option<PathBuf>,
     },
+    /// Register many pairs (manifest, reference + folder, or chain) with a journal, resume,
+    /// reports and shards.
+    Batch(Box<batch::BatchArgs>),
     /// Benchmarks of the engine on generated data (wall time and peak memory).
     Bench(bench::BenchArgs),
     /// Generate pairs, register them, print timings and errors against the ground truth.
@@ -297,6 +301,7 @@ pub fn run() -> i32 {
             out,
         }) => synth(size, seed, deform, base.as_deref(), depth, noise, &out, &ui),
         Some(Command::Eval { field, gt, mask }) => eval(&field, &gt, mask.as_deref()),
+        Some(Command::Batch(args)) => batch::run(*args, cli.threads, &ui),
         Some(Command::Bench(args)) => bench::run(args, &ui),
         Some(Command::Demo(args)) => demo::run(args, &ui),
     };

@@ -38,6 +38,16 @@ impl Ui {
         }
     }
 
+    /// Whether progress bars are drawn.
+    pub fn bars(&self) -> bool {
+        self.bars
+    }
+
+    /// Whether only errors are printed.
+    pub fn quiet(&self) -> bool {
+        self.quiet
+    }
+
     /// Cancelled when the user presses Ctrl-C.
     pub fn ctrl_c_token(&self) -> CancelToken {
         interrupt_token()

@@ -37,9 +37,15 @@ pub fn select_solver<T>(
     };
     match backend {
         Backend::Cpu => Ok(cpu()),
-        Backend::Gpu => gpu_solver(limit).map(|(s, name)| (s, "gpu", Some(name))),
+        Backend::Gpu => gpu_solver(limit).map(|(s, name, _)| (s, "gpu", Some(name))),
         Backend::Auto => match gpu_solver(limit) {
-            Ok((s, name)) => Ok((s, "gpu", Some(name))),
+            Ok((_, name, true)) => {
+                reporter.log(format!(
+                    "running on the CPU: the only adapter, {name}, is a software renderer (slower than the CPU path); --backend gpu uses it anyway"
+                ));
+                Ok(cpu())
+            }
+            Ok((s, name, false)) => Ok((s, "gpu", Some(name))),
             Err(reason) => {
                 reporter.log(format!("running on the CPU: {reason}"));
                 Ok(cpu())
@@ -63,16 +69,20 @@ fn max_tile_pixels_override() -> Result<Option<usize>> {
     }
 }
 
+/// The GPU solver, its adapter's name, and whether that adapter is a software renderer (such
+/// as Mesa's llvmpipe, slower than the CPU path).
 #[cfg(feature = "gpu")]
-fn gpu_solver(limit: Option<usize>) -> Result<(Box<dyn FlowSolver>, String)> {
-    let solver = crate::gpu::GpuFlowSolver::new(crate::gpu::GpuContext::shared()?)
-        .with_max_tile_pixels(limit.unwrap_or(usize::MAX));
+fn gpu_solver(limit: Option<usize>) -> Result<(Box<dyn FlowSolver>, String, bool)> {
+    let context = crate::gpu::GpuContext::shared()?;
+    let software = context.info.device_type == wgpu::DeviceType::Cpu;
+    let solver =
+        crate::gpu::GpuFlowSolver::new(context).with_max_tile_pixels(limit.unwrap_or(usize::MAX));
     let name = solver.name();
-    Ok((Box::new(solver), name))
+    Ok((Box::new(solver), name, software))
 }
 
 #[cfg(not(feature = "gpu"))]
-fn gpu_solver(_limit: Option<usize>) -> Result<(Box<dyn FlowSolver>, String)> {
+fn gpu_solver(_limit: Option<usize>) -> Result<(Box<dyn FlowSolver>, String, bool)> {
     Err(Error::Gpu(
         "this build has no GPU support (built without the `gpu` feature)".into(),
     ))

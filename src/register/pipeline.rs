@@ -32,7 +32,7 @@ pub struct RegisterRequest {
 }
 
 /// Seconds spent per stage.
-#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StageSeconds {
     /// Reading inputs.
     pub load: f64,

@@ -2,6 +2,7 @@
 
 mod accurate;
 mod bad_input;
+mod batch;
 mod cli;
 mod common;
 mod fast;

@@ -1,0 +1,272 @@
+//! What a batch registers: a manifest CSV, one reference against a folder, or a chain.
+
+use crate::register::Mode;
+use crate::{Error, Result};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// One pair of a batch.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct BatchJob {
+    /// Position in the batch (0-based); shards split on it.
+    pub index: usize,
+    /// Unique name: the job's output folder under the batch folder.
+    pub name: String,
+    /// The reference image.
+    pub fixed: PathBuf,
+    /// The image aligned to it.
+    pub moving: PathBuf,
+    /// Mode for this pair (else the batch's).
+    pub mode: Option<Mode>,
+    /// Preset for this pair (else the batch's).
+    pub preset: Option<PathBuf>,
+}
+
+/// Image file extensions a folder listing picks up.
+const IMAGE_EXTENSIONS: &[&str] = &["tif", "tiff", "png", "jpg", "jpeg"];
+
+/// Reads `fixed,moving[,name][,mode][,preset]` rows; paths are relative to the manifest's
+/// folder. A first row starting with `fixed` is a header. Empty names default to the moving
+/// image's file stem; names are made unique.
+pub fn read_manifest(path: &Path) -> Result<Vec<BatchJob>> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::read(path, e))?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    let bad = |line: usize, detail: String| Error::InvalidData {
+        path: path.into(),
+        detail: format!("line {line}: {detail}"),
+    };
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .comment(Some(b'#'))
+        .from_reader(text.as_bytes());
+    let mut jobs = Vec::new();
+    for (row, record) in reader.records().enumerate() {
+        let record = record.map_err(|e| bad(row + 1, e.to_string()))?;
+        let line = record.position().map_or(row + 1, |p| p.line() as usize);
+        let field = |i: usize| record.get(i).filter(|s| !s.is_empty());
+        if row == 0 && field(0).is_some_and(|f| f.eq_ignore_ascii_case("fixed")) {
+            continue;
+        }
+        if record.iter().all(|f| f.is_empty()) {
+            continue;
+        }
+        if record.len() > 5 {
+            return Err(bad(
+                line,
+                format!(
+                    "{} columns; expected fixed,moving[,name][,mode][,preset]",
+                    record.len()
+                ),
+            ));
+        }
+        let (Some(fixed), Some(moving)) = (field(0), field(1)) else {
+            return Err(bad(line, "a row needs a fixed and a moving image".into()));
+        };
+        let mode = field(3)
+            .map(|m| m.parse::<Mode>().map_err(|e| bad(line, e)))
+            .transpose()?;
+        jobs.push(BatchJob {
+            index: jobs.len(),
+            name: field(2).map(str::to_owned).unwrap_or_default(),
+            fixed: base.join(fixed),
+            moving: base.join(moving),
+            mode,
+            preset: field(4).map(|p| base.join(p)),
+        });
+    }
+    if jobs.is_empty() {
+        return Err(Error::InvalidData {
+            path: path.into(),
+            detail: "the manifest lists no pairs".into(),
+        });
+    }
+    finish_names(&mut jobs)?;
+    Ok(jobs)
+}
+
+/// Every image in `dir` (sorted by name) against `fixed`, skipping `fixed` itself.
+pub fn against_reference(fixed: &Path, dir: &Path) -> Result<Vec<BatchJob>> {
+    let fixed_canonical = fixed.canonicalize().map_err(|e| Error::read(fixed, e))?;
+    let mut jobs: Vec<BatchJob> = list_images(dir)?
+        .into_iter()
+        .filter(|p| p.canonicalize().ok().as_ref() != Some(&fixed_canonical))
+        .enumerate()
+        .map(|(index, moving)| BatchJob {
+            index,
+            name: String::new(),
+            fixed: fixed.to_path_buf(),
+            moving,
+            mode: None,
+            preset: None,
+        })
+        .collect();
+    finish_names(&mut jobs)?;
+    Ok(jobs)
+}
+
+/// Each image in `dir` (sorted by name) against its predecessor.
+pub fn chain(dir: &Path) -> Result<Vec<BatchJob>> {
+    let images = list_images(dir)?;
+    if images.len() < 2 {
+        return Err(Error::InvalidArgument(format!(
+            "{}: a chain needs at least two images",
+            dir.display()
+        )));
+    }
+    let mut jobs: Vec<BatchJob> = images
+        .windows(2)
+        .enumerate()
+        .map(|(index, pair)| BatchJob {
+            index,
+            name: String::new(),
+            fixed: pair[0].clone(),
+            moving: pair[1].clone(),
+            mode: None,
+            preset: None,
+        })
+        .collect();
+    finish_names(&mut jobs)?;
+    Ok(jobs)
+}
+
+fn list_images(dir: &Path) -> Result<Vec<PathBuf>> {
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::read(dir, e))?;
+    let mut images: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.is_file()
+                && p.extension()
+                    .and_then(|e| e.to_str())
+                    .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+        })
+        .collect();
+    images.sort();
+    if images.is_empty() {
+        return Err(Error::InvalidArgument(format!(
+            "{}: no images (.tif, .png, .jpg) in this folder",
+            dir.display()
+        )));
+    }
+    Ok(images)
+}
+
+/// Default names from the moving image's stem; rejects names that are not plain folder names;
+/// appends `-2`, `-3`, ... to repeats.
+fn finish_names(jobs: &mut [BatchJob]) -> Result<()> {
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for job in jobs.iter_mut() {
+        if job.name.is_empty() {
+            job.name = job
+                .moving
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| format!("pair-{}", job.index + 1));
+        }
+        let plain = !job.name.contains(['/', '\\']) && job.name != "." && job.name != "..";
+        if !plain {
+            return Err(Error::InvalidArgument(format!(
+                "job name {:?} must be a plain folder name",
+                job.name
+            )));
+        }
+        let count = seen.entry(job.name.clone()).or_insert(0);
+        *count += 1;
+        if *count > 1 {
+            job.name = format!("{}-{}", job.name, count);
+        }
+    }
+    Ok(())
+}
+
+/// Keeps the jobs of shard `i` of `n` (1-based `i`): those whose index is `i - 1` modulo `n`.
+pub fn shard(jobs: Vec<BatchJob>, i: usize, n: usize) -> Vec<BatchJob> {
+    jobs.into_iter().filter(|j| j.index % n == i - 1).collect()
+}
+
+/// Parses `I/N` with `1 <= I <= N`.
+pub fn parse_shard(text: &str) -> std::result::Result<(usize, usize), String> {
+    let (i, n) = text.split_once('/').ok_or("expected I/N, e.g. 2/8")?;
+    let i: usize = i
+        .trim()
+        .parse()
+        .map_err(|_| format!("bad shard index {i:?}"))?;
+    let n: usize = n
+        .trim()
+        .parse()
+        .map_err(|_| format!("bad shard count {n:?}"))?;
+    if n == 0 || i == 0 || i > n {
+        return Err(format!("shard {i}/{n}: need 1 <= I <= N"));
+    }
+    Ok((i, n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manifests_resolve_paths_names_modes_and_reject_bad_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let manifest = dir.path().join("m.csv");
+        std::fs::write(
+            &manifest,
+            "fixed,moving,name,mode,preset\n\
+             a/f.tif, a/m.tif ,,fast,\n\
+             # a comment\n\
+             b/f.tif,a/m.tif,,,p.toml\n\
+             c/f.tif,c/x.png,third,accurate\n",
+        )
+        .unwrap();
+        let jobs = read_manifest(&manifest).unwrap();
+        assert_eq!(jobs.len(), 3);
+        assert_eq!(jobs[0].fixed, dir.path().join("a/f.tif"));
+        assert_eq!(jobs[0].moving, dir.path().join("a/m.tif"));
+        assert_eq!(jobs[0].mode, Some(Mode::Fast));
+        assert_eq!(
+            [
+                jobs[0].name.as_str(),
+                jobs[1].name.as_str(),
+                jobs[2].name.as_str()
+            ],
+            ["m", "m-2", "third"]
+        );
+        assert_eq!(jobs[1].preset, Some(dir.path().join("p.toml")));
+        assert_eq!(jobs[2].index, 2);
+
+        for bad in [
+            "fixed,moving\nonly-one\n",
+            "x.tif,y.tif,n,warp\n",
+            "",
+            "a,b,../up\n",
+        ] {
+            std::fs::write(&manifest, bad).unwrap();
+            assert!(read_manifest(&manifest).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn shards_are_disjoint_and_cover_the_batch() {
+        let jobs: Vec<BatchJob> = (0..10)
+            .map(|index| BatchJob {
+                index,
+                name: format!("j{index}"),
+                fixed: "f".into(),
+                moving: "m".into(),
+                mode: None,
+                preset: None,
+            })
+            .collect();
+        let mut all: Vec<usize> = (1..=3)
+            .flat_map(|i| shard(jobs.clone(), i, 3))
+            .map(|j| j.index)
+            .collect();
+        all.sort();
+        assert_eq!(all, (0..10).collect::<Vec<_>>());
+        assert_eq!(parse_shard("2/3"), Ok((2, 3)));
+        assert!(
+            parse_shard("0/3").is_err() && parse_shard("4/3").is_err() && parse_shard("x").is_err()
+        );
+    }
+}

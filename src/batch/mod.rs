@@ -1,0 +1,447 @@
+//! Batch registration: many pairs, `jobs` at once with `threads` each, every pair isolated (a
+//! bad pair fails alone), a journal that makes `--resume` redo only unfinished pairs, and
+//! reports (summary.csv, summary.json, report.html with before/after thumbnails).
+
+pub mod journal;
+pub mod manifest;
+pub mod report;
+pub mod schedule;
+
+pub use manifest::BatchJob;
+pub use schedule::Plan;
+
+use crate::job::{CancelToken, Progress, Reporter};
+use crate::raster::{AnyImage, GrayF32, SampleDepth};
+use crate::register::{Mode, RegisterOptions, RegisterRequest, StageSeconds, preset::Preset};
+use crate::{Error, Result, io};
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// How a job ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobStatus {
+    /// Registered; outputs complete.
+    Done,
+    /// Failed; `error` says why.
+    Failed,
+}
+
+/// What one job did: a row of the summaries and the journal's `finished` entry.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct JobRecord {
+    /// Position in the batch.
+    pub index: usize,
+    /// Job name (its folder under the batch folder).
+    pub name: String,
+    /// The reference image.
+    pub fixed: PathBuf,
+    /// The aligned image.
+    pub moving: PathBuf,
+    /// The mode it ran.
+    pub mode: Mode,
+    /// Done or failed.
+    pub status: JobStatus,
+    /// The failure, in one line.
+    pub error: Option<String>,
+    /// Seconds per stage (done jobs).
+    pub seconds: Option<StageSeconds>,
+    /// Wall time of the whole job, thumbnails included.
+    pub wall_seconds: f64,
+    /// NCC of fixed and moving before registration.
+    pub ncc_before: Option<f64>,
+    /// NCC of fixed and warped moving after.
+    pub ncc_after: Option<f64>,
+    /// The finest level's metric at its end.
+    pub metric_end: Option<f64>,
+    /// `cpu` or `gpu`.
+    pub backend: Option<String>,
+    /// Quality warnings: `ncc_dropped` (worse after than before), `low_ncc` (below
+    /// [`LOW_NCC`] after).
+    pub flags: Vec<String>,
+}
+
+/// NCC after registration below which a job is flagged for a look.
+pub const LOW_NCC: f64 = 0.5;
+
+/// Settings of a batch run.
+#[derive(Debug, Clone)]
+pub struct BatchOptions {
+    /// The batch folder: one sub-folder per job, the journal and the reports.
+    pub out_dir: PathBuf,
+    /// Settings for every pair (a job's own mode and preset are applied on top).
+    pub options: RegisterOptions,
+    /// Pairs at once and threads per pair.
+    pub plan: Plan,
+    /// Skip jobs the journal records as finished.
+    pub resume: bool,
+}
+
+/// What the runner tells its watcher.
+#[derive(Debug, Clone)]
+pub enum BatchEvent {
+    /// A job began.
+    Started {
+        /// The job.
+        job: BatchJob,
+    },
+    /// A job's progress.
+    Progress {
+        /// Job index.
+        index: usize,
+        /// Its latest progress.
+        progress: Progress,
+    },
+    /// A job ended (or was skipped on resume: `resumed` true).
+    Finished {
+        /// The record.
+        record: JobRecord,
+        /// Finished in an earlier run.
+        resumed: bool,
+    },
+}
+
+/// Where a batch's events go (called from worker threads).
+pub type EventSink = Arc<dyn Fn(BatchEvent) + Send + Sync>;
+
+/// The outcome of a batch.
+#[derive(Debug, Clone)]
+pub struct BatchSummary {
+    /// Every job's record, by index.
+    pub records: Vec<JobRecord>,
+    /// The schedule used.
+    pub plan: Plan,
+    /// Wall time of this run.
+    pub seconds: f64,
+}
+
+impl BatchSummary {
+    /// Jobs that failed.
+    pub fn failed(&self) -> usize {
+        self.records
+            .iter()
+            .filter(|r| r.status == JobStatus::Failed)
+            .count()
+    }
+}
+
+/// The automatic schedule for `jobs` on this machine (see [`schedule::plan`]); unreadable
+/// headers count as small pairs (the job itself will report them).
+pub fn auto_plan(jobs: &[BatchJob], user_jobs: Option<usize>, user_threads: Option<usize>) -> Plan {
+    let (mut largest_pixels, mut largest_peak) = (0u64, 0u64);
+    for job in jobs {
+        let (Ok(f), Ok(m)) = (io::probe(&job.fixed), io::probe(&job.moving)) else {
+            continue;
+        };
+        let bytes = |i: &io::ImageInfo| {
+            i.width as u64 * i.height as u64 * i.channels as u64 * i.depth.bytes()
+        };
+        let pixels = (f.width * f.height).max(m.width * m.height) as u64;
+        largest_pixels = largest_pixels.max(pixels);
+        largest_peak = largest_peak.max(schedule::pair_peak_bytes(bytes(&f), bytes(&m), pixels));
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    schedule::plan(
+        jobs.len(),
+        largest_pixels,
+        largest_peak,
+        cores,
+        crate::memory::available_bytes(),
+        user_jobs,
+        user_threads,
+    )
+}
+
+/// Runs `jobs`, `plan.jobs` at a time, reporting to `on_event` (from worker threads). A job's
+/// failure is recorded and the batch goes on; cancelling stops starting new jobs and cancels
+/// the running ones. Reports are written at the end, for every job in `jobs`.
+pub fn run_batch(
+    jobs: Vec<BatchJob>,
+    options: &BatchOptions,
+    cancel: &CancelToken,
+    on_event: EventSink,
+) -> Result<BatchSummary> {
+    let started = Instant::now();
+    io::ensure_output_dir(&options.out_dir)?;
+    let previous = if options.resume {
+        journal::finished_jobs(&options.out_dir)?
+    } else {
+        Default::default()
+    };
+    let journal = journal::Journal::open(&options.out_dir)?;
+    let records: Mutex<Vec<JobRecord>> = Mutex::new(Vec::new());
+    let mut queue = VecDeque::new();
+    for job in jobs {
+        match previous.get(&job.name) {
+            Some(record)
+                if record.status == JobStatus::Done
+                    && options
+                        .out_dir
+                        .join(&job.name)
+                        .join("report.json")
+                        .is_file() =>
+            {
+                on_event(BatchEvent::Finished {
+                    record: record.clone(),
+                    resumed: true,
+                });
+                records.lock().unwrap().push(record.clone());
+            }
+            _ => queue.push_back(job),
+        }
+    }
+    let queue = Mutex::new(queue);
+    let workers = options.plan.jobs.max(1);
+    let failure: Mutex<Option<Error>> = Mutex::new(None);
+    std::thread::scope(|scope| {
+        for worker in 0..workers {
+            let (queue, records, journal, failure) = (&queue, &records, &journal, &failure);
+            let on_event = on_event.clone();
+            std::thread::Builder::new()
+                .name(format!("alinify-batch-{worker}"))
+                .spawn_scoped(scope, move || {
+                    let pool = match rayon::ThreadPoolBuilder::new()
+                        .num_threads(options.plan.threads.max(1))
+                        .thread_name(move |i| format!("alinify-batch-{worker}-{i}"))
+                        .build()
+                    {
+                        Ok(pool) => pool,
+                        Err(e) => {
+                            *failure.lock().unwrap() = Some(Error::Internal(e.to_string()));
+                            return;
+                        }
+                    };
+                    loop {
+                        if cancel.is_cancelled() {
+                            return;
+                        }
+                        let Some(job) = queue.lock().unwrap().pop_front() else {
+                            return;
+                        };
+                        if let Err(e) = journal.started(&job.name) {
+                            *failure.lock().unwrap() = Some(e);
+                            cancel.cancel();
+                            return;
+                        }
+                        on_event(BatchEvent::Started { job: job.clone() });
+                        let record = pool.install(|| run_job(&job, options, cancel, &on_event));
+                        if record.error.as_deref() == Some("cancelled") {
+                            return; // not journalled as finished: a resume redoes it
+                        }
+                        if let Err(e) = journal.finished(&record) {
+                            *failure.lock().unwrap() = Some(e);
+                            cancel.cancel();
+                            return;
+                        }
+                        on_event(BatchEvent::Finished {
+                            record: record.clone(),
+                            resumed: false,
+                        });
+                        records.lock().unwrap().push(record);
+                    }
+                })
+                .expect("spawn a batch worker");
+        }
+    });
+    if let Some(e) = failure.into_inner().unwrap() {
+        return Err(e);
+    }
+    if cancel.is_cancelled() {
+        return Err(Error::Cancelled);
+    }
+    let mut records = records.into_inner().unwrap();
+    records.sort_by_key(|r| r.index);
+    let summary = BatchSummary {
+        records,
+        plan: options.plan,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    report::write_reports(&options.out_dir, &summary.records, Path::new(""))?;
+    Ok(summary)
+}
+
+/// One pair, isolated: every failure, panics included, becomes a failed record.
+fn run_job(
+    job: &BatchJob,
+    options: &BatchOptions,
+    cancel: &CancelToken,
+    on_event: &EventSink,
+) -> JobRecord {
+    let started = Instant::now();
+    let mut settings = options.options.clone();
+    let mut record = JobRecord {
+        index: job.index,
+        name: job.name.clone(),
+        fixed: job.fixed.clone(),
+        moving: job.moving.clone(),
+        mode: job.mode.unwrap_or(settings.mode),
+        status: JobStatus::Failed,
+        error: None,
+        seconds: None,
+        wall_seconds: 0.0,
+        ncc_before: None,
+        ncc_after: None,
+        metric_end: None,
+        backend: None,
+        flags: Vec::new(),
+    };
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> Result<_> {
+        if let Some(preset) = &job.preset {
+            Preset::load(preset)?.apply(&mut settings)?;
+        }
+        if let Some(mode) = job.mode {
+            settings.mode = mode;
+        }
+        let out_dir = options.out_dir.join(&job.name);
+        let request = RegisterRequest {
+            fixed: job.fixed.clone(),
+            moving: job.moving.clone(),
+            out_dir: out_dir.clone(),
+            field: None,
+            export_elastix: None,
+            fixed_mask: None,
+            moving_mask: None,
+            options: settings.clone(),
+        };
+        let index = job.index;
+        let on_event = on_event.clone();
+        let observer: crate::job::ProgressObserver = Arc::new(move |p: &Progress| {
+            on_event(BatchEvent::Progress {
+                index,
+                progress: p.clone(),
+            })
+        });
+        let reporter = Reporter::observed(cancel.clone(), observer);
+        let summary = crate::register::register_files(&request, &reporter)?;
+        write_thumbnails(
+            &job.fixed,
+            &job.moving,
+            &out_dir.join("warped.tif"),
+            &out_dir,
+        )?;
+        Ok(summary.report)
+    }));
+    record.mode = settings.mode;
+    match outcome {
+        Ok(Ok(report)) => {
+            record.status = JobStatus::Done;
+            record.seconds = Some(report.seconds);
+            record.ncc_before = Some(report.ncc_before);
+            record.ncc_after = Some(report.ncc_after);
+            record.metric_end = report.levels.last().map(|l| l.metric_end);
+            record.backend = Some(report.backend.clone());
+            if report.ncc_after < report.ncc_before {
+                record.flags.push("ncc_dropped".into());
+            }
+            if report.ncc_after < LOW_NCC {
+                record.flags.push("low_ncc".into());
+            }
+        }
+        Ok(Err(e)) => record.error = Some(e.to_string()),
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            record.error = Some(format!("internal error (a bug): {what}"));
+        }
+    }
+    record.wall_seconds = started.elapsed().as_secs_f64();
+    record
+}
+
+/// Longest side of the report's thumbnails.
+pub const THUMBNAIL_SIDE: usize = 256;
+/// Checkerboard square of the thumbnails, thumbnail pixels.
+const SQUARE: usize = 16;
+
+/// `before.png` (fixed against moving) and `after.png` (fixed against warped): checkerboards of
+/// decimated luminance, for the HTML report.
+pub fn write_thumbnails(fixed: &Path, moving: &Path, warped: &Path, out_dir: &Path) -> Result<()> {
+    let fixed = io::load_image(fixed)?;
+    let (w, h) = (fixed.width(), fixed.height());
+    let step = w.max(h).div_ceil(THUMBNAIL_SIDE).max(1);
+    let (tw, th) = (w.div_ceil(step), h.div_ceil(step));
+    let decimate = |image: &AnyImage| -> GrayF32 {
+        let mut out = GrayF32::zeros((th, tw));
+        let mut row = vec![0.0f32; image.width()];
+        for ty in 0..th {
+            let y = (ty * step).min(image.height().saturating_sub(1));
+            image.luminance_row(y, &mut row);
+            for tx in 0..tw {
+                out[[ty, tx]] = row.get(tx * step).copied().unwrap_or(0.0);
+            }
+        }
+        out
+    };
+    let f = decimate(&fixed);
+    drop(fixed);
+    for (name, other) in [("before.png", moving), ("after.png", warped)] {
+        let o = decimate(&io::load_image(other)?);
+        let board = GrayF32::from_shape_fn((th, tw), |(y, x)| {
+            if (x / SQUARE + y / SQUARE).is_multiple_of(2) {
+                f[[y, x]]
+            } else {
+                o[[y, x]]
+            }
+        });
+        io::save_image(
+            &out_dir.join(name),
+            &AnyImage::from_gray_units(&board, SampleDepth::U8),
+        )?;
+    }
+    Ok(())
+}
+
+/// Name of the transform from a chain's first image to a job's moving image.
+pub const TO_FIRST: &str = "to_first.json";
+
+/// For a chain (job `i` registers image `i + 1` to image `i`), writes `<job>/to_first.json`:
+/// the composition of the transforms of jobs `0..=i`, mapping the first image's grid into image
+/// `i + 1`. `alinify warp IMAGE <job>/to_first.json` then aligns that image to the first one.
+/// Stops at the first job that did not finish. Returns how many were written.
+pub fn compose_chain(out_dir: &Path, records: &[JobRecord]) -> Result<usize> {
+    use crate::transform::{TransformFile, TransformSpec};
+    let mut records: Vec<&JobRecord> = records.iter().collect();
+    records.sort_by_key(|r| r.index);
+    let mut steps: Vec<TransformSpec> = Vec::new();
+    let mut first_size = None;
+    let mut written = 0;
+    for (expected, record) in records.iter().enumerate() {
+        if record.index != expected || record.status != JobStatus::Done {
+            break;
+        }
+        let file = TransformFile::load(&out_dir.join(&record.name).join("transform.json"))?;
+        let first = *first_size.get_or_insert(file.fixed);
+        steps.push(relocate(file.transform, &record.name));
+        let composed = TransformFile {
+            fixed: first,
+            transform: TransformSpec::Composed {
+                steps: steps.clone(),
+            },
+            ..file
+        };
+        composed.save(&out_dir.join(&record.name).join(TO_FIRST))?;
+        written += 1;
+    }
+    Ok(written)
+}
+
+/// A job's transform as seen from a sibling job folder: stored fields are found through
+/// `../<job>/`.
+fn relocate(spec: crate::transform::TransformSpec, job: &str) -> crate::transform::TransformSpec {
+    use crate::transform::TransformSpec;
+    match spec {
+        TransformSpec::Dense { field, scale } => TransformSpec::Dense {
+            field: Path::new("..").join(job).join(field),
+            scale,
+        },
+        TransformSpec::Composed { steps } => TransformSpec::Composed {
+            steps: steps.into_iter().map(|s| relocate(s, job)).collect(),
+        },
+        other => other,
+    }
+}
