@@ -37,6 +37,8 @@
 #![warn(missing_docs)]
 
 pub mod analysis;
+#[cfg(feature = "gui")]
+pub mod app;
 pub mod batch;
 pub mod error;
 pub mod flow;

@@ -313,7 +313,7 @@ fn run_job(
                 progress: p.clone(),
             })
         });
-        let reporter = Reporter::observed(cancel.clone(), observer);
+        let reporter = Reporter::<()>::observed(cancel.clone(), observer);
         let summary = crate::register::register_files(&request, &reporter)?;
         write_thumbnails(
             &job.fixed,

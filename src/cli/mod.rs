@@ -322,10 +322,22 @@ fn report_error(e: &anyhow::Error) -> i32 {
     }
 }
 
+#[cfg(feature = "gui")]
 fn open_gui(files: &[PathBuf]) -> anyhow::Result<()> {
-    let _ = files;
+    if files.len() == 1 || files.len() > 2 {
+        return Err(Error::InvalidArgument(format!(
+            "give the fixed and the moving image ({} given)",
+            files.len()
+        ))
+        .into());
+    }
+    Ok(alinify::app::run(files.to_vec())?)
+}
+
+#[cfg(not(feature = "gui"))]
+fn open_gui(_files: &[PathBuf]) -> anyhow::Result<()> {
     Err(Error::InvalidArgument(
-        "the desktop application is not part of this build yet; see `alinify --help` for the command-line tools".into(),
+        "this build has no desktop application (built without the `gui` feature); see `alinify --help`".into(),
     )
     .into())
 }

@@ -118,9 +118,9 @@ const NCC_MAX_SIDE: usize = 1024;
 
 /// Runs a registration from files to files. Inputs are validated and the output folder proven
 /// writable before any heavy work; each output appears atomically.
-pub fn register_files(
+pub fn register_files<T>(
     request: &RegisterRequest,
-    reporter: &Reporter<RegisterSummary>,
+    reporter: &Reporter<T>,
 ) -> Result<RegisterSummary> {
     let started = Instant::now();
     let options = &request.options;

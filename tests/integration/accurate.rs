@@ -108,7 +108,7 @@ fn cancelling_stops_within_one_iteration() {
     let cancel = CancelToken::new();
     let state = Arc::new(Mutex::new((None::<usize>, 0usize)));
     let (observer_cancel, observer_state) = (cancel.clone(), state.clone());
-    let reporter = Reporter::observed(
+    let reporter = Reporter::<()>::observed(
         cancel.clone(),
         Arc::new(move |p: &Progress| {
             let Some(it) = p.iteration else { return };

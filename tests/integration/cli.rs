@@ -181,4 +181,6 @@ fn usage_errors_exit_with_status_2() {
         Some(2)
     );
     assert_eq!(alinify(&["--help"]).status.code(), Some(0));
+    // The window needs a fixed and a moving image (or none).
+    assert_eq!(alinify(&["only-one.tif"]).status.code(), Some(2));
 }

@@ -1,0 +1,600 @@
+//! The desktop application (eframe/egui): load a pair, choose Fast or Accurate, watch the
+//! registration, and judge it with overlays.
+//!
+//! State is split by lifetime (eframe_template): [`Settings`] persist between launches, while
+//! jobs, textures and previews live only in the running app. Long work runs on the engine's
+//! [`JobHandle`]s; the UI polls their events every frame and never blocks.
+
+pub mod preview;
+#[cfg(test)]
+mod tests;
+
+use eframe::egui;
+
+use crate::job::{Event, JobHandle, Progress};
+use crate::register::{Mode, RegisterOptions, RegisterRequest, RegisterSummary};
+use crate::{Error, Result, io};
+use preview::{Blend, Composite, PREVIEW_SIDE, Preview};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Settings that persist between launches.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// Fast or Accurate (the toggle's last position).
+    pub mode: Mode,
+    /// How layers are combined on screen.
+    pub composite: Composite,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            mode: Mode::Fast,
+            composite: Composite::default(),
+        }
+    }
+}
+
+/// The loaded pair.
+#[derive(Debug, Clone)]
+pub struct Layers {
+    /// Reference image path.
+    pub fixed_path: PathBuf,
+    /// Moving image path.
+    pub moving_path: PathBuf,
+    /// Reference preview.
+    pub fixed: Preview,
+    /// Moving preview.
+    pub moving: Preview,
+    /// The moving image after registration, on the fixed grid.
+    pub warped: Option<Preview>,
+}
+
+/// What the app is doing in the background.
+pub enum Task {
+    /// Nothing.
+    Idle,
+    /// Loading a pair.
+    Loading(JobHandle<Layers>),
+    /// Registering the pair.
+    Registering {
+        /// The job: its summary and the warped preview.
+        job: JobHandle<(RegisterSummary, Preview)>,
+        /// Latest progress.
+        progress: Option<Progress>,
+    },
+}
+
+impl Task {
+    /// A short name for the status line and tests.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Task::Idle => "idle",
+            Task::Loading(_) => "loading",
+            Task::Registering { .. } => "registering",
+        }
+    }
+}
+
+/// What the last registration gave.
+#[derive(Debug, Clone)]
+pub struct RunResult {
+    /// NCC before and after.
+    pub ncc: [f64; 2],
+    /// Seconds of the whole run.
+    pub seconds: f64,
+    /// `cpu` or `gpu`, and the adapter.
+    pub backend: String,
+}
+
+/// Which pair of layers the viewer composes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    /// Fixed and moving as loaded.
+    Before,
+    /// Fixed and warped moving.
+    After,
+}
+
+/// The application.
+pub struct AlinifyApp {
+    /// Persisted settings.
+    pub settings: Settings,
+    /// The pair, once loaded.
+    pub layers: Option<Layers>,
+    /// Background work.
+    pub task: Task,
+    /// Which layers are shown.
+    pub view: View,
+    /// The last registration's result.
+    pub result: Option<RunResult>,
+    /// Metric per progress event of the running (or last) registration: (event, metric).
+    pub metric_history: Vec<[f64; 2]>,
+    /// The last error, shown until the next action.
+    pub error: Option<String>,
+    /// Registration outputs (warped.tif, transform.json, report.json) of this session.
+    pub out_dir: tempfile::TempDir,
+    texture: Option<(egui::TextureHandle, (Composite, View))>,
+    scene_rect: egui::Rect,
+    /// Time to build a frame's UI (moving average), milliseconds.
+    frame_ms: f32,
+    flicker_at: Option<Instant>,
+}
+
+impl AlinifyApp {
+    /// A fresh app with `settings`.
+    pub fn new(settings: Settings) -> Result<Self> {
+        let out_dir = tempfile::Builder::new()
+            .prefix("alinify-session-")
+            .tempdir()
+            .map_err(|e| Error::Internal(format!("cannot create a session folder: {e}")))?;
+        Ok(Self {
+            settings,
+            layers: None,
+            task: Task::Idle,
+            view: View::Before,
+            result: None,
+            metric_history: Vec::new(),
+            error: None,
+            out_dir,
+            texture: None,
+            scene_rect: egui::Rect::ZERO,
+            frame_ms: 0.0,
+            flicker_at: None,
+        })
+    }
+
+    /// Loads `fixed` and `moving` in the background (previews for the viewer).
+    pub fn load(&mut self, fixed: PathBuf, moving: PathBuf) {
+        self.error = None;
+        self.result = None;
+        self.view = View::Before;
+        let job = JobHandle::spawn("alinify-load", move |reporter| {
+            let (f, m) = rayon::join(|| io::load_image(&fixed), || io::load_image(&moving));
+            let (f, m) = (f?, m?);
+            reporter.check()?;
+            Ok(Layers {
+                fixed: Preview::of(&f, PREVIEW_SIDE),
+                moving: Preview::of(&m, PREVIEW_SIDE),
+                fixed_path: fixed,
+                moving_path: moving,
+                warped: None,
+            })
+        });
+        match job {
+            Ok(job) => self.task = Task::Loading(job),
+            Err(e) => self.error = Some(format!("cannot start loading: {e}")),
+        }
+    }
+
+    /// Starts a registration of the loaded pair in the chosen mode.
+    pub fn run(&mut self) {
+        let Some(layers) = &self.layers else {
+            self.error = Some("load a fixed and a moving image first".into());
+            return;
+        };
+        if !matches!(self.task, Task::Idle) {
+            return;
+        }
+        self.error = None;
+        self.metric_history.clear();
+        let request = RegisterRequest {
+            fixed: layers.fixed_path.clone(),
+            moving: layers.moving_path.clone(),
+            out_dir: self.out_dir.path().to_path_buf(),
+            field: None,
+            export_elastix: None,
+            fixed_mask: None,
+            moving_mask: None,
+            options: RegisterOptions {
+                mode: self.settings.mode,
+                ..RegisterOptions::default()
+            },
+        };
+        let job = JobHandle::spawn("alinify-register", move |reporter| {
+            let summary = crate::register::register_files(&request, reporter)?;
+            let warped = io::load_image(&request.out_dir.join("warped.tif"))?;
+            Ok((summary, Preview::of(&warped, PREVIEW_SIDE)))
+        });
+        match job {
+            Ok(job) => {
+                self.task = Task::Registering {
+                    job,
+                    progress: None,
+                }
+            }
+            Err(e) => self.error = Some(format!("cannot start the registration: {e}")),
+        }
+    }
+
+    /// Cancels the background task, if any.
+    pub fn cancel(&mut self) {
+        match &self.task {
+            Task::Idle => {}
+            Task::Loading(job) => job.cancel.cancel(),
+            Task::Registering { job, .. } => job.cancel.cancel(),
+        }
+    }
+
+    /// Takes the background task's events; called every frame.
+    pub fn poll(&mut self) {
+        let task = std::mem::replace(&mut self.task, Task::Idle);
+        self.task = match task {
+            Task::Idle => Task::Idle,
+            Task::Loading(job) => match drain(&job) {
+                None => Task::Loading(job),
+                Some(Ok(layers)) => {
+                    self.layers = Some(layers);
+                    self.texture = None;
+                    self.scene_rect = egui::Rect::ZERO;
+                    Task::Idle
+                }
+                Some(Err(e)) => {
+                    self.error = Some(e.to_string());
+                    Task::Idle
+                }
+            },
+            Task::Registering { job, mut progress } => {
+                let mut finished = None;
+                for event in job.events.try_iter() {
+                    match event {
+                        Event::Progress(p) => {
+                            if let Some(m) = p.metric {
+                                let n = self.metric_history.len() as f64;
+                                self.metric_history.push([n, m]);
+                            }
+                            progress = Some(p);
+                        }
+                        Event::Log(_) => {}
+                        Event::Finished(result) => finished = Some(result),
+                    }
+                }
+                match finished {
+                    None => Task::Registering { job, progress },
+                    Some(Ok((summary, warped))) => {
+                        let r = &summary.report;
+                        self.result = Some(RunResult {
+                            ncc: [r.ncc_before, r.ncc_after],
+                            seconds: r.seconds.total,
+                            backend: match &r.adapter {
+                                Some(a) => format!("{} ({a})", r.backend),
+                                None => r.backend.clone(),
+                            },
+                        });
+                        if let Some(layers) = &mut self.layers {
+                            layers.warped = Some(warped);
+                        }
+                        self.view = View::After;
+                        self.texture = None;
+                        Task::Idle
+                    }
+                    Some(Err(Error::Cancelled)) => {
+                        self.error = Some("registration cancelled".into());
+                        Task::Idle
+                    }
+                    Some(Err(e)) => {
+                        self.error = Some(e.to_string());
+                        Task::Idle
+                    }
+                }
+            }
+        };
+    }
+
+    /// The whole window's contents.
+    pub fn show(&mut self, ui: &mut egui::Ui) {
+        let started = Instant::now();
+        self.poll();
+        self.shortcuts(ui);
+        egui::Panel::top("toolbar").show(ui, |ui| self.toolbar(ui));
+        egui::Panel::bottom("status").show(ui, |ui| self.status(ui));
+        egui::Panel::left("controls")
+            .resizable(false)
+            .show(ui, |ui| self.controls(ui));
+        egui::CentralPanel::default().show(ui, |ui| self.viewer(ui));
+        if !matches!(self.task, Task::Idle) || self.settings.composite.blend == Blend::Flicker {
+            ui.ctx().request_repaint();
+        }
+        let ms = started.elapsed().as_secs_f32() * 1000.0;
+        self.frame_ms = if self.frame_ms == 0.0 {
+            ms
+        } else {
+            0.9 * self.frame_ms + 0.1 * ms
+        };
+    }
+
+    fn shortcuts(&mut self, ui: &mut egui::Ui) {
+        let (run, cancel, fit) = ui.input(|i| {
+            (
+                i.key_pressed(egui::Key::R) && i.modifiers.command,
+                i.key_pressed(egui::Key::Escape),
+                i.key_pressed(egui::Key::F) && i.modifiers.command,
+            )
+        });
+        if run {
+            self.run();
+        }
+        if cancel {
+            self.cancel();
+        }
+        if fit {
+            self.scene_rect = egui::Rect::ZERO;
+        }
+    }
+
+    fn toolbar(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            ui.heading("Alinify");
+            ui.separator();
+            if ui.button("Open pair…").clicked() {
+                let fixed = rfd::FileDialog::new()
+                    .set_title("Fixed (reference) image")
+                    .add_filter("images", &["tif", "tiff", "png", "jpg", "jpeg"])
+                    .pick_file();
+                let moving = fixed.as_ref().and_then(|_| {
+                    rfd::FileDialog::new()
+                        .set_title("Moving image")
+                        .add_filter("images", &["tif", "tiff", "png", "jpg", "jpeg"])
+                        .pick_file()
+                });
+                if let (Some(f), Some(m)) = (fixed, moving) {
+                    self.load(f, m);
+                }
+            }
+            if ui.button("Generated pair").clicked() {
+                match generate_demo_pair(self.out_dir.path()) {
+                    Ok((f, m)) => self.load(f, m),
+                    Err(e) => self.error = Some(e.to_string()),
+                }
+            }
+            if let Some(layers) = &self.layers {
+                ui.separator();
+                ui.label(format!(
+                    "fixed {}, moving {}",
+                    file_name(&layers.fixed_path),
+                    file_name(&layers.moving_path)
+                ));
+            }
+        });
+    }
+
+    fn controls(&mut self, ui: &mut egui::Ui) {
+        ui.set_width(240.0);
+        ui.heading("Registration");
+        ui.horizontal(|ui| {
+            ui.selectable_value(&mut self.settings.mode, Mode::Fast, "Fast");
+            ui.selectable_value(&mut self.settings.mode, Mode::Accurate, "Accurate");
+        });
+        ui.label(match self.settings.mode {
+            Mode::Fast => "dense optical flow, GPU when available",
+            _ => "affine + B-spline, elastix-class",
+        });
+        ui.horizontal(|ui| {
+            let idle = matches!(self.task, Task::Idle);
+            if ui
+                .add_enabled(idle && self.layers.is_some(), egui::Button::new("Run"))
+                .clicked()
+            {
+                self.run();
+            }
+            if ui.add_enabled(!idle, egui::Button::new("Cancel")).clicked() {
+                self.cancel();
+            }
+        });
+        if let Task::Registering { progress, .. } = &self.task {
+            let (fraction, text) = match progress {
+                Some(p) => (p.fraction, describe(p)),
+                None => (0.0, "starting".into()),
+            };
+            ui.add(egui::ProgressBar::new(fraction).text(text));
+        }
+        if !self.metric_history.is_empty() {
+            let points: Vec<[f64; 2]> = self.metric_history.clone();
+            egui_plot::Plot::new("metric")
+                .height(120.0)
+                .show_axes([false, true])
+                .allow_drag(false)
+                .allow_zoom(false)
+                .allow_scroll(false)
+                .show(ui, |plot| plot.line(egui_plot::Line::new("metric", points)));
+        }
+        if let Some(r) = &self.result {
+            ui.label(format!("NCC before {:.4}", r.ncc[0]));
+            ui.label(format!("NCC after {:.4}", r.ncc[1]));
+            ui.label(format!("{:.2} s on {}", r.seconds, r.backend));
+        }
+        ui.separator();
+        ui.heading("Layers");
+        ui.horizontal(|ui| {
+            ui.selectable_value(&mut self.view, View::Before, "Before");
+            let has_warped = self.layers.as_ref().is_some_and(|l| l.warped.is_some());
+            ui.add_enabled_ui(has_warped, |ui| {
+                ui.selectable_value(&mut self.view, View::After, "After");
+            });
+        });
+        let composite = &mut self.settings.composite;
+        egui::ComboBox::from_label("Blend")
+            .selected_text(composite.blend.label())
+            .show_ui(ui, |ui| {
+                for mode in Blend::ALL {
+                    ui.selectable_value(&mut composite.blend, mode, mode.label());
+                }
+            });
+        match composite.blend {
+            Blend::Alpha => {
+                ui.add(egui::Slider::new(&mut composite.opacity, 0.0..=1.0).text("opacity"));
+            }
+            Blend::Checkerboard => {
+                ui.add(
+                    egui::Slider::new(&mut composite.square, 8..=1024)
+                        .logarithmic(true)
+                        .text("square px"),
+                );
+            }
+            _ => {}
+        }
+    }
+
+    fn viewer(&mut self, ui: &mut egui::Ui) {
+        let Some(layers) = &self.layers else {
+            ui.centered_and_justified(|ui| {
+                ui.label(match self.task {
+                    Task::Loading(_) => "Loading…",
+                    _ => "Open a pair, or try a generated one.",
+                });
+            });
+            return;
+        };
+        let view = match (&layers.warped, self.view) {
+            (Some(_), View::After) => View::After,
+            _ => View::Before,
+        };
+        let top = match view {
+            View::After => layers.warped.as_ref().expect("checked"),
+            View::Before => &layers.moving,
+        };
+        if self.settings.composite.blend == Blend::Flicker {
+            let now = Instant::now();
+            let at = *self.flicker_at.get_or_insert(now);
+            if (now - at).as_secs_f32() > 0.5 {
+                self.settings.composite.flicker_top = !self.settings.composite.flicker_top;
+                self.flicker_at = Some(now);
+            }
+        }
+        let key = (self.settings.composite, view);
+        if self.texture.as_ref().is_none_or(|(_, k)| *k != key) {
+            let (w, h, rgba) = preview::compose(&layers.fixed, top, &self.settings.composite);
+            let image = egui::ColorImage::from_rgba_unmultiplied([w, h], &rgba);
+            let texture = ui
+                .ctx()
+                .load_texture("composite", image, egui::TextureOptions::LINEAR);
+            self.texture = Some((texture, key));
+        }
+        let (texture, _) = self.texture.as_ref().expect("just made");
+        let [fw, fh] = layers.fixed.full_size;
+        let size = egui::vec2(fw as f32, fh as f32);
+        let response = egui::Scene::new()
+            .zoom_range(0.01..=64.0)
+            .show(ui, &mut self.scene_rect, |ui| {
+                ui.add(egui::Image::new((texture.id(), size)).fit_to_exact_size(size))
+            })
+            .inner;
+        if let Some(pos) = response.hover_pos() {
+            let rel = (pos - response.rect.min) / response.rect.size() * size;
+            let (x, y) = (rel.x.floor() as usize, rel.y.floor() as usize);
+            let step = layers.fixed.step;
+            let value = layers.fixed.get(x / step, y / step);
+            response.on_hover_text(format!(
+                "x {x}, y {y}: fixed {}",
+                value.map_or("-".into(), |v| format!("{v:.3}"))
+            ));
+        }
+    }
+
+    fn status(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            match &self.error {
+                Some(e) => {
+                    ui.colored_label(ui.visuals().error_fg_color, e);
+                }
+                None => {
+                    ui.label(match &self.task {
+                        Task::Idle if self.layers.is_some() => "ready".to_string(),
+                        Task::Idle => "no images".to_string(),
+                        Task::Loading(_) => "loading…".to_string(),
+                        Task::Registering { progress, .. } => {
+                            progress.as_ref().map_or("registering…".into(), describe)
+                        }
+                    });
+                }
+            }
+            ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                ui.label(format!("UI {:.1} ms/frame", self.frame_ms));
+            });
+        });
+    }
+}
+
+/// The events received so far, and the result when the job ended.
+fn drain<T: Send + 'static>(job: &JobHandle<T>) -> Option<Result<T>> {
+    for event in job.events.try_iter() {
+        if let Event::Finished(result) = event {
+            return Some(result);
+        }
+    }
+    None
+}
+
+fn describe(p: &Progress) -> String {
+    let mut s = p.stage.to_string();
+    if let Some(l) = p.level {
+        s += &format!(" · level {l}");
+    }
+    if let Some(i) = p.iteration {
+        s += &format!(" · iteration {i}");
+    }
+    s
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into(),
+    )
+}
+
+/// Writes a 512 x 512 generated pair into `dir` and returns its paths.
+pub fn generate_demo_pair(dir: &Path) -> Result<(PathBuf, PathBuf)> {
+    use crate::synth::{Deform, SynthParams, Texture, generate, write_pair};
+    let params = SynthParams {
+        width: 512,
+        height: 512,
+        seed: 1,
+        deform: Deform::Both,
+        depth: crate::raster::SampleDepth::U8,
+        noise: 0.01,
+    };
+    let cancel = crate::job::CancelToken::new();
+    let pair = generate(&Texture::procedural(512, 512, 1), &params, &cancel)?;
+    let folder = dir.join("generated");
+    write_pair(&pair, &folder)?;
+    Ok((folder.join("fixed.tif"), folder.join("moving.tif")))
+}
+
+impl eframe::App for AlinifyApp {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        self.show(ui);
+    }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        eframe::set_value(storage, eframe::APP_KEY, &self.settings);
+    }
+}
+
+/// Opens the window, with `files` (fixed, moving) loaded if given.
+pub fn run(files: Vec<PathBuf>) -> Result<()> {
+    let options = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_title("Alinify")
+            .with_inner_size([1280.0, 800.0]),
+        ..Default::default()
+    };
+    let result = eframe::run_native(
+        "alinify",
+        options,
+        Box::new(move |cc| {
+            let settings: Settings = cc
+                .storage
+                .and_then(|s| eframe::get_value(s, eframe::APP_KEY))
+                .unwrap_or_default();
+            let mut app = AlinifyApp::new(settings)?;
+            if let [fixed, moving, ..] = files.as_slice() {
+                app.load(fixed.clone(), moving.clone());
+            }
+            Ok(Box::new(app))
+        }),
+    );
+    result.map_err(|e| Error::Internal(format!("the window failed: {e}")))
+}

@@ -1,0 +1,156 @@
+//! The app driven like a person uses it (egui_kittest): load a pair, toggle the mode, run,
+//! cancel, change the blend; and a wgpu render of the viewer (lavapipe in CI).
+
+use super::*;
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use std::time::Duration;
+
+/// Writes a generated `size` pair into `dir`.
+fn pair(dir: &Path, size: usize, seed: u64) -> (PathBuf, PathBuf) {
+    use crate::synth::{Deform, SynthParams, Texture, generate, write_pair};
+    let params = SynthParams {
+        width: size,
+        height: size,
+        seed,
+        deform: Deform::Both,
+        depth: crate::raster::SampleDepth::U8,
+        noise: 0.01,
+    };
+    let cancel = crate::job::CancelToken::new();
+    let generated = generate(&Texture::procedural(size, size, seed), &params, &cancel).unwrap();
+    write_pair(&generated, dir).unwrap();
+    (dir.join("fixed.tif"), dir.join("moving.tif"))
+}
+
+fn harness<'a>(app: AlinifyApp) -> Harness<'a, AlinifyApp> {
+    Harness::builder()
+        .with_size(egui::vec2(1100.0, 700.0))
+        .build_ui_state(|ui, app: &mut AlinifyApp| app.show(ui), app)
+}
+
+/// Steps the UI until `done` holds, for at most a minute.
+fn step_until(harness: &mut Harness<'_, AlinifyApp>, done: impl Fn(&AlinifyApp) -> bool) {
+    let started = Instant::now();
+    while !done(harness.state()) {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "timed out; task {}, error {:?}",
+            harness.state().task.name(),
+            harness.state().error
+        );
+        harness.step();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    harness.run_steps(2);
+}
+
+#[test]
+fn a_person_loads_a_pair_picks_fast_runs_it_and_changes_the_blend() {
+    let dir = tempfile::tempdir().unwrap();
+    let (fixed, moving) = pair(dir.path(), 160, 3);
+    let mut app = AlinifyApp::new(Settings {
+        mode: Mode::Accurate,
+        ..Settings::default()
+    })
+    .unwrap();
+    app.load(fixed, moving);
+    let mut harness = harness(app);
+    step_until(&mut harness, |app| app.layers.is_some());
+    assert!(harness.query_by_label("ready").is_some());
+
+    harness.get_by_label("Fast").click();
+    harness.run_steps(2);
+    assert_eq!(harness.state().settings.mode, Mode::Fast);
+
+    harness.get_by_label("Run").click();
+    harness.run_steps(1);
+    step_until(&mut harness, |app| {
+        matches!(app.task, Task::Idle) && (app.result.is_some() || app.error.is_some())
+    });
+    assert_eq!(harness.state().error, None);
+    let result = harness.state().result.clone().unwrap();
+    assert!(result.ncc[1] > result.ncc[0], "{result:?}");
+    assert!(harness.query_by_label_contains("NCC after").is_some());
+    assert_eq!(harness.state().view, View::After);
+
+    harness.get_by_label("Blend").click();
+    harness.run_steps(2);
+    harness.get_by_label("Difference").click();
+    harness.run_steps(2);
+    assert_eq!(harness.state().settings.composite.blend, Blend::Difference);
+}
+
+#[test]
+fn cancel_stops_a_running_registration() {
+    let dir = tempfile::tempdir().unwrap();
+    let (fixed, moving) = pair(dir.path(), 640, 4);
+    let mut app = AlinifyApp::new(Settings {
+        mode: Mode::Accurate,
+        ..Settings::default()
+    })
+    .unwrap();
+    app.load(fixed, moving);
+    let mut harness = harness(app);
+    step_until(&mut harness, |app| app.layers.is_some());
+    harness.get_by_label("Run").click();
+    harness.run_steps(1);
+    assert_eq!(harness.state().task.name(), "registering");
+    harness.get_by_label("Cancel").click();
+    harness.run_steps(1);
+    step_until(&mut harness, |app| matches!(app.task, Task::Idle));
+    assert_eq!(
+        harness.state().error.as_deref(),
+        Some("registration cancelled")
+    );
+    assert!(harness.state().result.is_none());
+    assert!(harness.query_by_label("registration cancelled").is_some());
+}
+
+#[test]
+fn errors_appear_in_the_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = AlinifyApp::new(Settings::default()).unwrap();
+    app.load(
+        dir.path().join("missing.tif"),
+        dir.path().join("also-missing.tif"),
+    );
+    let mut harness = harness(app);
+    step_until(&mut harness, |app| app.error.is_some());
+    assert!(harness.query_by_label_contains("file not found").is_some());
+}
+
+#[test]
+fn the_viewer_renders_the_composite_on_the_gpu() {
+    if let Err(e) = crate::gpu::GpuContext::shared() {
+        assert!(
+            !crate::gpu::adapter_required(),
+            "CI=true but no GPU adapter: {e}"
+        );
+        eprintln!("skipping the render test: {e}");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (fixed, moving) = pair(dir.path(), 256, 5);
+    let mut app = AlinifyApp::new(Settings::default()).unwrap();
+    app.load(fixed, moving);
+    let mut harness = Harness::builder()
+        .with_size(egui::vec2(900.0, 600.0))
+        .wgpu()
+        .build_ui_state(|ui, app: &mut AlinifyApp| app.show(ui), app);
+    step_until(&mut harness, |app| app.layers.is_some());
+    let image = harness.render().expect("a wgpu render");
+    // The viewer (right of the controls) shows the textured composite: many distinct grays.
+    let (w, h) = image.dimensions();
+    let mut grays = std::collections::HashSet::new();
+    for y in (h / 4..3 * h / 4).step_by(3) {
+        for x in (w / 2..w - 40).step_by(3) {
+            grays.insert(image.get_pixel(x, y).0[0]);
+        }
+    }
+    assert!(
+        grays.len() > 40,
+        "only {} gray levels in the viewer",
+        grays.len()
+    );
+}
