@@ -85,6 +85,23 @@ pub struct Progress {
     pub fraction: f32,
 }
 
+impl Progress {
+    /// One line for a status bar: stage, level, iteration and metric where known.
+    pub fn describe(&self) -> String {
+        let mut s = self.stage.to_string();
+        if let Some(l) = self.level {
+            s += &format!(" level {l}");
+        }
+        if let Some(i) = self.iteration {
+            s += &format!(" iteration {i}");
+        }
+        if let Some(m) = self.metric {
+            s += &format!(" metric {m:.6}");
+        }
+        s
+    }
+}
+
 /// What a job sends to whoever watches it.
 #[derive(Debug)]
 pub enum Event<T> {

@@ -385,7 +385,7 @@ impl AlinifyApp {
         });
         if let Task::Registering { progress, .. } = &self.task {
             let (fraction, text) = match progress {
-                Some(p) => (p.fraction, describe(p)),
+                Some(p) => (p.fraction, p.describe()),
                 None => (0.0, "starting".into()),
             };
             ui.add(egui::ProgressBar::new(fraction).text(text));
@@ -504,9 +504,9 @@ impl AlinifyApp {
                         Task::Idle if self.layers.is_some() => "ready".to_string(),
                         Task::Idle => "no images".to_string(),
                         Task::Loading(_) => "loading…".to_string(),
-                        Task::Registering { progress, .. } => {
-                            progress.as_ref().map_or("registering…".into(), describe)
-                        }
+                        Task::Registering { progress, .. } => progress
+                            .as_ref()
+                            .map_or("registering…".into(), Progress::describe),
                     });
                 }
             }
@@ -525,17 +525,6 @@ fn drain<T: Send + 'static>(job: &JobHandle<T>) -> Option<Result<T>> {
         }
     }
     None
-}
-
-fn describe(p: &Progress) -> String {
-    let mut s = p.stage.to_string();
-    if let Some(l) = p.level {
-        s += &format!(" · level {l}");
-    }
-    if let Some(i) = p.iteration {
-        s += &format!(" · iteration {i}");
-    }
-    s
 }
 
 fn file_name(path: &Path) -> String {

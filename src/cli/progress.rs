@@ -1,7 +1,7 @@
 //! Terminal progress: an indicatif bar fed by a job's events, quiet with `--quiet` or when
 //! stderr is not a terminal (log lines are still printed then, unless `--quiet`).
 
-use alinify::job::{CancelToken, Event, JobHandle, Progress};
+use alinify::job::{CancelToken, Event, JobHandle};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
 use std::sync::OnceLock;
@@ -82,7 +82,7 @@ impl Ui {
                 Ok(Event::Progress(p)) => {
                     if let Some(bar) = &bar {
                         bar.set_position((p.fraction.clamp(0.0, 1.0) * 1000.0) as u64);
-                        bar.set_message(describe(&p));
+                        bar.set_message(p.describe());
                     }
                 }
                 Ok(Event::Log(line)) => match &bar {
@@ -105,18 +105,4 @@ impl Ui {
         }
         Ok(result?)
     }
-}
-
-fn describe(p: &Progress) -> String {
-    let mut s = p.stage.to_string();
-    if let Some(l) = p.level {
-        s += &format!(" level {l}");
-    }
-    if let Some(i) = p.iteration {
-        s += &format!(" iteration {i}");
-    }
-    if let Some(m) = p.metric {
-        s += &format!(" metric {m:.6}");
-    }
-    s
 }

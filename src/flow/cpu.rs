@@ -271,7 +271,7 @@ pub fn median(problem: &TileProblem<'_>, cells: &[AtomicU64], out: &mut [[f32; 2
 
 /// Insertion sort then the middle element: for windows of at most 49 values this beats a
 /// general selection, and it is the same procedure as the shader's.
-fn upper_median(values: &mut [f32]) -> f32 {
+pub(crate) fn upper_median(values: &mut [f32]) -> f32 {
     for i in 1..values.len() {
         let key = values[i];
         let mut j = i;

@@ -2,7 +2,7 @@
 //! neighbourhood's standard deviation (floored). Gain, offset and slow shading changes between
 //! the two images cancel, which brightness constancy alone cannot survive.
 
-use crate::raster::GrayF32;
+use crate::raster::{GrayF32, box_mean};
 use ndarray::Axis;
 use rayon::prelude::*;
 
@@ -14,8 +14,8 @@ pub const CONTRAST_FLOOR: f32 = 0.02;
 
 /// The normalised image, same size as `image`.
 pub fn normalize(image: &GrayF32) -> GrayF32 {
-    let mean = box_mean(image, |v| v);
-    let mean_sq = box_mean(image, |v| v * v);
+    let mean = box_mean(image, RADIUS, |v| v);
+    let mean_sq = box_mean(image, RADIUS, |v| v * v);
     let mut out = image.clone();
     out.axis_iter_mut(Axis(0))
         .into_par_iter()
@@ -26,45 +26,6 @@ pub fn normalize(image: &GrayF32) -> GrayF32 {
                 let var = (mean_sq[[y, x]] - m * m).max(0.0);
                 *o = (*o - m) / (var + CONTRAST_FLOOR * CONTRAST_FLOOR).sqrt();
             }
-        });
-    out
-}
-
-/// Mean of `f(pixel)` over the `(2 RADIUS + 1)^2` window clipped to the image.
-fn box_mean(image: &GrayF32, f: impl Fn(f32) -> f32 + Sync) -> GrayF32 {
-    let (h, w) = image.dim();
-    // Horizontal running sums per row, then vertical per column block.
-    let mut horizontal = GrayF32::zeros((h, w));
-    horizontal
-        .axis_iter_mut(Axis(0))
-        .into_par_iter()
-        .enumerate()
-        .for_each(|(y, mut out)| {
-            let row = image.row(y);
-            let mut prefix = Vec::with_capacity(w + 1);
-            prefix.push(0.0f64);
-            for &v in row.iter() {
-                prefix.push(prefix.last().unwrap() + f(v) as f64);
-            }
-            for (x, o) in out.iter_mut().enumerate() {
-                let (a, b) = (x.saturating_sub(RADIUS), (x + RADIUS + 1).min(w));
-                *o = ((prefix[b] - prefix[a]) / (b - a) as f64) as f32;
-            }
-        });
-    let mut out = GrayF32::zeros((h, w));
-    out.axis_iter_mut(Axis(0))
-        .into_par_iter()
-        .enumerate()
-        .for_each(|(y, mut row)| {
-            let (a, b) = (y.saturating_sub(RADIUS), (y + RADIUS + 1).min(h));
-            let mut acc = vec![0.0f32; w];
-            for yy in a..b {
-                acc.iter_mut()
-                    .zip(horizontal.row(yy))
-                    .for_each(|(s, v)| *s += v);
-            }
-            let n = (b - a) as f32;
-            row.iter_mut().zip(&acc).for_each(|(o, s)| *o = s / n);
         });
     out
 }

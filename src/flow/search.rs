@@ -4,12 +4,12 @@
 //! surroundings (a foreground object in a stereo pair): on the coarse levels where the motion is
 //! small, the structure is blurred into its background. So each coarse level first tries, for
 //! every pixel, every whole-pixel offset within a radius of the current flow, scores it by the
-//! squared difference of the normalised images summed over a `(2 PATCH + 1)^2` window, and moves
+//! squared difference of the normalised images averaged over a `(2 PATCH + 1)^2` window, and moves
 //! the pixel where an offset is clearly better; a median filter then removes isolated choices.
 //! The levels are small (longer side at most [`MAX_SIDE`]), so this runs on the CPU for both
 //! backends.
 
-use crate::raster::{BilinearSampler, GrayF32};
+use crate::raster::{BilinearSampler, GrayF32, box_mean};
 use ndarray::{Array2, Axis};
 use rayon::prelude::*;
 
@@ -54,7 +54,7 @@ pub fn search(
                     };
                 }
             });
-        box_sum(&diff, PATCH)
+        box_mean(&diff, PATCH, |v| v)
     };
     let current = cost_of([0.0, 0.0]);
     let mut best_cost = current.clone();
@@ -91,38 +91,6 @@ pub fn search(
     moved as f64 / (w * h) as f64
 }
 
-/// Sum over the `(2 radius + 1)^2` window clipped to the image.
-fn box_sum(image: &GrayF32, radius: usize) -> GrayF32 {
-    let (h, w) = image.dim();
-    let mut rows = GrayF32::zeros((h, w));
-    rows.axis_iter_mut(Axis(0))
-        .into_par_iter()
-        .enumerate()
-        .for_each(|(y, mut out)| {
-            let src = image.row(y);
-            let mut acc: f32 = src.iter().take(radius).sum();
-            for x in 0..w {
-                if x + radius < w {
-                    acc += src[x + radius];
-                }
-                if x > radius {
-                    acc -= src[x - radius - 1];
-                }
-                out[x] = acc;
-            }
-        });
-    let mut out = GrayF32::zeros((h, w));
-    out.axis_iter_mut(Axis(0))
-        .into_par_iter()
-        .enumerate()
-        .for_each(|(y, mut row)| {
-            for yy in y.saturating_sub(radius)..(y + radius + 1).min(h) {
-                row.iter_mut().zip(rows.row(yy)).for_each(|(o, v)| *o += v);
-            }
-        });
-    out
-}
-
 /// Component-wise upper median over a `(2 radius + 1)^2` window clipped to the image.
 fn median(flow: &Array2<[f32; 2]>, radius: usize) -> Array2<[f32; 2]> {
     let (h, w) = flow.dim();
@@ -142,10 +110,9 @@ fn median(flow: &Array2<[f32; 2]>, radius: usize) -> Array2<[f32; 2]> {
                         vs.push(flow[[yy, xx]][1]);
                     }
                 }
-                let k = us.len() / 2;
                 *o = [
-                    *us.select_nth_unstable_by(k, f32::total_cmp).1,
-                    *vs.select_nth_unstable_by(k, f32::total_cmp).1,
+                    super::cpu::upper_median(&mut us),
+                    super::cpu::upper_median(&mut vs),
                 ];
             }
         });

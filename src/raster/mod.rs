@@ -93,6 +93,46 @@ pub fn ncc(a: &GrayF32, b: &GrayF32, mask: Option<&Array2<bool>>) -> f64 {
     cov / (va * vb).sqrt()
 }
 
+/// Mean of `f(pixel)` over the `(2 radius + 1)^2` window clipped to the image, by running
+/// sums (cost independent of the radius).
+pub fn box_mean(image: &GrayF32, radius: usize, f: impl Fn(f32) -> f32 + Sync) -> GrayF32 {
+    let (h, w) = image.dim();
+    // Horizontal running sums per row, then vertical per column block.
+    let mut horizontal = GrayF32::zeros((h, w));
+    horizontal
+        .axis_iter_mut(Axis(0))
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(y, mut out)| {
+            let row = image.row(y);
+            let mut prefix = Vec::with_capacity(w + 1);
+            prefix.push(0.0f64);
+            for &v in row.iter() {
+                prefix.push(prefix.last().unwrap() + f(v) as f64);
+            }
+            for (x, o) in out.iter_mut().enumerate() {
+                let (a, b) = (x.saturating_sub(radius), (x + radius + 1).min(w));
+                *o = ((prefix[b] - prefix[a]) / (b - a) as f64) as f32;
+            }
+        });
+    let mut out = GrayF32::zeros((h, w));
+    out.axis_iter_mut(Axis(0))
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(y, mut row)| {
+            let (a, b) = (y.saturating_sub(radius), (y + radius + 1).min(h));
+            let mut acc = vec![0.0f32; w];
+            for yy in a..b {
+                acc.iter_mut()
+                    .zip(horizontal.row(yy))
+                    .for_each(|(s, v)| *s += v);
+            }
+            let n = (b - a) as f32;
+            row.iter_mut().zip(&acc).for_each(|(o, s)| *o = s / n);
+        });
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
