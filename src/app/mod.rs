@@ -534,21 +534,26 @@ fn file_name(path: &Path) -> String {
     )
 }
 
-/// Writes a 512 x 512 generated pair into `dir` and returns its paths.
+/// Writes a 512 x 512 generated pair into `dir/generated` and returns its paths.
 pub fn generate_demo_pair(dir: &Path) -> Result<(PathBuf, PathBuf)> {
+    write_generated_pair(&dir.join("generated"), 512, 1)
+}
+
+/// Writes a `size x size` generated pair (affine and smooth deformation, 8-bit) into `folder`
+/// and returns the paths of its fixed and moving images.
+pub fn write_generated_pair(folder: &Path, size: usize, seed: u64) -> Result<(PathBuf, PathBuf)> {
     use crate::synth::{Deform, SynthParams, Texture, generate, write_pair};
     let params = SynthParams {
-        width: 512,
-        height: 512,
-        seed: 1,
+        width: size,
+        height: size,
+        seed,
         deform: Deform::Both,
         depth: crate::raster::SampleDepth::U8,
         noise: 0.01,
     };
     let cancel = crate::job::CancelToken::new();
-    let pair = generate(&Texture::procedural(512, 512, 1), &params, &cancel)?;
-    let folder = dir.join("generated");
-    write_pair(&pair, &folder)?;
+    let pair = generate(&Texture::procedural(size, size, seed), &params, &cancel)?;
+    write_pair(&pair, folder)?;
     Ok((folder.join("fixed.tif"), folder.join("moving.tif")))
 }
 

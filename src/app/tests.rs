@@ -6,21 +6,18 @@ use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use std::time::Duration;
 
-/// Writes a generated `size` pair into `dir`.
-fn pair(dir: &Path, size: usize, seed: u64) -> (PathBuf, PathBuf) {
-    use crate::synth::{Deform, SynthParams, Texture, generate, write_pair};
-    let params = SynthParams {
-        width: size,
-        height: size,
-        seed,
-        deform: Deform::Both,
-        depth: crate::raster::SampleDepth::U8,
-        noise: 0.01,
-    };
-    let cancel = crate::job::CancelToken::new();
-    let generated = generate(&Texture::procedural(size, size, seed), &params, &cancel).unwrap();
-    write_pair(&generated, dir).unwrap();
-    (dir.join("fixed.tif"), dir.join("moving.tif"))
+/// An app in `mode` with a generated `size` pair loaded, in a harness.
+fn loaded<'a>(dir: &Path, size: usize, seed: u64, mode: Mode) -> Harness<'a, AlinifyApp> {
+    let (fixed, moving) = write_generated_pair(dir, size, seed).unwrap();
+    let mut app = AlinifyApp::new(Settings {
+        mode,
+        ..Settings::default()
+    })
+    .unwrap();
+    app.load(fixed, moving);
+    let mut harness = harness(app);
+    step_until(&mut harness, |app| app.layers.is_some());
+    harness
 }
 
 fn harness<'a>(app: AlinifyApp) -> Harness<'a, AlinifyApp> {
@@ -48,15 +45,7 @@ fn step_until(harness: &mut Harness<'_, AlinifyApp>, done: impl Fn(&AlinifyApp) 
 #[test]
 fn a_person_loads_a_pair_picks_fast_runs_it_and_changes_the_blend() {
     let dir = tempfile::tempdir().unwrap();
-    let (fixed, moving) = pair(dir.path(), 160, 3);
-    let mut app = AlinifyApp::new(Settings {
-        mode: Mode::Accurate,
-        ..Settings::default()
-    })
-    .unwrap();
-    app.load(fixed, moving);
-    let mut harness = harness(app);
-    step_until(&mut harness, |app| app.layers.is_some());
+    let mut harness = loaded(dir.path(), 160, 3, Mode::Accurate);
     assert!(harness.query_by_label("ready").is_some());
 
     harness.get_by_label("Fast").click();
@@ -84,15 +73,7 @@ fn a_person_loads_a_pair_picks_fast_runs_it_and_changes_the_blend() {
 #[test]
 fn cancel_stops_a_running_registration() {
     let dir = tempfile::tempdir().unwrap();
-    let (fixed, moving) = pair(dir.path(), 640, 4);
-    let mut app = AlinifyApp::new(Settings {
-        mode: Mode::Accurate,
-        ..Settings::default()
-    })
-    .unwrap();
-    app.load(fixed, moving);
-    let mut harness = harness(app);
-    step_until(&mut harness, |app| app.layers.is_some());
+    let mut harness = loaded(dir.path(), 640, 4, Mode::Accurate);
     harness.get_by_label("Run").click();
     harness.run_steps(1);
     assert_eq!(harness.state().task.name(), "registering");
@@ -131,7 +112,7 @@ fn the_viewer_renders_the_composite_on_the_gpu() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let (fixed, moving) = pair(dir.path(), 256, 5);
+    let (fixed, moving) = write_generated_pair(dir.path(), 256, 5).unwrap();
     let mut app = AlinifyApp::new(Settings::default()).unwrap();
     app.load(fixed, moving);
     let mut harness = Harness::builder()

@@ -211,11 +211,7 @@ impl Bars {
             BatchEvent::Progress { index, progress } => {
                 if let Some(bar) = self.running.lock().unwrap().get(&index) {
                     bar.set_position((progress.fraction.clamp(0.0, 1.0) * 1000.0) as u64);
-                    let mut msg = progress.stage.to_string();
-                    if let Some(level) = progress.level {
-                        msg += &format!(" level {level}");
-                    }
-                    bar.set_message(msg);
+                    bar.set_message(progress.describe());
                 }
             }
             BatchEvent::Finished { record, resumed } => {

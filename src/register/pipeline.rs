@@ -149,6 +149,7 @@ pub fn register_files<T>(
     options.flow.validate()?;
     let mut backend = "cpu";
     let mut adapter = None;
+    let mut in_memory: Option<Box<dyn Transform>> = None;
 
     stage(Stage::Load, 0.0);
     let t = Instant::now();
@@ -250,6 +251,8 @@ pub fn register_files<T>(
             let flow_path = request.out_dir.join(FLOW_FILE);
             crate::io::flo::write_flo(&flow_path, &outcome.flow.field)?;
             let scale = (1u64 << outcome.flow.level) as f64;
+            // The field is in memory already: no need to read flow.flo back.
+            in_memory = Some(crate::transform::dense_transform(outcome.flow.field, scale));
             (
                 TransformSpec::Dense {
                     field: FLOW_FILE.into(),
@@ -260,7 +263,10 @@ pub fn register_files<T>(
         }
     };
     seconds.register = t.elapsed().as_secs_f64();
-    let transform: Box<dyn Transform> = spec.build(&request.out_dir)?;
+    let transform: Box<dyn Transform> = match in_memory {
+        Some(transform) => transform,
+        None => spec.build(&request.out_dir)?,
+    };
 
     // Similarity before and after, on a level small enough to be cheap.
     let ncc_level = (0..fixed.levels().min(moving.levels()))

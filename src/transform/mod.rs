@@ -16,7 +16,7 @@ pub use affine::{Affine, AffineParametric};
 pub use affine_bspline::AffineBSpline;
 pub use bspline::BSplineTransform;
 pub use dense::{DenseField, ScaledField};
-pub use spec::{TransformFile, TransformSpec};
+pub use spec::{TransformFile, TransformSpec, dense_transform};
 
 use crate::raster::GrayF32;
 use ndarray::Axis;

@@ -181,15 +181,7 @@ impl TransformSpec {
             TransformSpec::Bspline(b) => Box::new(b.clone()),
             TransformSpec::AffineBspline(ab) => Box::new(ab.clone()),
             TransformSpec::Dense { field, scale } => {
-                let field = flo::read_flo(&base_dir.join(field))?;
-                if *scale == 1.0 {
-                    Box::new(field)
-                } else {
-                    Box::new(super::ScaledField {
-                        field,
-                        scale: *scale,
-                    })
-                }
+                dense_transform(flo::read_flo(&base_dir.join(field))?, *scale)
             }
             TransformSpec::Composed { steps } => Box::new(Composed {
                 steps: steps
@@ -198,6 +190,16 @@ impl TransformSpec {
                     .collect::<Result<_>>()?,
             }),
         })
+    }
+}
+
+/// A dense field stored at `scale` full-resolution pixels per field pixel, as a transform: the
+/// field itself on the fixed grid (`scale` 1), else a [`super::ScaledField`].
+pub fn dense_transform(field: super::DenseField, scale: f64) -> Box<dyn Transform> {
+    if scale == 1.0 {
+        Box::new(field)
+    } else {
+        Box::new(super::ScaledField { field, scale })
     }
 }
 

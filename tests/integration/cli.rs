@@ -1,6 +1,8 @@
 //! The command line end to end: conventions, accuracy and outputs.
 
-use crate::common::{alinify, alinify_ok, epe_mean, register_and_score, s, synth};
+use crate::common::{
+    alinify, alinify_ok, epe_mean, register_and_score, s, synth, warp_with_saved_transform,
+};
 use alinify::io;
 
 /// Warping moving.tif by gt.flo reproduces fixed.tif: the displacement convention
@@ -98,16 +100,7 @@ fn affine_registration_recovers_a_generated_affine_to_a_tenth_of_a_pixel() {
 
     // `warp` with the saved transform reproduces warped.tif.
     let again = dir.path().join("again.tif");
-    alinify_ok(&[
-        "warp",
-        s(&pair.join("moving.tif")),
-        s(&out.join("transform.json")),
-        "--reference",
-        s(&pair.join("fixed.tif")),
-        "-o",
-        s(&again),
-        "-q",
-    ]);
+    warp_with_saved_transform(&pair, &out, &again);
     assert_eq!(io::load_image(&again).unwrap(), warped);
 }
 

@@ -155,3 +155,18 @@ pub fn register_and_score(pair: &Path, out: &Path, extra: &[&str]) -> f64 {
     alinify_ok(&args);
     epe_mean(&field, pair)
 }
+
+/// Applies `out/transform.json` to `pair/moving.tif` on `pair/fixed.tif`'s grid with
+/// `alinify warp`, into `dest`.
+pub fn warp_with_saved_transform(pair: &Path, out: &Path, dest: &Path) {
+    alinify_ok(&[
+        "warp",
+        s(&pair.join("moving.tif")),
+        s(&out.join("transform.json")),
+        "--reference",
+        s(&pair.join("fixed.tif")),
+        "-o",
+        s(dest),
+        "-q",
+    ]);
+}

@@ -1,6 +1,6 @@
 //! Fast mode end to end through the CLI (CPU backend; the GPU's own tests are in `gpu.rs`).
 
-use crate::common::{alinify, alinify_ok, epe_mean, register_and_score, s, synth};
+use crate::common::{alinify, epe_mean, register_and_score, s, synth, warp_with_saved_transform};
 
 #[test]
 fn fast_mode_registers_a_generated_pair_and_writes_every_output() {
@@ -24,15 +24,7 @@ fn fast_mode_registers_a_generated_pair_and_writes_every_output() {
 
     // The saved transform warps another layer exactly like the registration did.
     let again = dir.path().join("again.tif");
-    alinify_ok(&[
-        "warp",
-        s(&pair.join("moving.tif")),
-        s(&out.join("transform.json")),
-        "--reference",
-        s(&pair.join("fixed.tif")),
-        "-o",
-        s(&again),
-    ]);
+    warp_with_saved_transform(&pair, &out, &again);
     assert_eq!(
         std::fs::read(&again).unwrap(),
         std::fs::read(out.join("warped.tif")).unwrap()
