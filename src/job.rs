@@ -11,22 +11,41 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// A shared flag that asks a job to stop at its next natural boundary (pyramid level, iteration,
-/// tile). Cloning shares the flag.
+/// tile). Cloning shares the flag; [`CancelToken::child`] makes a token that also stops when
+/// its parent does (one pair of a batch, under the whole batch).
 #[derive(Debug, Clone, Default)]
-pub struct CancelToken(Arc<AtomicBool>);
+pub struct CancelToken(Arc<CancelFlag>);
+
+#[derive(Debug, Default)]
+struct CancelFlag {
+    cancelled: AtomicBool,
+    parent: Option<CancelToken>,
+}
 
 impl CancelToken {
     /// A token that is not cancelled.
     pub fn new() -> Self {
         Self::default()
     }
+    /// A new token that is cancelled by its own [`CancelToken::cancel`] or by this one's.
+    pub fn child(&self) -> Self {
+        Self(Arc::new(CancelFlag {
+            cancelled: AtomicBool::new(false),
+            parent: Some(self.clone()),
+        }))
+    }
     /// Asks the job to stop.
     pub fn cancel(&self) {
-        self.0.store(true, Ordering::Relaxed);
+        self.0.cancelled.store(true, Ordering::Relaxed);
     }
-    /// True once [`CancelToken::cancel`] was called.
+    /// True once [`CancelToken::cancel`] was called on this token or an ancestor.
     pub fn is_cancelled(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
+        self.0.cancelled.load(Ordering::Relaxed)
+            || self
+                .0
+                .parent
+                .as_ref()
+                .is_some_and(CancelToken::is_cancelled)
     }
     /// `Err(Error::Cancelled)` once cancelled: use with `?` at boundaries.
     pub fn check(&self) -> Result<()> {
@@ -252,6 +271,17 @@ impl<T: Send + 'static> JobHandle<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_child_token_stops_with_its_parent_but_not_the_reverse() {
+        let parent = CancelToken::new();
+        let (a, b) = (parent.child(), parent.child());
+        a.cancel();
+        assert!(a.is_cancelled());
+        assert!(!parent.is_cancelled() && !b.is_cancelled());
+        parent.cancel();
+        assert!(b.is_cancelled() && b.check().is_err());
+    }
 
     #[test]
     fn job_reports_progress_and_result() {

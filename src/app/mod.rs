@@ -5,6 +5,7 @@
 //! jobs, textures and previews live only in the running app. Long work runs on the engine's
 //! [`JobHandle`]s; the UI polls their events every frame and never blocks.
 
+pub mod batch_panel;
 pub mod preview;
 #[cfg(test)]
 mod tests;
@@ -14,6 +15,7 @@ use eframe::egui;
 use crate::job::{Event, JobHandle, Progress};
 use crate::register::{Mode, RegisterOptions, RegisterRequest, RegisterSummary};
 use crate::{Error, Result, io};
+use batch_panel::{BatchAction, BatchPanel};
 use preview::{Blend, Composite, PREVIEW_SIDE, Preview};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -98,8 +100,48 @@ pub enum View {
     After,
 }
 
+/// What the central area shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Workspace {
+    /// One pair: registration controls and the viewer.
+    Pair,
+    /// Many pairs: the batch panel.
+    Batch,
+}
+
+/// What a list of files (command line, or dropped on the window) opens.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Opening {
+    /// A fixed and a moving image.
+    Pair(PathBuf, PathBuf),
+    /// A batch manifest, shown in the batch panel.
+    Manifest(PathBuf),
+}
+
+impl Opening {
+    /// Classifies `files`: one `.csv` is a batch manifest, two files are a pair.
+    pub fn of(files: Vec<PathBuf>) -> Result<Option<Self>> {
+        let is_csv = |p: &Path| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+        match <[PathBuf; 2]>::try_from(files) {
+            Ok([fixed, moving]) => Ok(Some(Opening::Pair(fixed, moving))),
+            Err(files) => match files.as_slice() {
+                [] => Ok(None),
+                [manifest] if is_csv(manifest) => Ok(Some(Opening::Manifest(manifest.clone()))),
+                _ => Err(Error::InvalidArgument(format!(
+                    "give the fixed and the moving image, or a batch manifest (.csv); {} files given",
+                    files.len()
+                ))),
+            },
+        }
+    }
+}
+
 /// The application.
 pub struct AlinifyApp {
+    /// One pair or a batch.
+    pub workspace: Workspace,
+    /// The batch panel's state (its batch keeps running while the pair workspace shows).
+    pub batch: BatchPanel,
     /// Persisted settings.
     pub settings: Settings,
     /// The pair, once loaded.
@@ -131,6 +173,8 @@ impl AlinifyApp {
             .tempdir()
             .map_err(|e| Error::Internal(format!("cannot create a session folder: {e}")))?;
         Ok(Self {
+            workspace: Workspace::Pair,
+            batch: BatchPanel::default(),
             settings,
             layers: None,
             task: Task::Idle,
@@ -146,21 +190,57 @@ impl AlinifyApp {
         })
     }
 
+    /// Opens what `files` name (see [`Opening`]); a manifest shows the batch panel, with the
+    /// output folder `<manifest name>-batch` beside it unless one was chosen.
+    pub fn open(&mut self, files: Vec<PathBuf>) {
+        match Opening::of(files) {
+            Ok(None) => {}
+            Ok(Some(Opening::Pair(fixed, moving))) => {
+                self.workspace = Workspace::Pair;
+                self.load(fixed, moving);
+            }
+            Ok(Some(Opening::Manifest(path))) => {
+                self.workspace = Workspace::Batch;
+                if self.batch.out_dir.is_none() {
+                    let stem = path
+                        .file_stem()
+                        .map_or("batch".into(), |s| s.to_string_lossy());
+                    self.batch.out_dir = Some(path.with_file_name(format!("{stem}-batch")));
+                }
+                self.batch.source = Some(batch_panel::BatchSource::Manifest(path));
+            }
+            Err(e) => self.error = Some(e.to_string()),
+        }
+    }
+
     /// Loads `fixed` and `moving` in the background (previews for the viewer).
     pub fn load(&mut self, fixed: PathBuf, moving: PathBuf) {
+        self.load_layers(fixed, moving, None);
+    }
+
+    /// Loads a pair and, when given, an earlier result's warped image (a batch job's).
+    pub fn load_layers(&mut self, fixed: PathBuf, moving: PathBuf, warped: Option<PathBuf>) {
         self.error = None;
         self.result = None;
-        self.view = View::Before;
+        self.view = if warped.is_some() {
+            View::After
+        } else {
+            View::Before
+        };
         let job = JobHandle::spawn("alinify-load", move |reporter| {
             let (f, m) = rayon::join(|| io::load_image(&fixed), || io::load_image(&moving));
             let (f, m) = (f?, m?);
             reporter.check()?;
+            let warped = match &warped {
+                Some(path) => Some(Preview::of(&io::load_image(path)?, PREVIEW_SIDE)),
+                None => None,
+            };
             Ok(Layers {
                 fixed: Preview::of(&f, PREVIEW_SIDE),
                 moving: Preview::of(&m, PREVIEW_SIDE),
                 fixed_path: fixed,
                 moving_path: moving,
-                warped: None,
+                warped,
             })
         });
         match job {
@@ -287,14 +367,37 @@ impl AlinifyApp {
     pub fn show(&mut self, ui: &mut egui::Ui) {
         let started = Instant::now();
         self.poll();
+        self.dropped_files(ui);
         self.shortcuts(ui);
         egui::Panel::top("toolbar").show(ui, |ui| self.toolbar(ui));
         egui::Panel::bottom("status").show(ui, |ui| self.status(ui));
-        egui::Panel::left("controls")
-            .resizable(false)
-            .show(ui, |ui| self.controls(ui));
-        egui::CentralPanel::default().show(ui, |ui| self.viewer(ui));
-        if !matches!(self.task, Task::Idle) || self.settings.composite.blend == Blend::Flicker {
+        match self.workspace {
+            Workspace::Pair => {
+                self.batch.poll();
+                egui::Panel::left("controls")
+                    .resizable(false)
+                    .show(ui, |ui| self.controls(ui));
+                egui::CentralPanel::default().show(ui, |ui| self.viewer(ui));
+            }
+            Workspace::Batch => {
+                let action = egui::CentralPanel::default()
+                    .show(ui, |ui| self.batch.show(ui))
+                    .inner;
+                if let Some(BatchAction::Open {
+                    fixed,
+                    moving,
+                    warped,
+                }) = action
+                {
+                    self.load_layers(fixed, moving, Some(warped));
+                    self.workspace = Workspace::Pair;
+                }
+            }
+        }
+        if !matches!(self.task, Task::Idle)
+            || self.batch.is_running()
+            || self.settings.composite.blend == Blend::Flicker
+        {
             ui.ctx().request_repaint();
         }
         let ms = started.elapsed().as_secs_f32() * 1000.0;
@@ -303,6 +406,20 @@ impl AlinifyApp {
         } else {
             0.9 * self.frame_ms + 0.1 * ms
         };
+    }
+
+    fn dropped_files(&mut self, ui: &mut egui::Ui) {
+        let dropped: Vec<PathBuf> = ui.input(|i| {
+            i.raw
+                .dropped_files
+                .iter()
+                .map(|f| f.path().to_path_buf())
+                .filter(|p| !p.as_os_str().is_empty())
+                .collect()
+        });
+        if !dropped.is_empty() && !self.batch.is_running() {
+            self.open(dropped);
+        }
     }
 
     fn shortcuts(&mut self, ui: &mut egui::Ui) {
@@ -327,6 +444,13 @@ impl AlinifyApp {
     fn toolbar(&mut self, ui: &mut egui::Ui) {
         ui.horizontal(|ui| {
             ui.heading("Alinify");
+            ui.separator();
+            ui.selectable_value(&mut self.workspace, Workspace::Pair, "Pair");
+            let batch_label = match self.batch.counts() {
+                (ended, total) if self.batch.is_running() => format!("Batch ({ended}/{total})"),
+                _ => "Batch".to_string(),
+            };
+            ui.selectable_value(&mut self.workspace, Workspace::Batch, batch_label);
             ui.separator();
             if ui.button("Open pair…").clicked() {
                 let fixed = rfd::FileDialog::new()
@@ -501,6 +625,13 @@ impl AlinifyApp {
                 }
                 None => {
                     ui.label(match &self.task {
+                        Task::Idle if self.workspace == Workspace::Batch => {
+                            let (ended, total) = self.batch.counts();
+                            match self.batch.is_running() {
+                                true => format!("batch running: {ended} of {total} pairs ended"),
+                                false => format!("batch: {total} pairs"),
+                            }
+                        }
                         Task::Idle if self.layers.is_some() => "ready".to_string(),
                         Task::Idle => "no images".to_string(),
                         Task::Loading(_) => "loading…".to_string(),
@@ -536,25 +667,7 @@ fn file_name(path: &Path) -> String {
 
 /// Writes a 512 x 512 generated pair into `dir/generated` and returns its paths.
 pub fn generate_demo_pair(dir: &Path) -> Result<(PathBuf, PathBuf)> {
-    write_generated_pair(&dir.join("generated"), 512, 1)
-}
-
-/// Writes a `size x size` generated pair (affine and smooth deformation, 8-bit) into `folder`
-/// and returns the paths of its fixed and moving images.
-pub fn write_generated_pair(folder: &Path, size: usize, seed: u64) -> Result<(PathBuf, PathBuf)> {
-    use crate::synth::{Deform, SynthParams, Texture, generate, write_pair};
-    let params = SynthParams {
-        width: size,
-        height: size,
-        seed,
-        deform: Deform::Both,
-        depth: crate::raster::SampleDepth::U8,
-        noise: 0.01,
-    };
-    let cancel = crate::job::CancelToken::new();
-    let pair = generate(&Texture::procedural(size, size, seed), &params, &cancel)?;
-    write_pair(&pair, folder)?;
-    Ok((folder.join("fixed.tif"), folder.join("moving.tif")))
+    crate::synth::write_generated_pair(&dir.join("generated"), 512, 1)
 }
 
 impl eframe::App for AlinifyApp {
@@ -584,9 +697,7 @@ pub fn run(files: Vec<PathBuf>) -> Result<()> {
                 .and_then(|s| eframe::get_value(s, eframe::APP_KEY))
                 .unwrap_or_default();
             let mut app = AlinifyApp::new(settings)?;
-            if let [fixed, moving, ..] = files.as_slice() {
-                app.load(fixed.clone(), moving.clone());
-            }
+            app.open(files);
             Ok(Box::new(app))
         }),
     );

@@ -2,6 +2,7 @@
 //! cancel, change the blend; and a wgpu render of the viewer (lavapipe in CI).
 
 use super::*;
+use crate::synth::write_generated_pair;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use std::time::Duration;
@@ -134,4 +135,116 @@ fn the_viewer_renders_the_composite_on_the_gpu() {
         "only {} gray levels in the viewer",
         grays.len()
     );
+}
+
+/// An app showing the batch panel with `count` generated pairs of `size` in a manifest (plus
+/// `extra` manifest lines), writing into `dir/out`.
+fn batch_harness<'a>(
+    dir: &Path,
+    count: usize,
+    size: usize,
+    extra: &str,
+    mode: Mode,
+) -> Harness<'a, AlinifyApp> {
+    let mut manifest = String::from("fixed,moving,name\n");
+    for i in 0..count {
+        write_generated_pair(&dir.join(format!("p{i}")), size, 10 + i as u64).unwrap();
+        manifest += &format!("p{i}/fixed.tif,p{i}/moving.tif,pair{i}\n");
+    }
+    manifest += extra;
+    std::fs::write(dir.join("pairs.csv"), manifest).unwrap();
+    let mut app = AlinifyApp::new(Settings::default()).unwrap();
+    app.batch.source = Some(batch_panel::BatchSource::Manifest(dir.join("pairs.csv")));
+    app.batch.out_dir = Some(dir.join("out"));
+    app.batch.mode = mode;
+    app.batch.jobs_at_once = Some(1);
+    let mut harness = harness(app);
+    harness.get_by_label("Batch").click();
+    harness.run_steps(2);
+    assert_eq!(harness.state().workspace, Workspace::Batch);
+    harness
+}
+
+fn row_states(app: &AlinifyApp) -> Vec<batch_panel::RowState> {
+    app.batch.rows.iter().map(|r| r.state).collect()
+}
+
+#[test]
+fn a_person_runs_a_batch_sees_every_pair_and_opens_a_result() {
+    use crate::batch::JobStatus;
+    use batch_panel::RowState::Ended;
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = batch_harness(
+        dir.path(),
+        2,
+        128,
+        "p0/fixed.tif,missing.tif,broken\n",
+        Mode::Fast,
+    );
+    harness.get_by_label("Start batch").click();
+    harness.run_steps(1);
+    assert!(
+        harness.state().batch.is_running(),
+        "{:?}",
+        harness.state().batch.message
+    );
+    step_until(&mut harness, |app| !app.batch.is_running());
+    assert_eq!(
+        row_states(harness.state()),
+        [
+            Ended(JobStatus::Done),
+            Ended(JobStatus::Done),
+            Ended(JobStatus::Failed)
+        ]
+    );
+    assert!(harness.query_by_label_contains("3 pairs in").is_some());
+    assert!(harness.query_by_label("failed").is_some());
+    assert!(harness.query_by_label_contains("missing.tif").is_some());
+    assert!(dir.path().join("out/summary.csv").is_file());
+
+    harness.get_all_by_label("Open").next().unwrap().click();
+    harness.run_steps(1);
+    assert_eq!(harness.state().workspace, Workspace::Pair);
+    step_until(&mut harness, |app| {
+        app.layers.as_ref().is_some_and(|l| l.warped.is_some()) || app.error.is_some()
+    });
+    assert_eq!(harness.state().error, None);
+    assert_eq!(harness.state().view, View::After);
+}
+
+#[test]
+fn a_person_cancels_one_pair_then_the_whole_batch() {
+    use crate::batch::JobStatus;
+    use batch_panel::RowState::{Ended, Queued, Running};
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = batch_harness(dir.path(), 3, 512, "", Mode::Accurate);
+    harness.get_by_label("Start batch").click();
+    harness.run_steps(1);
+    step_until(&mut harness, |app| {
+        app.batch.rows[0].state == Running && app.batch.rows[0].progress.is_some()
+    });
+    harness.get_by_label("Cancel").click();
+    harness.run_steps(1);
+    step_until(&mut harness, |app| app.batch.rows[1].state == Running);
+    assert_eq!(
+        harness.state().batch.rows[0].state,
+        Ended(JobStatus::Cancelled)
+    );
+    harness.get_by_label("Cancel all").click();
+    harness.run_steps(1);
+    step_until(&mut harness, |app| !app.batch.is_running());
+    // The whole batch stopped: nothing runs, and once a pair is left queued every later one is
+    // too (the worker may have been between pairs when the click came).
+    let states = row_states(harness.state());
+    assert_eq!(states[0], Ended(JobStatus::Cancelled), "{states:?}");
+    assert!(!states.contains(&Running), "{states:?}");
+    let first_queued = states
+        .iter()
+        .position(|s| *s == Queued)
+        .unwrap_or(states.len());
+    assert!(
+        states[first_queued..].iter().all(|s| *s == Queued),
+        "{states:?}"
+    );
+    assert!(harness.query_by_label_contains("batch cancelled").is_some());
 }

@@ -27,6 +27,70 @@ pub enum JobStatus {
     Done,
     /// Failed; `error` says why.
     Failed,
+    /// Cancelled by the user on its own (the batch went on); a resume redoes it.
+    Cancelled,
+}
+
+impl JobStatus {
+    /// The word shown in reports and tables.
+    pub fn label(self) -> &'static str {
+        match self {
+            JobStatus::Done => "done",
+            JobStatus::Failed => "failed",
+            JobStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// Stops a running batch, or one of its pairs, from another thread (the GUI's Cancel buttons;
+/// the terminal's Ctrl+C).
+#[derive(Debug, Default)]
+pub struct BatchControl {
+    all: CancelToken,
+    running: Mutex<std::collections::HashMap<usize, CancelToken>>,
+}
+
+impl BatchControl {
+    /// A control whose whole batch stops when `all` is cancelled.
+    pub fn new(all: CancelToken) -> Self {
+        Self {
+            all,
+            running: Mutex::default(),
+        }
+    }
+
+    /// Stops starting pairs and cancels the running ones; the batch ends with
+    /// [`Error::Cancelled`].
+    pub fn cancel_all(&self) {
+        self.all.cancel();
+    }
+
+    /// Cancels the pair with this index if it is running; the batch goes on. Returns whether
+    /// it was running.
+    pub fn cancel_job(&self, index: usize) -> bool {
+        match self.running.lock().unwrap().get(&index) {
+            Some(token) => {
+                token.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// True once the whole batch was cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        self.all.is_cancelled()
+    }
+
+    fn start(&self, index: usize) -> CancelToken {
+        let token = self.all.child();
+        self.running.lock().unwrap().insert(index, token.clone());
+        token
+    }
+
+    fn end(&self, index: usize) {
+        self.running.lock().unwrap().remove(&index);
+    }
 }
 
 /// What one job did: a row of the summaries and the journal's `finished` entry.
@@ -155,12 +219,13 @@ pub fn auto_plan(jobs: &[BatchJob], user_jobs: Option<usize>, user_threads: Opti
 }
 
 /// Runs `jobs`, `plan.jobs` at a time, reporting to `on_event` (from worker threads). A job's
-/// failure is recorded and the batch goes on; cancelling stops starting new jobs and cancels
-/// the running ones. Reports are written at the end, for every job in `jobs`.
+/// failure is recorded and the batch goes on, as it does when one job is cancelled through
+/// `control`; cancelling the whole batch stops starting new jobs and cancels the running ones.
+/// Reports are written at the end, for every job in `jobs`.
 pub fn run_batch(
     jobs: Vec<BatchJob>,
     options: &BatchOptions,
-    cancel: &CancelToken,
+    control: &BatchControl,
     on_event: EventSink,
 ) -> Result<BatchSummary> {
     let started = Instant::now();
@@ -214,7 +279,7 @@ pub fn run_batch(
                         }
                     };
                     loop {
-                        if cancel.is_cancelled() {
+                        if control.is_cancelled() {
                             return;
                         }
                         let Some(job) = queue.lock().unwrap().pop_front() else {
@@ -222,17 +287,19 @@ pub fn run_batch(
                         };
                         if let Err(e) = journal.started(&job.name) {
                             *failure.lock().unwrap() = Some(e);
-                            cancel.cancel();
+                            control.cancel_all();
                             return;
                         }
                         on_event(BatchEvent::Started { job: job.clone() });
-                        let record = pool.install(|| run_job(&job, options, cancel, &on_event));
-                        if record.error.as_deref() == Some("cancelled") {
+                        let cancel = control.start(job.index);
+                        let record = pool.install(|| run_job(&job, options, &cancel, &on_event));
+                        control.end(job.index);
+                        if control.is_cancelled() && record.status == JobStatus::Cancelled {
                             return; // not journalled as finished: a resume redoes it
                         }
                         if let Err(e) = journal.finished(&record) {
                             *failure.lock().unwrap() = Some(e);
-                            cancel.cancel();
+                            control.cancel_all();
                             return;
                         }
                         on_event(BatchEvent::Finished {
@@ -248,7 +315,7 @@ pub fn run_batch(
     if let Some(e) = failure.into_inner().unwrap() {
         return Err(e);
     }
-    if cancel.is_cancelled() {
+    if control.is_cancelled() {
         return Err(Error::Cancelled);
     }
     let mut records = records.into_inner().unwrap();
@@ -338,6 +405,10 @@ fn run_job(
             if report.ncc_after < LOW_NCC {
                 record.flags.push("low_ncc".into());
             }
+        }
+        Ok(Err(Error::Cancelled)) => {
+            record.status = JobStatus::Cancelled;
+            record.error = Some("cancelled".into());
         }
         Ok(Err(e)) => record.error = Some(e.to_string()),
         Err(panic) => {
@@ -443,5 +514,88 @@ fn relocate(spec: crate::transform::TransformSpec, job: &str) -> crate::transfor
             steps: steps.into_iter().map(|s| relocate(s, job)).collect(),
         },
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::synth::write_generated_pair;
+
+    fn jobs(dir: &Path, count: usize) -> Vec<BatchJob> {
+        (0..count)
+            .map(|i| {
+                let (fixed, moving) =
+                    write_generated_pair(&dir.join(format!("pair{i}")), 96, i as u64).unwrap();
+                BatchJob {
+                    index: i,
+                    name: format!("pair{i}"),
+                    fixed,
+                    moving,
+                    mode: None,
+                    preset: None,
+                }
+            })
+            .collect()
+    }
+
+    fn options(out_dir: PathBuf) -> BatchOptions {
+        BatchOptions {
+            out_dir,
+            options: RegisterOptions {
+                mode: Mode::Affine,
+                ..RegisterOptions::default()
+            },
+            plan: Plan {
+                jobs: 1,
+                threads: 1,
+            },
+            resume: false,
+        }
+    }
+
+    #[test]
+    fn cancelling_one_pair_lets_the_batch_finish_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let control = Arc::new(BatchControl::new(CancelToken::new()));
+        let sink: EventSink = {
+            let control = control.clone();
+            Arc::new(move |event| {
+                if let BatchEvent::Progress { index: 1, .. } = event {
+                    control.cancel_job(1);
+                }
+            })
+        };
+        let options = options(dir.path().join("out"));
+        let summary = run_batch(jobs(dir.path(), 3), &options, &control, sink).unwrap();
+        let statuses: Vec<JobStatus> = summary.records.iter().map(|r| r.status).collect();
+        assert_eq!(
+            statuses,
+            [JobStatus::Done, JobStatus::Cancelled, JobStatus::Done]
+        );
+        let finished = journal::finished_jobs(&options.out_dir).unwrap();
+        assert_eq!(finished["pair1"].status, JobStatus::Cancelled);
+        let csv = std::fs::read_to_string(options.out_dir.join("summary.csv")).unwrap();
+        assert!(csv.contains("cancelled"), "{csv}");
+    }
+
+    #[test]
+    fn cancelling_the_whole_batch_stops_it_and_leaves_unfinished_pairs_for_resume() {
+        let dir = tempfile::tempdir().unwrap();
+        let control = Arc::new(BatchControl::new(CancelToken::new()));
+        let sink: EventSink = {
+            let control = control.clone();
+            Arc::new(move |event| {
+                if let BatchEvent::Progress { index: 1, .. } = event {
+                    control.cancel_all();
+                }
+            })
+        };
+        let options = options(dir.path().join("out"));
+        let result = run_batch(jobs(dir.path(), 3), &options, &control, sink);
+        assert!(matches!(result, Err(Error::Cancelled)), "{result:?}");
+        let finished = journal::finished_jobs(&options.out_dir).unwrap();
+        assert_eq!(finished.len(), 1, "{finished:?}");
+        assert_eq!(finished["pair0"].status, JobStatus::Done);
     }
 }

@@ -139,7 +139,7 @@ fn render_html(summary: &SummaryFile) -> String {
          </head><body>\n",
     );
     html += &format!(
-        "<h1>Alinify batch report</h1>\n<p>{} pairs: {} done, {} failed.</p>\n\
+        "<h1>Alinify batch report</h1>\n<p>{} pairs: {} done, {} failed or cancelled.</p>\n\
          <table><tr><th>#</th><th>pair</th><th>status</th><th>mode</th><th>time</th>\
          <th>NCC before &rarr; after</th><th>before (fixed | moving)</th>\
          <th>after (fixed | warped)</th></tr>\n",
@@ -150,7 +150,7 @@ fn render_html(summary: &SummaryFile) -> String {
     for row in &summary.jobs {
         let r = &row.record;
         let folder = row.folder.to_string_lossy().replace('\\', "/");
-        let class = if r.status == JobStatus::Failed {
+        let class = if r.status != JobStatus::Done {
             " class=\"failed\""
         } else {
             ""
@@ -183,10 +183,11 @@ fn render_html(summary: &SummaryFile) -> String {
                     side = super::THUMBNAIL_SIDE,
                 );
             }
-            JobStatus::Failed => {
+            JobStatus::Failed | JobStatus::Cancelled => {
                 html += &format!(
-                    "<td>failed</td><td>{}</td><td>{:.2} s</td>\
+                    "<td>{}</td><td>{}</td><td>{:.2} s</td>\
                      <td colspan=\"3\" class=\"error\">{}</td></tr>\n",
+                    r.status.label(),
                     r.mode,
                     r.wall_seconds,
                     escape(r.error.as_deref().unwrap_or("unknown error"))

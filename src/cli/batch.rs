@@ -119,7 +119,12 @@ pub fn run(args: BatchArgs, threads: Option<usize>, ui: &Ui) -> anyhow::Result<(
         Arc::new(move |event: BatchEvent| bars.handle(event))
     };
     let cancel = ui.ctrl_c_token();
-    let summary = batch::run_batch(jobs, &batch_options, &cancel, sink)?;
+    let summary = batch::run_batch(
+        jobs,
+        &batch_options,
+        &batch::BatchControl::new(cancel),
+        sink,
+    )?;
     bars.finish();
     if is_chain {
         let n = batch::compose_chain(&args.out, &summary.records)?;
@@ -240,8 +245,9 @@ impl Bars {
                             format!(" [{}]", record.flags.join(", "))
                         }
                     ),
-                    (JobStatus::Failed, _) => format!(
-                        "failed  {}: {}",
+                    (status, _) => format!(
+                        "{:<7} {}: {}",
+                        status.label(),
                         record.name,
                         record.error.as_deref().unwrap_or("unknown error")
                     ),

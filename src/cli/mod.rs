@@ -42,7 +42,7 @@ struct Cli {
     quiet: bool,
     #[command(subcommand)]
     command: Option<Command>,
-    /// Images to open in the GUI.
+    /// Open the GUI with these: FIXED MOVING (a pair), or a batch manifest (.csv).
     files: Vec<PathBuf>,
 }
 
@@ -324,13 +324,7 @@ fn report_error(e: &anyhow::Error) -> i32 {
 
 #[cfg(feature = "gui")]
 fn open_gui(files: &[PathBuf]) -> anyhow::Result<()> {
-    if files.len() == 1 || files.len() > 2 {
-        return Err(Error::InvalidArgument(format!(
-            "give the fixed and the moving image ({} given)",
-            files.len()
-        ))
-        .into());
-    }
+    alinify::app::Opening::of(files.to_vec())?;
     Ok(alinify::app::run(files.to_vec())?)
 }
 

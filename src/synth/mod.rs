@@ -303,6 +303,27 @@ pub fn write_pair(pair: &SynthPair, dir: &std::path::Path) -> Result<()> {
     )
 }
 
+/// Writes a `size x size` generated pair (affine and smooth deformation, 8-bit) into `folder`
+/// and returns the paths of its fixed and moving images.
+pub fn write_generated_pair(
+    folder: &std::path::Path,
+    size: usize,
+    seed: u64,
+) -> Result<(std::path::PathBuf, std::path::PathBuf)> {
+    let params = SynthParams {
+        width: size,
+        height: size,
+        seed,
+        deform: Deform::Both,
+        depth: crate::raster::SampleDepth::U8,
+        noise: 0.01,
+    };
+    let cancel = crate::job::CancelToken::new();
+    let pair = generate(&Texture::procedural(size, size, seed), &params, &cancel)?;
+    write_pair(&pair, folder)?;
+    Ok((folder.join("fixed.tif"), folder.join("moving.tif")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
