@@ -54,5 +54,6 @@ pub mod register;
 pub mod rng;
 pub mod synth;
 pub mod transform;
+pub mod warmup;
 
 pub use error::{Error, Result};

@@ -14,6 +14,7 @@ use eframe::egui;
 
 use crate::job::{Event, JobHandle, Progress};
 use crate::register::{Mode, RegisterOptions, RegisterRequest, RegisterSummary};
+use crate::warmup::WarmupReport;
 use crate::{Error, Result, io};
 use batch_panel::{BatchAction, BatchPanel};
 use preview::{Blend, Composite, PREVIEW_SIDE, Preview};
@@ -78,6 +79,25 @@ impl Task {
             Task::Registering { .. } => "registering",
         }
     }
+}
+
+/// Where the warmup stands (DESIGN.md, "The warmup").
+pub enum WarmupState {
+    /// Not started (tests start it when they want it).
+    NotStarted,
+    /// Running: the step it is on.
+    Running {
+        /// The warmup thread.
+        job: JobHandle<WarmupReport>,
+        /// The step being run.
+        step: String,
+        /// When it started.
+        started: Instant,
+    },
+    /// Finished.
+    Done(WarmupReport),
+    /// Failed; the app works without it (runs pay the first-use cost).
+    Failed(String),
 }
 
 /// What the last registration gave.
@@ -156,8 +176,16 @@ pub struct AlinifyApp {
     pub metric_history: Vec<[f64; 2]>,
     /// The last error, shown until the next action.
     pub error: Option<String>,
+    /// A note about the last action that is not an error (e.g. which backend a run chose).
+    pub notice: Option<String>,
+    /// The warmup thread's state.
+    pub warmup: WarmupState,
     /// Registration outputs (warped.tif, transform.json, report.json) of this session.
     pub out_dir: tempfile::TempDir,
+    /// When the window was asked for, and the time to its first frame (milliseconds).
+    launched: Option<(Instant, Option<f64>)>,
+    /// The debug panel (F12) is open.
+    pub show_debug: bool,
     texture: Option<(egui::TextureHandle, (Composite, View))>,
     scene_rect: egui::Rect,
     /// Time to build a frame's UI (moving average), milliseconds.
@@ -182,12 +210,90 @@ impl AlinifyApp {
             result: None,
             metric_history: Vec::new(),
             error: None,
+            notice: None,
+            warmup: WarmupState::NotStarted,
             out_dir,
+            launched: None,
+            show_debug: false,
             texture: None,
             scene_rect: egui::Rect::ZERO,
             frame_ms: 0.0,
             flicker_at: None,
         })
+    }
+
+    /// Starts the warmup thread; the window stays interactive.
+    pub fn start_warmup(&mut self) {
+        self.warmup = match crate::warmup::spawn() {
+            Ok(job) => WarmupState::Running {
+                job,
+                step: "starting".into(),
+                started: Instant::now(),
+            },
+            Err(e) => WarmupState::Failed(e.to_string()),
+        };
+    }
+
+    fn poll_warmup(&mut self) {
+        let WarmupState::Running { job, step, .. } = &mut self.warmup else {
+            return;
+        };
+        let mut finished = None;
+        for event in job.events.try_iter() {
+            match event {
+                Event::Log(line) => *step = line,
+                Event::Progress(_) => {}
+                Event::Finished(result) => finished = Some(result),
+            }
+        }
+        match finished {
+            None => {}
+            Some(Ok(report)) => {
+                let steps: Vec<String> = report
+                    .steps
+                    .iter()
+                    .map(|s| format!("{} {:.3} s", s.name, s.seconds))
+                    .collect();
+                eprintln!(
+                    "alinify: warmed up in {:.3} s ({})",
+                    report.seconds,
+                    steps.join(", ")
+                );
+                self.warmup = WarmupState::Done(report);
+            }
+            Some(Err(e)) => self.warmup = WarmupState::Failed(e.to_string()),
+        }
+    }
+
+    /// The status bar's warmup text and its tooltip (the steps and their times).
+    pub fn warmup_status(&self) -> (String, String) {
+        match &self.warmup {
+            WarmupState::NotStarted => (String::new(), String::new()),
+            WarmupState::Running { step, started, .. } => (
+                format!(
+                    "warming up: {step} ({:.1} s)",
+                    started.elapsed().as_secs_f64()
+                ),
+                "The first run will pay no first-use cost once this ends.".into(),
+            ),
+            WarmupState::Done(report) => {
+                let gpu = match &report.gpu {
+                    Ok(name) => format!("GPU {name}"),
+                    Err(why) => format!("no GPU ({why}): fast mode on the CPU"),
+                };
+                let steps = report
+                    .steps
+                    .iter()
+                    .map(|s| format!("{}: {:.2} s", s.name, s.seconds))
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                (
+                    format!("warmed up in {:.1} s · {gpu}", report.seconds),
+                    steps,
+                )
+            }
+            WarmupState::Failed(e) => (format!("warmup failed: {e}"), String::new()),
+        }
     }
 
     /// Opens what `files` name (see [`Opening`]); a manifest shows the batch panel, with the
@@ -259,7 +365,18 @@ impl AlinifyApp {
             return;
         }
         self.error = None;
+        self.notice = None;
         self.metric_history.clear();
+        let mut options = RegisterOptions {
+            mode: self.settings.mode,
+            ..RegisterOptions::default()
+        };
+        if matches!(self.warmup, WarmupState::Running { .. }) && options.mode == Mode::Fast {
+            options.backend = crate::register::Backend::Cpu;
+            self.notice = Some(
+                "the warmup is still running: this fast run uses the CPU instead of waiting".into(),
+            );
+        }
         let request = RegisterRequest {
             fixed: layers.fixed_path.clone(),
             moving: layers.moving_path.clone(),
@@ -268,10 +385,7 @@ impl AlinifyApp {
             export_elastix: None,
             fixed_mask: None,
             moving_mask: None,
-            options: RegisterOptions {
-                mode: self.settings.mode,
-                ..RegisterOptions::default()
-            },
+            options,
         };
         let job = JobHandle::spawn("alinify-register", move |reporter| {
             let summary = crate::register::register_files(&request, reporter)?;
@@ -366,10 +480,19 @@ impl AlinifyApp {
     /// The whole window's contents.
     pub fn show(&mut self, ui: &mut egui::Ui) {
         let started = Instant::now();
+        if let Some((at, first @ None)) = &mut self.launched {
+            let ms = at.elapsed().as_secs_f64() * 1000.0;
+            *first = Some(ms);
+            eprintln!("alinify: window interactive {ms:.0} ms after launch");
+        }
         self.poll();
+        self.poll_warmup();
         self.dropped_files(ui);
         self.shortcuts(ui);
         egui::Panel::top("toolbar").show(ui, |ui| self.toolbar(ui));
+        if self.show_debug {
+            self.debug_panel(ui);
+        }
         egui::Panel::bottom("status").show(ui, |ui| self.status(ui));
         match self.workspace {
             Workspace::Pair => {
@@ -396,6 +519,7 @@ impl AlinifyApp {
         }
         if !matches!(self.task, Task::Idle)
             || self.batch.is_running()
+            || matches!(self.warmup, WarmupState::Running { .. })
             || self.settings.composite.blend == Blend::Flicker
         {
             ui.ctx().request_repaint();
@@ -406,6 +530,38 @@ impl AlinifyApp {
         } else {
             0.9 * self.frame_ms + 0.1 * ms
         };
+    }
+
+    /// Marks the moment the window was asked for, to report launch-to-interactive.
+    pub fn mark_launch(&mut self, at: Instant) {
+        self.launched = Some((at, None));
+    }
+
+    /// Milliseconds from launch to the first frame, once it was drawn.
+    pub fn launch_to_interactive_ms(&self) -> Option<f64> {
+        self.launched.and_then(|(_, ms)| ms)
+    }
+
+    fn debug_panel(&mut self, ui: &mut egui::Ui) {
+        let dt = ui.input(|i| i.stable_dt) * 1000.0;
+        let mut open = self.show_debug;
+        egui::Window::new("Debug")
+            .open(&mut open)
+            .default_pos([900.0, 80.0])
+            .show(ui.ctx(), |ui| {
+                ui.label(format!("UI build {:.2} ms/frame (average)", self.frame_ms));
+                ui.label(format!("frame interval {dt:.1} ms"));
+                if let Some(ms) = self.launch_to_interactive_ms() {
+                    ui.label(format!("launch to interactive {ms:.0} ms"));
+                }
+                let (warmup, steps) = self.warmup_status();
+                ui.label(warmup);
+                if !steps.is_empty() {
+                    ui.label(steps);
+                }
+                ui.label(format!("session folder {}", self.out_dir.path().display()));
+            });
+        self.show_debug = open;
     }
 
     fn dropped_files(&mut self, ui: &mut egui::Ui) {
@@ -423,6 +579,9 @@ impl AlinifyApp {
     }
 
     fn shortcuts(&mut self, ui: &mut egui::Ui) {
+        if ui.input(|i| i.key_pressed(egui::Key::F12)) {
+            self.show_debug = !self.show_debug;
+        }
         let (run, cancel, fit) = ui.input(|i| {
             (
                 i.key_pressed(egui::Key::R) && i.modifiers.command,
@@ -473,6 +632,8 @@ impl AlinifyApp {
                     Err(e) => self.error = Some(e.to_string()),
                 }
             }
+            ui.toggle_value(&mut self.show_debug, "Debug")
+                .on_hover_text("frame times, warmup steps (F12)");
             if let Some(layers) = &self.layers {
                 ui.separator();
                 ui.label(format!(
@@ -641,8 +802,20 @@ impl AlinifyApp {
                     });
                 }
             }
+            if let (None, Some(notice)) = (&self.error, &self.notice) {
+                ui.separator();
+                ui.label(notice);
+            }
             ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
                 ui.label(format!("UI {:.1} ms/frame", self.frame_ms));
+                let (warmup, steps) = self.warmup_status();
+                if !warmup.is_empty() {
+                    ui.separator();
+                    let label = ui.label(warmup);
+                    if !steps.is_empty() {
+                        label.on_hover_text(steps);
+                    }
+                }
             });
         });
     }
@@ -682,6 +855,7 @@ impl eframe::App for AlinifyApp {
 
 /// Opens the window, with `files` (fixed, moving) loaded if given.
 pub fn run(files: Vec<PathBuf>) -> Result<()> {
+    let launched = Instant::now();
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title("Alinify")
@@ -697,6 +871,8 @@ pub fn run(files: Vec<PathBuf>) -> Result<()> {
                 .and_then(|s| eframe::get_value(s, eframe::APP_KEY))
                 .unwrap_or_default();
             let mut app = AlinifyApp::new(settings)?;
+            app.mark_launch(launched);
+            app.start_warmup();
             app.open(files);
             Ok(Box::new(app))
         }),

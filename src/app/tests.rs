@@ -248,3 +248,34 @@ fn a_person_cancels_one_pair_then_the_whole_batch() {
     );
     assert!(harness.query_by_label_contains("batch cancelled").is_some());
 }
+
+#[test]
+fn the_warmup_shows_its_steps_and_a_fast_run_during_it_uses_the_cpu() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = loaded(dir.path(), 128, 6, Mode::Fast);
+    // No frame runs between these two calls, so the warmup is certainly still running.
+    harness.state_mut().start_warmup();
+    harness.state_mut().run();
+    assert!(
+        harness
+            .state()
+            .notice
+            .as_deref()
+            .is_some_and(|n| n.contains("uses the CPU")),
+        "{:?}",
+        harness.state().notice
+    );
+    harness.run_steps(1);
+    assert!(harness.query_by_label_contains("warming up").is_some());
+    step_until(&mut harness, |app| {
+        matches!(app.warmup, WarmupState::Done(_) | WarmupState::Failed(_))
+            && matches!(app.task, Task::Idle)
+    });
+    assert_eq!(harness.state().error, None);
+    assert_eq!(harness.state().result.as_ref().unwrap().backend, "cpu");
+    let WarmupState::Done(report) = &harness.state().warmup else {
+        panic!("the warmup failed: {}", harness.state().warmup_status().0);
+    };
+    assert_eq!(report.steps.len(), if report.gpu.is_ok() { 4 } else { 3 });
+    assert!(harness.query_by_label_contains("warmed up in").is_some());
+}

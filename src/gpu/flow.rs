@@ -45,7 +45,7 @@ pub(super) struct FlowPipelines {
 }
 
 impl FlowPipelines {
-    pub(super) fn new(device: &wgpu::Device) -> Self {
+    pub(super) fn new(device: &wgpu::Device, cache: Option<&wgpu::PipelineCache>) -> Self {
         let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some("flow.wgsl"),
             source: wgpu::ShaderSource::Wgsl(super::FLOW_SHADER.into()),
@@ -94,7 +94,7 @@ impl FlowPipelines {
                 module: &module,
                 entry_point: Some(entry),
                 compilation_options: Default::default(),
-                cache: None,
+                cache,
             })
         };
         Self {

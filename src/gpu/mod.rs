@@ -10,6 +10,7 @@ mod flow;
 pub use flow::GpuFlowSolver;
 
 use crate::{Error, Result};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 
 /// The WGSL of the flow kernels, embedded at build time.
@@ -30,6 +31,13 @@ pub struct GpuContext {
     pub limits: wgpu::Limits,
     failure: Arc<Mutex<Option<String>>>,
     flow: OnceLock<flow::FlowPipelines>,
+    pipeline_cache: Option<DiskPipelineCache>,
+}
+
+/// A `wgpu::PipelineCache` and the file it is loaded from and saved to.
+struct DiskPipelineCache {
+    cache: wgpu::PipelineCache,
+    path: PathBuf,
 }
 
 impl std::fmt::Debug for GpuContext {
@@ -56,6 +64,7 @@ impl GpuContext {
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("alinify"),
             required_limits: limits.clone(),
+            required_features: adapter.features() & wgpu::Features::PIPELINE_CACHE,
             ..Default::default()
         }))
         .map_err(|e| Error::Gpu(format!("cannot open the device: {e}")))?;
@@ -71,13 +80,16 @@ impl GpuContext {
                 .unwrap()
                 .get_or_insert_with(|| format!("device lost ({reason:?}): {message}"));
         });
+        let info = adapter.get_info();
+        let pipeline_cache = DiskPipelineCache::open(&device, &info);
         Ok(Self {
             device,
             queue,
-            info: adapter.get_info(),
+            info,
             limits,
             failure,
             flow: OnceLock::new(),
+            pipeline_cache,
         })
     }
 
@@ -114,15 +126,78 @@ impl GpuContext {
         }
     }
 
-    /// Compiles every pipeline now (the flow kernels), so that the first run does not pay for it.
+    /// Compiles every pipeline now (the flow kernels), so that the first run does not pay for
+    /// it, and saves the pipeline cache to disk where the backend has one.
     pub fn warm_up(&self) -> Result<()> {
         self.flow_pipelines();
-        self.check()
+        self.check()?;
+        if let Some(disk) = &self.pipeline_cache {
+            disk.save()?;
+        }
+        Ok(())
+    }
+
+    /// The file the pipeline cache lives in, when the backend supports one (Vulkan).
+    pub fn pipeline_cache_path(&self) -> Option<&std::path::Path> {
+        self.pipeline_cache.as_ref().map(|d| d.path.as_path())
     }
 
     fn flow_pipelines(&self) -> &flow::FlowPipelines {
-        self.flow
-            .get_or_init(|| flow::FlowPipelines::new(&self.device))
+        self.flow.get_or_init(|| {
+            let cache = self.pipeline_cache.as_ref().map(|d| &d.cache);
+            flow::FlowPipelines::new(&self.device, cache)
+        })
+    }
+}
+
+/// Environment variable naming the folder for the pipeline cache (default: the user's cache
+/// folder, `$XDG_CACHE_HOME/alinify` or `~/.cache/alinify`).
+pub const CACHE_DIR_ENV: &str = "ALINIFY_CACHE_DIR";
+
+fn cache_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os(CACHE_DIR_ENV) {
+        return Some(PathBuf::from(dir));
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(base.join("alinify"))
+}
+
+impl DiskPipelineCache {
+    /// The device's pipeline cache, seeded from disk; `None` when the device or backend has no
+    /// pipeline cache or there is no cache folder.
+    fn open(device: &wgpu::Device, info: &wgpu::AdapterInfo) -> Option<Self> {
+        if !device.features().contains(wgpu::Features::PIPELINE_CACHE) {
+            return None;
+        }
+        let path = cache_dir()?.join(wgpu::util::pipeline_cache_key(info)?);
+        let data = std::fs::read(&path).ok();
+        // SAFETY: the data is what `PipelineCache::get_data` returned for an adapter with the
+        // same cache key (the file name), written atomically by `save`. The driver validates
+        // the header (vendor, device, driver version) and `fallback` starts an empty cache when
+        // the data does not fit.
+        let cache = unsafe {
+            device.create_pipeline_cache(&wgpu::PipelineCacheDescriptor {
+                label: Some("alinify"),
+                data: data.as_deref(),
+                fallback: true,
+            })
+        };
+        Some(Self { cache, path })
+    }
+
+    /// Writes the cache's data atomically (a no-op when the driver has none).
+    fn save(&self) -> Result<()> {
+        let Some(data) = self.cache.get_data() else {
+            return Ok(());
+        };
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| crate::Error::write(dir, e))?;
+        }
+        crate::io::write_atomic(&self.path, |w| {
+            std::io::Write::write_all(w, &data).map_err(|e| crate::Error::write(&self.path, e))
+        })
     }
 }
 

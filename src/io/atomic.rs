@@ -21,7 +21,11 @@ impl AtomicFile {
             .file_name()
             .ok_or_else(|| Error::write(target, "not a file name"))?
             .to_string_lossy();
-        let temp = target.with_file_name(format!(".{name}.partial-{}", std::process::id()));
+        // Unique per process and per call, so that two threads writing the same target (two
+        // warmups saving the pipeline cache) never share a temporary file.
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let temp = target.with_file_name(format!(".{name}.partial-{}-{n}", std::process::id()));
         let file = File::create(&temp).map_err(|e| Error::write(target, e))?;
         Ok(Self {
             target: target.into(),
@@ -86,6 +90,29 @@ pub fn ensure_output_dir(dir: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn threads_writing_the_same_target_do_not_share_a_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("shared.bin");
+        std::thread::scope(|scope| {
+            for t in 0..8u8 {
+                let target = &target;
+                scope.spawn(move || {
+                    for _ in 0..20 {
+                        write_atomic(target, |w| {
+                            w.write_all(&[t; 4096]).map_err(|e| Error::write(target, e))
+                        })
+                        .unwrap();
+                    }
+                });
+            }
+        });
+        let bytes = std::fs::read(&target).unwrap();
+        assert_eq!(bytes.len(), 4096);
+        assert!(bytes.iter().all(|b| *b == bytes[0]), "a torn file");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
 
     #[test]
     fn failed_write_leaves_nothing_and_success_renames() {
