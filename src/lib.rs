@@ -40,6 +40,7 @@ pub mod analysis;
 #[cfg(feature = "gui")]
 pub mod app;
 pub mod batch;
+pub mod compose;
 pub mod error;
 pub mod flow;
 #[cfg(feature = "gpu")]

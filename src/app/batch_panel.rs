@@ -13,7 +13,7 @@ use crate::register::{Mode, RegisterOptions};
 use crate::{Error, Result};
 use crossbeam_channel::Receiver;
 use eframe::egui;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -100,14 +100,14 @@ impl JobRow {
 /// What the panel asks of the app.
 #[derive(Debug, Clone, PartialEq)]
 pub enum BatchAction {
-    /// Show a finished pair in the viewer: fixed, moving and the warped result.
+    /// Show a finished pair in the viewer: fixed, moving and the transform found.
     Open {
         /// Reference image.
         fixed: PathBuf,
         /// Moving image.
         moving: PathBuf,
-        /// The job's warped image.
-        warped: PathBuf,
+        /// The job's transform.json.
+        transform: PathBuf,
     },
 }
 
@@ -493,7 +493,7 @@ impl BatchPanel {
                                 action = Some(BatchAction::Open {
                                     fixed: row.job.fixed.clone(),
                                     moving: row.job.moving.clone(),
-                                    warped: warped_path(out, &row.job.name),
+                                    transform: out.join(&row.job.name).join("transform.json"),
                                 });
                             }
                         });
@@ -506,11 +506,6 @@ impl BatchPanel {
         }
         action
     }
-}
-
-/// A finished job's warped image in the batch folder `out`.
-fn warped_path(out: &Path, name: &str) -> PathBuf {
-    out.join(name).join("warped.tif")
 }
 
 fn status_cell(ui: &mut egui::Ui, row: &JobRow) {

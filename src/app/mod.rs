@@ -6,20 +6,22 @@
 //! [`JobHandle`]s; the UI polls their events every frame and never blocks.
 
 pub mod batch_panel;
-pub mod preview;
 #[cfg(test)]
 mod tests;
+pub mod viewer;
 
 use eframe::egui;
 
+use crate::compose::{Blend, Composite, Pyramid, WarpGrid};
 use crate::job::{Event, JobHandle, Progress};
 use crate::register::{Mode, RegisterOptions, RegisterRequest, RegisterSummary};
 use crate::warmup::WarmupReport;
 use crate::{Error, Result, io};
 use batch_panel::{BatchAction, BatchPanel};
-use preview::{Blend, Composite, PREVIEW_SIDE, Preview};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
+use viewer::{Viewer, ViewerScene};
 
 /// Settings that persist between launches.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -47,12 +49,13 @@ pub struct Layers {
     pub fixed_path: PathBuf,
     /// Moving image path.
     pub moving_path: PathBuf,
-    /// Reference preview.
-    pub fixed: Preview,
-    /// Moving preview.
-    pub moving: Preview,
-    /// The moving image after registration, on the fixed grid.
-    pub warped: Option<Preview>,
+    /// The reference's display pyramid.
+    pub fixed: Arc<Pyramid>,
+    /// The moving image's display pyramid.
+    pub moving: Arc<Pyramid>,
+    /// The registration's transform on a grid: the viewer warps the moving layer through it
+    /// on the fly (the After view).
+    pub warp: Option<Arc<WarpGrid>>,
 }
 
 /// What the app is doing in the background.
@@ -64,7 +67,7 @@ pub enum Task {
     /// Registering the pair.
     Registering {
         /// The job: its summary and the warped preview.
-        job: JobHandle<(RegisterSummary, Preview)>,
+        job: JobHandle<(RegisterSummary, WarpGrid)>,
         /// Latest progress.
         progress: Option<Progress>,
     },
@@ -186,8 +189,10 @@ pub struct AlinifyApp {
     launched: Option<(Instant, Option<f64>)>,
     /// The debug panel (F12) is open.
     pub show_debug: bool,
-    texture: Option<(egui::TextureHandle, (Composite, View))>,
-    scene_rect: egui::Rect,
+    /// The viewer (pan, zoom, GPU or CPU composition).
+    pub viewer: Viewer,
+    /// The fixed-image point under the cursor.
+    hover: Option<[f64; 2]>,
     /// Time to build a frame's UI (moving average), milliseconds.
     frame_ms: f32,
     flicker_at: Option<Instant>,
@@ -215,8 +220,8 @@ impl AlinifyApp {
             out_dir,
             launched: None,
             show_debug: false,
-            texture: None,
-            scene_rect: egui::Rect::ZERO,
+            viewer: Viewer::new(None),
+            hover: None,
             frame_ms: 0.0,
             flicker_at: None,
         })
@@ -324,11 +329,11 @@ impl AlinifyApp {
         self.load_layers(fixed, moving, None);
     }
 
-    /// Loads a pair and, when given, an earlier result's warped image (a batch job's).
-    pub fn load_layers(&mut self, fixed: PathBuf, moving: PathBuf, warped: Option<PathBuf>) {
+    /// Loads a pair and, when given, an earlier result's transform (a batch job's).
+    pub fn load_layers(&mut self, fixed: PathBuf, moving: PathBuf, transform: Option<PathBuf>) {
         self.error = None;
         self.result = None;
-        self.view = if warped.is_some() {
+        self.view = if transform.is_some() {
             View::After
         } else {
             View::Before
@@ -337,16 +342,19 @@ impl AlinifyApp {
             let (f, m) = rayon::join(|| io::load_image(&fixed), || io::load_image(&moving));
             let (f, m) = (f?, m?);
             reporter.check()?;
-            let warped = match &warped {
-                Some(path) => Some(Preview::of(&io::load_image(path)?, PREVIEW_SIDE)),
+            let (fixed_pyramid, moving_pyramid) =
+                rayon::join(|| Pyramid::of(&f), || Pyramid::of(&m));
+            drop((f, m));
+            let warp = match &transform {
+                Some(path) => Some(Arc::new(warp_grid(path)?)),
                 None => None,
             };
             Ok(Layers {
-                fixed: Preview::of(&f, PREVIEW_SIDE),
-                moving: Preview::of(&m, PREVIEW_SIDE),
+                fixed: Arc::new(fixed_pyramid),
+                moving: Arc::new(moving_pyramid),
                 fixed_path: fixed,
                 moving_path: moving,
-                warped,
+                warp,
             })
         });
         match job {
@@ -389,8 +397,8 @@ impl AlinifyApp {
         };
         let job = JobHandle::spawn("alinify-register", move |reporter| {
             let summary = crate::register::register_files(&request, reporter)?;
-            let warped = io::load_image(&request.out_dir.join("warped.tif"))?;
-            Ok((summary, Preview::of(&warped, PREVIEW_SIDE)))
+            let grid = warp_grid(&request.out_dir.join("transform.json"))?;
+            Ok((summary, grid))
         });
         match job {
             Ok(job) => {
@@ -421,8 +429,7 @@ impl AlinifyApp {
                 None => Task::Loading(job),
                 Some(Ok(layers)) => {
                     self.layers = Some(layers);
-                    self.texture = None;
-                    self.scene_rect = egui::Rect::ZERO;
+                    self.viewer.camera = None;
                     Task::Idle
                 }
                 Some(Err(e)) => {
@@ -447,7 +454,7 @@ impl AlinifyApp {
                 }
                 match finished {
                     None => Task::Registering { job, progress },
-                    Some(Ok((summary, warped))) => {
+                    Some(Ok((summary, grid))) => {
                         let r = &summary.report;
                         self.result = Some(RunResult {
                             ncc: [r.ncc_before, r.ncc_after],
@@ -458,10 +465,9 @@ impl AlinifyApp {
                             },
                         });
                         if let Some(layers) = &mut self.layers {
-                            layers.warped = Some(warped);
+                            layers.warp = Some(Arc::new(grid));
                         }
                         self.view = View::After;
-                        self.texture = None;
                         Task::Idle
                     }
                     Some(Err(Error::Cancelled)) => {
@@ -509,10 +515,10 @@ impl AlinifyApp {
                 if let Some(BatchAction::Open {
                     fixed,
                     moving,
-                    warped,
+                    transform,
                 }) = action
                 {
-                    self.load_layers(fixed, moving, Some(warped));
+                    self.load_layers(fixed, moving, Some(transform));
                     self.workspace = Workspace::Pair;
                 }
             }
@@ -596,7 +602,7 @@ impl AlinifyApp {
             self.cancel();
         }
         if fit {
-            self.scene_rect = egui::Rect::ZERO;
+            self.viewer.camera = None;
         }
     }
 
@@ -694,7 +700,7 @@ impl AlinifyApp {
         ui.heading("Layers");
         ui.horizontal(|ui| {
             ui.selectable_value(&mut self.view, View::Before, "Before");
-            let has_warped = self.layers.as_ref().is_some_and(|l| l.warped.is_some());
+            let has_warped = self.layers.as_ref().is_some_and(|l| l.warp.is_some());
             ui.add_enabled_ui(has_warped, |ui| {
                 ui.selectable_value(&mut self.view, View::After, "After");
             });
@@ -732,14 +738,6 @@ impl AlinifyApp {
             });
             return;
         };
-        let view = match (&layers.warped, self.view) {
-            (Some(_), View::After) => View::After,
-            _ => View::Before,
-        };
-        let top = match view {
-            View::After => layers.warped.as_ref().expect("checked"),
-            View::Before => &layers.moving,
-        };
         if self.settings.composite.blend == Blend::Flicker {
             let now = Instant::now();
             let at = *self.flicker_at.get_or_insert(now);
@@ -748,34 +746,35 @@ impl AlinifyApp {
                 self.flicker_at = Some(now);
             }
         }
-        let key = (self.settings.composite, view);
-        if self.texture.as_ref().is_none_or(|(_, k)| *k != key) {
-            let (w, h, rgba) = preview::compose(&layers.fixed, top, &self.settings.composite);
-            let image = egui::ColorImage::from_rgba_unmultiplied([w, h], &rgba);
-            let texture = ui
-                .ctx()
-                .load_texture("composite", image, egui::TextureOptions::LINEAR);
-            self.texture = Some((texture, key));
-        }
-        let (texture, _) = self.texture.as_ref().expect("just made");
-        let [fw, fh] = layers.fixed.full_size;
-        let size = egui::vec2(fw as f32, fh as f32);
-        let response = egui::Scene::new()
-            .zoom_range(0.01..=64.0)
-            .show(ui, &mut self.scene_rect, |ui| {
-                ui.add(egui::Image::new((texture.id(), size)).fit_to_exact_size(size))
-            })
-            .inner;
-        if let Some(pos) = response.hover_pos() {
-            let rel = (pos - response.rect.min) / response.rect.size() * size;
-            let (x, y) = (rel.x.floor() as usize, rel.y.floor() as usize);
-            let step = layers.fixed.step;
-            let value = layers.fixed.get(x / step, y / step);
-            response.on_hover_text(format!(
-                "x {x}, y {y}: fixed {}",
-                value.map_or("-".into(), |v| format!("{v:.3}"))
-            ));
-        }
+        let scene = ViewerScene {
+            bottom: layers.fixed.clone(),
+            top: layers.moving.clone(),
+            warp: match self.view {
+                View::After => layers.warp.clone(),
+                View::Before => None,
+            },
+        };
+        self.hover = self.viewer.show(ui, &scene, &self.settings.composite);
+    }
+
+    /// Text for the cursor's position: coordinates and the layers' values there.
+    fn hover_text(&self) -> Option<String> {
+        let (p, layers) = (self.hover?, self.layers.as_ref()?);
+        let value = |pyramid: &Pyramid, q: [f64; 2]| {
+            crate::compose::sample(&pyramid.levels[0], 1.0, q[0].round(), q[1].round())
+                .map_or("-".into(), |v| format!("{:.0}", v * 255.0))
+        };
+        let q = match (self.view, &layers.warp) {
+            (View::After, Some(w)) => w.map(p),
+            _ => p,
+        };
+        Some(format!(
+            "x {:.0}, y {:.0}: fixed {}, moving {}",
+            p[0].floor(),
+            p[1].floor(),
+            value(&layers.fixed, p),
+            value(&layers.moving, q)
+        ))
     }
 
     fn status(&mut self, ui: &mut egui::Ui) {
@@ -806,6 +805,10 @@ impl AlinifyApp {
                 ui.separator();
                 ui.label(notice);
             }
+            if let Some(text) = self.hover_text() {
+                ui.separator();
+                ui.label(text);
+            }
             ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
                 ui.label(format!("UI {:.1} ms/frame", self.frame_ms));
                 let (warmup, steps) = self.warmup_status();
@@ -819,6 +822,24 @@ impl AlinifyApp {
             });
         });
     }
+}
+
+/// The transform saved at `path` (a `transform.json`) on a grid over the fixed image.
+fn warp_grid(path: &Path) -> Result<WarpGrid> {
+    let file = crate::transform::TransformFile::load(path)?;
+    let fixed_size = [file.fixed.width, file.fixed.height];
+    let base = path.parent().unwrap_or(Path::new("."));
+    let min_scale = match &file.transform {
+        crate::transform::TransformSpec::Dense { scale, .. } => *scale as usize,
+        _ => 4,
+    };
+    let transform = file.build(base)?;
+    Ok(WarpGrid::of(
+        transform.as_ref(),
+        fixed_size,
+        min_scale,
+        2048,
+    ))
 }
 
 /// The events received so far, and the result when the job ended.
@@ -871,6 +892,7 @@ pub fn run(files: Vec<PathBuf>) -> Result<()> {
                 .and_then(|s| eframe::get_value(s, eframe::APP_KEY))
                 .unwrap_or_default();
             let mut app = AlinifyApp::new(settings)?;
+            app.viewer = Viewer::new(cc.wgpu_render_state.clone());
             app.mark_launch(launched);
             app.start_warmup();
             app.open(files);

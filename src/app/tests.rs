@@ -102,8 +102,10 @@ fn errors_appear_in_the_window() {
     assert!(harness.query_by_label_contains("file not found").is_some());
 }
 
-#[test]
-fn the_viewer_renders_the_composite_on_the_gpu() {
+/// Renders the app with a loaded pair on lavapipe (wgpu) and counts the gray levels in the
+/// viewer: the textured composite has many. `gpu_viewer` draws it with the paint callback
+/// (the GPU compositor), otherwise the CPU twin fills a texture.
+fn render_viewer(gpu_viewer: bool) {
     if let Err(e) = crate::gpu::GpuContext::shared() {
         assert!(
             !crate::gpu::adapter_required(),
@@ -115,10 +117,20 @@ fn the_viewer_renders_the_composite_on_the_gpu() {
     let dir = tempfile::tempdir().unwrap();
     let (fixed, moving) = write_generated_pair(dir.path(), 256, 5).unwrap();
     let mut app = AlinifyApp::new(Settings::default()).unwrap();
+    let render_state = egui_kittest::wgpu::create_render_state(
+        egui_kittest::wgpu::default_wgpu_setup(),
+        eframe::egui_wgpu::RendererOptions::PREDICTABLE,
+    );
+    if gpu_viewer {
+        app.viewer = Viewer::new(Some(render_state.clone()));
+    }
+    assert_eq!(app.viewer.backend(), if gpu_viewer { "gpu" } else { "cpu" });
     app.load(fixed, moving);
     let mut harness = Harness::builder()
         .with_size(egui::vec2(900.0, 600.0))
-        .wgpu()
+        .renderer(egui_kittest::wgpu::WgpuTestRenderer::from_render_state(
+            render_state,
+        ))
         .build_ui_state(|ui, app: &mut AlinifyApp| app.show(ui), app);
     step_until(&mut harness, |app| app.layers.is_some());
     let image = harness.render().expect("a wgpu render");
@@ -135,6 +147,16 @@ fn the_viewer_renders_the_composite_on_the_gpu() {
         "only {} gray levels in the viewer",
         grays.len()
     );
+}
+
+#[test]
+fn the_viewer_composes_on_the_gpu_in_a_paint_callback() {
+    render_viewer(true);
+}
+
+#[test]
+fn the_viewer_composes_on_the_cpu_without_a_wgpu_renderer() {
+    render_viewer(false);
 }
 
 /// An app showing the batch panel with `count` generated pairs of `size` in a manifest (plus
@@ -206,7 +228,7 @@ fn a_person_runs_a_batch_sees_every_pair_and_opens_a_result() {
     harness.run_steps(1);
     assert_eq!(harness.state().workspace, Workspace::Pair);
     step_until(&mut harness, |app| {
-        app.layers.as_ref().is_some_and(|l| l.warped.is_some()) || app.error.is_some()
+        app.layers.as_ref().is_some_and(|l| l.warp.is_some()) || app.error.is_some()
     });
     assert_eq!(harness.state().error, None);
     assert_eq!(harness.state().view, View::After);

@@ -5,8 +5,10 @@
 //! and every operation turns a recorded failure into [`Error::Gpu`], so the caller can fall back
 //! to the CPU instead of the process panicking.
 
+mod compose;
 mod flow;
 
+pub use compose::{Compositor, Frame};
 pub use flow::GpuFlowSolver;
 
 use crate::{Error, Result};
@@ -16,8 +18,12 @@ use std::sync::{Arc, Mutex, OnceLock};
 /// The WGSL of the flow kernels, embedded at build time.
 pub const FLOW_SHADER: &str = include_str!("../../shaders/flow.wgsl");
 
+/// The WGSL of the layer compositor, embedded at build time.
+pub const COMPOSE_SHADER: &str = include_str!("../../shaders/compose.wgsl");
+
 /// Every WGSL source the engine compiles, by file name (for validation tests and warmup).
-pub const SHADERS: &[(&str, &str)] = &[("flow.wgsl", FLOW_SHADER)];
+pub const SHADERS: &[(&str, &str)] =
+    &[("flow.wgsl", FLOW_SHADER), ("compose.wgsl", COMPOSE_SHADER)];
 
 /// A wgpu device with its queue and the adapter it came from.
 pub struct GpuContext {

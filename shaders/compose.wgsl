@@ -1,0 +1,128 @@
+// Layer composition for the viewer and for export: the GPU twin of `compose::render`.
+//
+// Each layer is one pyramid level, bound as a 2D texture array whose layers are the level's
+// square tiles (row-major), so no texture exceeds the device's limit. The top layer is warped on
+// the fly through a coarse displacement grid. Sampling is bilinear between the level's pixel
+// centres with texel loads, so tile borders never show.
+
+struct Params {
+    // origin.x, origin.y (fixed-image coordinates of output pixel (0, 0)), step, srgb target (1/0)
+    view: vec4<f32>,
+    // target origin x, y (framebuffer pixels of output pixel (0, 0)'s corner), opacity, square
+    output: vec4<f32>,
+    // bottom level scale (2^level), top level scale, grid scale, unused
+    scales: vec4<f32>,
+    // bottom level: width, height, tiles across, tile side
+    bottom: vec4<u32>,
+    // top level: width, height, tiles across, tile side
+    top: vec4<u32>,
+    // grid: width, height, warp on (1/0), unused
+    grid: vec4<u32>,
+    // blend mode, flicker shows top (1/0), unused, unused
+    mode: vec4<u32>,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var bottom_tiles: texture_2d_array<f32>;
+@group(0) @binding(2) var top_tiles: texture_2d_array<f32>;
+@group(0) @binding(3) var grid: texture_2d<f32>;
+
+@vertex
+fn vs_main(@builtin(vertex_index) index: u32) -> @builtin(position) vec4<f32> {
+    // One triangle that covers the viewport.
+    let x = f32(i32(index & 1u) * 4 - 1);
+    let y = f32(i32(index >> 1u) * 4 - 1);
+    return vec4<f32>(x, y, 0.0, 1.0);
+}
+
+fn texel(tiles: texture_2d_array<f32>, level: vec4<u32>, x: u32, y: u32) -> f32 {
+    let side = level.w;
+    let layer = (y / side) * level.z + x / side;
+    return textureLoad(tiles, vec2<u32>(x % side, y % side), layer, 0).r;
+}
+
+// (value, 1) inside the layer, (0, 0) outside.
+fn sample_layer(tiles: texture_2d_array<f32>, level: vec4<u32>, scale: f32, p: vec2<f32>) -> vec2<f32> {
+    let size = vec2<f32>(level.xy);
+    let l = (p + 0.5) / scale - 0.5;
+    if (l.x < -0.5 || l.y < -0.5 || l.x >= size.x - 0.5 || l.y >= size.y - 0.5) {
+        return vec2<f32>(0.0, 0.0);
+    }
+    let c = clamp(l, vec2<f32>(0.0), size - 1.0);
+    let c0 = vec2<u32>(floor(c));
+    let c1 = min(c0 + 1u, level.xy - 1u);
+    let f = c - floor(c);
+    let top = mix(texel(tiles, level, c0.x, c0.y), texel(tiles, level, c1.x, c0.y), f.x);
+    let bottom = mix(texel(tiles, level, c0.x, c1.y), texel(tiles, level, c1.x, c1.y), f.x);
+    return vec2<f32>(mix(top, bottom, f.y), 1.0);
+}
+
+fn grid_at(i: u32, j: u32) -> vec2<f32> {
+    return textureLoad(grid, vec2<u32>(i, j), 0).xy;
+}
+
+fn warp(p: vec2<f32>) -> vec2<f32> {
+    if (params.grid.z == 0u) {
+        return p;
+    }
+    let size = vec2<f32>(params.grid.xy);
+    let c = clamp(p / params.scales.z, vec2<f32>(0.0), size - 1.0);
+    let c0 = vec2<u32>(floor(c));
+    let c1 = min(c0 + 1u, params.grid.xy - 1u);
+    let f = c - floor(c);
+    let top = mix(grid_at(c0.x, c0.y), grid_at(c1.x, c0.y), f.x);
+    let bottom = mix(grid_at(c0.x, c1.y), grid_at(c1.x, c1.y), f.x);
+    return p + mix(top, bottom, f.y);
+}
+
+fn srgb_to_linear(v: vec3<f32>) -> vec3<f32> {
+    let low = v / 12.92;
+    let high = pow((v + 0.055) / 1.055, vec3<f32>(2.4));
+    return select(high, low, v <= vec3<f32>(0.04045));
+}
+
+fn blend(b: f32, t: vec2<f32>, p: vec2<f32>) -> vec4<f32> {
+    if (t.y == 0.0) {
+        return vec4<f32>(b, b, b, 1.0);
+    }
+    let top = t.x;
+    switch params.mode.x {
+        case 0u: {
+            let v = b + params.output.z * (top - b);
+            return vec4<f32>(v, v, v, 1.0);
+        }
+        case 1u: {
+            let v = abs(top - b);
+            return vec4<f32>(v, v, v, 1.0);
+        }
+        case 2u: {
+            let square = max(params.output.w, 1.0);
+            let cell = floor(p.x / square) + floor(p.y / square);
+            let v = select(top, b, cell - 2.0 * floor(cell / 2.0) < 1.0);
+            return vec4<f32>(v, v, v, 1.0);
+        }
+        case 3u: {
+            return vec4<f32>(b, top, top, 1.0);
+        }
+        default: {
+            let v = select(b, top, params.mode.y == 1u);
+            return vec4<f32>(v, v, v, 1.0);
+        }
+    }
+}
+
+@fragment
+fn fs_main(@builtin(position) position: vec4<f32>) -> @location(0) vec4<f32> {
+    let ij = floor(position.xy - params.output.xy);
+    let p = params.view.xy + params.view.z * ij;
+    let b = sample_layer(bottom_tiles, params.bottom, params.scales.x, p);
+    if (b.y == 0.0) {
+        return vec4<f32>(0.0);
+    }
+    let t = sample_layer(top_tiles, params.top, params.scales.y, warp(p));
+    var colour = clamp(blend(b.x, t, p), vec4<f32>(0.0), vec4<f32>(1.0));
+    if (params.view.w == 1.0) {
+        colour = vec4<f32>(srgb_to_linear(colour.rgb), colour.a);
+    }
+    return colour;
+}

@@ -1,0 +1,288 @@
+//! The viewer: pan and zoom over the fixed image's frame, the composite drawn by the GPU
+//! compositor in a wgpu paint callback (tiles stream in, coarse levels first), or by the CPU
+//! twin into a texture when the window has no wgpu renderer.
+
+use crate::compose::{self, Composite, Pyramid, Scene, ViewRect, WarpGrid};
+use crate::gpu::{Compositor, Frame};
+use eframe::egui;
+use eframe::egui_wgpu;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Tile bytes uploaded per frame: enough to fill a 300 MP layer in a few dozen frames while
+/// keeping each frame short.
+const UPLOAD_BUDGET: usize = 48 << 20;
+
+/// Where the viewer looks: the fixed-image point at the centre and the zoom.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Camera {
+    /// Fixed-image coordinates at the viewport's centre.
+    pub center: [f64; 2],
+    /// Fixed-image pixels per screen point.
+    pub step: f64,
+}
+
+impl Camera {
+    /// The whole `size` image in a viewport of `viewport` points.
+    pub fn fit(size: [usize; 2], viewport: egui::Vec2) -> Self {
+        let step = (size[0] as f64 / viewport.x.max(1.0) as f64)
+            .max(size[1] as f64 / viewport.y.max(1.0) as f64);
+        Self {
+            center: [size[0] as f64 / 2.0, size[1] as f64 / 2.0],
+            step: step.max(1e-3),
+        }
+    }
+
+    /// Fixed-image coordinates of screen point `pos` in `rect`.
+    pub fn to_image(&self, rect: egui::Rect, pos: egui::Pos2) -> [f64; 2] {
+        let d = pos - rect.center();
+        [
+            self.center[0] + d.x as f64 * self.step,
+            self.center[1] + d.y as f64 * self.step,
+        ]
+    }
+
+    /// The view of `rect` in physical pixels (`ppp` per point).
+    pub fn view_rect(&self, rect: egui::Rect, ppp: f32) -> ViewRect {
+        let step = self.step / ppp as f64;
+        let min = self.to_image(rect, rect.min);
+        ViewRect {
+            origin: [min[0] + 0.5 * step, min[1] + 0.5 * step],
+            step,
+        }
+    }
+
+    /// Zooms by `factor` (>1 enlarges) keeping the image point under `pos` in place.
+    pub fn zoom_at(&mut self, rect: egui::Rect, pos: egui::Pos2, factor: f64) {
+        let before = self.to_image(rect, pos);
+        self.step = (self.step / factor).clamp(1.0 / 64.0, 1e4);
+        let after = self.to_image(rect, pos);
+        self.center[0] += before[0] - after[0];
+        self.center[1] += before[1] - after[1];
+    }
+}
+
+/// The layers on screen.
+#[derive(Clone)]
+pub struct ViewerScene {
+    /// The reference (frame of the view).
+    pub bottom: Arc<Pyramid>,
+    /// The layer over it.
+    pub top: Arc<Pyramid>,
+    /// How the top layer is warped (`None`: as loaded).
+    pub warp: Option<Arc<WarpGrid>>,
+}
+
+/// What the viewer keeps between frames.
+pub struct Viewer {
+    /// Pan and zoom (`None` until the first frame fits the image).
+    pub camera: Option<Camera>,
+    /// The GPU target, when the window renders with wgpu.
+    gpu: Option<(egui_wgpu::RenderState, Arc<AtomicBool>)>,
+    /// The CPU path's texture and what it shows.
+    cpu_texture: Option<(egui::TextureHandle, CpuKey)>,
+}
+
+#[derive(PartialEq)]
+struct CpuKey {
+    view: [u64; 3],
+    size: [usize; 2],
+    composite: Composite,
+    layers: [usize; 3],
+}
+
+impl Viewer {
+    /// A viewer drawing with `render_state`'s device when given (the compositor is registered
+    /// in its callback resources), else on the CPU.
+    pub fn new(render_state: Option<egui_wgpu::RenderState>) -> Self {
+        let gpu = render_state.map(|rs| {
+            let compositor = Compositor::new(&rs.device);
+            rs.renderer.write().callback_resources.insert(compositor);
+            (rs, Arc::new(AtomicBool::new(false)))
+        });
+        Self {
+            camera: None,
+            gpu,
+            cpu_texture: None,
+        }
+    }
+
+    /// `gpu` or `cpu`: which path draws.
+    pub fn backend(&self) -> &'static str {
+        if self.gpu.is_some() { "gpu" } else { "cpu" }
+    }
+
+    /// Draws `scene` in the remaining space; returns the hover position in fixed-image
+    /// coordinates.
+    pub fn show(
+        &mut self,
+        ui: &mut egui::Ui,
+        scene: &ViewerScene,
+        composite: &Composite,
+    ) -> Option<[f64; 2]> {
+        let (rect, response) =
+            ui.allocate_exact_size(ui.available_size(), egui::Sense::click_and_drag());
+        let size = scene.bottom.size();
+        let camera = self
+            .camera
+            .get_or_insert_with(|| Camera::fit(size, rect.size()));
+        if response.dragged() {
+            let d = response.drag_delta();
+            camera.center[0] -= d.x as f64 * camera.step;
+            camera.center[1] -= d.y as f64 * camera.step;
+        }
+        if let Some(pos) = response.hover_pos() {
+            let (scroll, zoom) = ui.input(|i| (i.smooth_scroll_delta.y, i.zoom_delta()));
+            let factor = zoom as f64 * (scroll as f64 / 200.0).exp();
+            if factor != 1.0 {
+                camera.zoom_at(rect, pos, factor);
+            }
+        }
+        let keys = ui.input(|i| {
+            let pan = |k| i.key_down(k) as i32 as f64;
+            [
+                pan(egui::Key::ArrowRight) - pan(egui::Key::ArrowLeft),
+                pan(egui::Key::ArrowDown) - pan(egui::Key::ArrowUp),
+                i.key_pressed(egui::Key::Plus) as i32 as f64
+                    - i.key_pressed(egui::Key::Minus) as i32 as f64,
+                i.key_pressed(egui::Key::Num1) as i32 as f64,
+            ]
+        });
+        if response.hovered() || response.has_focus() {
+            camera.center[0] += keys[0] * 20.0 * camera.step;
+            camera.center[1] += keys[1] * 20.0 * camera.step;
+            if keys[2] != 0.0 {
+                camera.zoom_at(rect, rect.center(), 2f64.powf(keys[2]));
+            }
+            if keys[3] != 0.0 {
+                camera.step = 1.0;
+            }
+        }
+        let camera = *camera;
+        let ppp = ui.ctx().pixels_per_point();
+        let view = camera.view_rect(rect, ppp);
+        let painter = ui.painter_at(rect);
+        match &self.gpu {
+            Some((rs, complete)) => {
+                let callback = ComposeCallback {
+                    scene: scene.clone(),
+                    frame: Frame {
+                        view,
+                        composite: *composite,
+                        target_origin: [rect.min.x * ppp, rect.min.y * ppp],
+                    },
+                    format: rs.target_format,
+                    complete: complete.clone(),
+                };
+                painter.add(egui_wgpu::Callback::new_paint_callback(rect, callback));
+                if !complete.load(Ordering::Relaxed) {
+                    ui.ctx().request_repaint();
+                }
+            }
+            None => self.paint_cpu(ui, &painter, rect, view, scene, composite),
+        }
+        response.hover_pos().map(|pos| camera.to_image(rect, pos))
+    }
+
+    fn paint_cpu(
+        &mut self,
+        ui: &egui::Ui,
+        painter: &egui::Painter,
+        rect: egui::Rect,
+        view: ViewRect,
+        scene: &ViewerScene,
+        composite: &Composite,
+    ) {
+        let ppp = ui.ctx().pixels_per_point();
+        let size = [
+            ((rect.width() * ppp).round() as usize).max(1),
+            ((rect.height() * ppp).round() as usize).max(1),
+        ];
+        let key = CpuKey {
+            view: [
+                view.origin[0].to_bits(),
+                view.origin[1].to_bits(),
+                view.step.to_bits(),
+            ],
+            size,
+            composite: *composite,
+            layers: [
+                Arc::as_ptr(&scene.bottom) as usize,
+                Arc::as_ptr(&scene.top) as usize,
+                scene.warp.as_ref().map_or(0, |w| Arc::as_ptr(w) as usize),
+            ],
+        };
+        if self.cpu_texture.as_ref().is_none_or(|(_, k)| *k != key) {
+            let levels = [
+                view.level(scene.bottom.levels.len()),
+                view.level(scene.top.levels.len()),
+            ];
+            let cpu_scene = Scene {
+                bottom: &scene.bottom,
+                top: &scene.top,
+                warp: scene.warp.as_deref(),
+            };
+            let rgba = compose::render(cpu_scene, composite, view, size, levels);
+            let image = egui::ColorImage::from_rgba_premultiplied(size, &rgba);
+            let texture = ui
+                .ctx()
+                .load_texture("composite", image, egui::TextureOptions::NEAREST);
+            self.cpu_texture = Some((texture, key));
+        }
+        let (texture, _) = self.cpu_texture.as_ref().expect("just made");
+        painter.image(
+            texture.id(),
+            rect,
+            egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0)),
+            egui::Color32::WHITE,
+        );
+    }
+}
+
+/// One frame of the GPU composite, drawn in egui's render pass.
+struct ComposeCallback {
+    scene: ViewerScene,
+    frame: Frame,
+    format: wgpu::TextureFormat,
+    complete: Arc<AtomicBool>,
+}
+
+impl egui_wgpu::CallbackTrait for ComposeCallback {
+    fn prepare(
+        &self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        _screen: &egui_wgpu::ScreenDescriptor,
+        _encoder: &mut wgpu::CommandEncoder,
+        resources: &mut egui_wgpu::CallbackResources,
+    ) -> Vec<wgpu::CommandBuffer> {
+        let Some(compositor) = resources.get_mut::<Compositor>() else {
+            return Vec::new();
+        };
+        compositor.set_scene(
+            device,
+            queue,
+            &self.scene.bottom,
+            &self.scene.top,
+            self.scene.warp.as_ref(),
+        );
+        let complete = compositor
+            .upload(device, queue, UPLOAD_BUDGET)
+            .unwrap_or(true);
+        self.complete.store(complete, Ordering::Relaxed);
+        compositor.ensure_pipeline(device, self.format, true);
+        compositor.prepare(device, queue, &self.frame, self.format.is_srgb());
+        Vec::new()
+    }
+
+    fn paint(
+        &self,
+        _info: egui::PaintCallbackInfo,
+        pass: &mut wgpu::RenderPass<'static>,
+        resources: &egui_wgpu::CallbackResources,
+    ) {
+        if let Some(compositor) = resources.get::<Compositor>() {
+            compositor.draw(pass, self.format, true);
+        }
+    }
+}

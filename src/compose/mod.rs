@@ -1,0 +1,273 @@
+//! Composition of layers for the viewer and for export: layer pyramids cut into tiles, the
+//! registration's transform as a coarse warp grid, and the blend modes, evaluated per output
+//! pixel.
+//!
+//! The CPU function here ([`render`]) is the twin of the GPU compositor (`shaders/compose.wgsl`,
+//! `gpu::Compositor`): both sample the same pyramid level with the same bilinear rule, warp the
+//! top layer through the same grid and blend with the same formulas, and tests hold them
+//! together. Nothing here knows about a screen: a view is an origin and a step in fixed-image
+//! pixels.
+
+mod pyramid;
+mod warp_grid;
+
+pub use pyramid::{Level, Pyramid, TILE};
+pub use warp_grid::WarpGrid;
+
+use rayon::prelude::*;
+
+/// How the top layer is combined with the bottom one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Blend {
+    /// The top layer over the bottom one with an opacity.
+    Alpha,
+    /// `|top - bottom|`, bright where they disagree.
+    Difference,
+    /// Alternating squares of each layer.
+    Checkerboard,
+    /// Bottom in red, top in cyan: aligned structures turn gray.
+    FalseColor,
+    /// The layers alternate in time.
+    Flicker,
+}
+
+impl Blend {
+    /// Every mode, in menu order.
+    pub const ALL: [Blend; 5] = [
+        Blend::Alpha,
+        Blend::Difference,
+        Blend::Checkerboard,
+        Blend::FalseColor,
+        Blend::Flicker,
+    ];
+
+    /// The name shown in the interface.
+    pub fn label(self) -> &'static str {
+        match self {
+            Blend::Alpha => "Alpha",
+            Blend::Difference => "Difference",
+            Blend::Checkerboard => "Checkerboard",
+            Blend::FalseColor => "Red/cyan",
+            Blend::Flicker => "Flicker",
+        }
+    }
+
+    /// The shader's code for this mode.
+    pub fn code(self) -> u32 {
+        self as u32
+    }
+}
+
+/// Composition settings.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct Composite {
+    /// The mode.
+    pub blend: Blend,
+    /// Opacity of the top layer (alpha mode), `0..=1`.
+    pub opacity: f32,
+    /// Checkerboard square side in full-resolution pixels.
+    pub square: usize,
+    /// Which layer flicker shows now (the top one when true).
+    pub flicker_top: bool,
+}
+
+impl Default for Composite {
+    fn default() -> Self {
+        Self {
+            blend: Blend::Checkerboard,
+            opacity: 0.5,
+            square: 64,
+            flicker_top: false,
+        }
+    }
+}
+
+/// Which part of the fixed image an output covers: output pixel `(i, j)` has its centre at
+/// fixed-image coordinates `origin + step * (i, j)`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ViewRect {
+    /// Fixed-image coordinates of output pixel `(0, 0)`'s centre.
+    pub origin: [f64; 2],
+    /// Fixed-image pixels per output pixel.
+    pub step: f64,
+}
+
+impl ViewRect {
+    /// The pyramid level whose pixels are closest to (and not smaller than) one output pixel.
+    pub fn level(&self, levels: usize) -> usize {
+        let l = self.step.max(1.0).log2().floor() as usize;
+        l.min(levels.saturating_sub(1))
+    }
+}
+
+/// The value (`0..=1`) of `level` at full-resolution coordinates `(x, y)`, bilinear between
+/// the level's pixel centres, or `None` outside the image.
+pub fn sample(level: &Level, scale: f64, x: f64, y: f64) -> Option<f32> {
+    let lx = (x + 0.5) / scale - 0.5;
+    let ly = (y + 0.5) / scale - 0.5;
+    let (w, h) = (level.width as f64, level.height as f64);
+    if !(-0.5..w - 0.5).contains(&lx) || !(-0.5..h - 0.5).contains(&ly) {
+        return None;
+    }
+    let lx = lx.clamp(0.0, w - 1.0);
+    let ly = ly.clamp(0.0, h - 1.0);
+    let (x0, y0) = (lx.floor() as usize, ly.floor() as usize);
+    let (x1, y1) = (
+        (x0 + 1).min(level.width - 1),
+        (y0 + 1).min(level.height - 1),
+    );
+    let (fx, fy) = ((lx - x0 as f64) as f32, (ly - y0 as f64) as f32);
+    let p = |x: usize, y: usize| level.pixels[y * level.width + x] as f32 / 255.0;
+    let top = p(x0, y0) + fx * (p(x1, y0) - p(x0, y0));
+    let bottom = p(x0, y1) + fx * (p(x1, y1) - p(x0, y1));
+    Some(top + fy * (bottom - top))
+}
+
+/// The RGBA colour of one output pixel: `bottom` and `top` values (`None` outside their
+/// image) at fixed-image position `p`. Outside the bottom layer the pixel is transparent.
+pub fn blend_pixel(bottom: Option<f32>, top: Option<f32>, p: [f64; 2], c: &Composite) -> [f32; 4] {
+    let Some(b) = bottom else {
+        return [0.0; 4];
+    };
+    let gray = |v: f32| [v, v, v, 1.0];
+    match (c.blend, top) {
+        (_, None) => gray(b),
+        (Blend::Alpha, Some(t)) => gray(b + c.opacity * (t - b)),
+        (Blend::Difference, Some(t)) => gray((t - b).abs()),
+        (Blend::Checkerboard, Some(t)) => {
+            let square = c.square.max(1) as f64;
+            let cell = (p[0] / square).floor() + (p[1] / square).floor();
+            gray(if cell.rem_euclid(2.0) < 1.0 { b } else { t })
+        }
+        (Blend::FalseColor, Some(t)) => [b, t, t, 1.0],
+        (Blend::Flicker, Some(t)) => gray(if c.flicker_top { t } else { b }),
+    }
+}
+
+/// The layers and the transform of one composition.
+#[derive(Debug, Clone, Copy)]
+pub struct Scene<'a> {
+    /// The reference: defines the frame.
+    pub bottom: &'a Pyramid,
+    /// The layer blended over it.
+    pub top: &'a Pyramid,
+    /// Maps fixed-image points into the top layer (`None`: identity).
+    pub warp: Option<&'a WarpGrid>,
+}
+
+/// Renders `size = [width, height]` output pixels of `scene` (RGBA, 8 bits, row-major) on the
+/// CPU, sampling pyramid levels `levels = [bottom, top]`.
+pub fn render(
+    scene: Scene<'_>,
+    composite: &Composite,
+    view: ViewRect,
+    size: [usize; 2],
+    levels: [usize; 2],
+) -> Vec<u8> {
+    let [width, height] = size;
+    let mut rgba = vec![0u8; width * height * 4];
+    let (bl, tl) = (
+        &scene.bottom.levels[levels[0]],
+        &scene.top.levels[levels[1]],
+    );
+    let (bs, ts) = ((1u64 << levels[0]) as f64, (1u64 << levels[1]) as f64);
+    rgba.par_chunks_mut(width * 4)
+        .enumerate()
+        .for_each(|(j, row)| {
+            for i in 0..width {
+                let p = [
+                    view.origin[0] + view.step * i as f64,
+                    view.origin[1] + view.step * j as f64,
+                ];
+                let q = scene.warp.map_or(p, |w| w.map(p));
+                let colour = blend_pixel(
+                    sample(bl, bs, p[0], p[1]),
+                    sample(tl, ts, q[0], q[1]),
+                    p,
+                    composite,
+                );
+                for (k, v) in colour.iter().enumerate() {
+                    row[i * 4 + k] = (v.clamp(0.0, 1.0) * 255.0).round() as u8;
+                }
+            }
+        });
+    rgba
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::raster::{AnyImage, GrayF32};
+
+    fn constant(value: f32, size: usize) -> Pyramid {
+        Pyramid::of(&AnyImage::from_gray_f32(GrayF32::from_elem(
+            (size, size),
+            value,
+        )))
+    }
+
+    #[test]
+    fn blend_modes_combine_the_layers_as_named() {
+        let (b, t) = (constant(0.2, 4), constant(0.8, 4));
+        let scene = Scene {
+            bottom: &b,
+            top: &t,
+            warp: None,
+        };
+        let view = ViewRect {
+            origin: [0.0, 0.0],
+            step: 1.0,
+        };
+        let mut c = Composite {
+            square: 2,
+            ..Composite::default()
+        };
+        let pixel = |c: &Composite, i: usize| {
+            render(scene, c, view, [4, 4], [0, 0])[i * 4..i * 4 + 4].to_vec()
+        };
+        c.blend = Blend::Difference;
+        assert_eq!(pixel(&c, 0), [153, 153, 153, 255]);
+        c.blend = Blend::Checkerboard;
+        assert_eq!(pixel(&c, 0), [51, 51, 51, 255]);
+        assert_eq!(pixel(&c, 2), [204, 204, 204, 255]);
+        c.blend = Blend::FalseColor;
+        assert_eq!(pixel(&c, 0), [51, 204, 204, 255]);
+        c.blend = Blend::Alpha;
+        assert_eq!(pixel(&c, 0), [128, 128, 128, 255]);
+    }
+
+    #[test]
+    fn outside_the_bottom_layer_is_transparent_and_outside_the_top_shows_the_bottom() {
+        let (b, t) = (constant(0.2, 4), constant(0.8, 2));
+        let scene = Scene {
+            bottom: &b,
+            top: &t,
+            warp: None,
+        };
+        let view = ViewRect {
+            origin: [-1.0, 0.0],
+            step: 1.0,
+        };
+        let c = Composite {
+            blend: Blend::Difference,
+            ..Composite::default()
+        };
+        let row = render(scene, &c, view, [6, 1], [0, 0]);
+        assert_eq!(&row[0..4], &[0, 0, 0, 0]);
+        assert_eq!(&row[4..8], &[153, 153, 153, 255]);
+        assert_eq!(&row[12..16], &[51, 51, 51, 255]);
+    }
+
+    #[test]
+    fn the_level_matches_the_zoom() {
+        let v = |step| ViewRect {
+            origin: [0.0; 2],
+            step,
+        };
+        assert_eq!(v(0.25).level(5), 0);
+        assert_eq!(v(1.9).level(5), 0);
+        assert_eq!(v(2.0).level(5), 1);
+        assert_eq!(v(100.0).level(5), 4);
+    }
+}

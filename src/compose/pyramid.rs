@@ -1,0 +1,123 @@
+//! 8-bit luminance pyramids for display, each level cut into square tiles for the GPU.
+
+use crate::raster::AnyImage;
+use rayon::prelude::*;
+
+/// Side of a display tile in pixels: within every device's texture limit (WebGPU guarantees
+/// 2048), so no level ever needs a texture larger than the device allows.
+pub const TILE: usize = 2048;
+
+/// Longest side of the coarsest level.
+const COARSEST_SIDE: usize = 256;
+
+/// One level: luminance, one byte per pixel, row-major.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Level {
+    /// Width in pixels.
+    pub width: usize,
+    /// Height in pixels.
+    pub height: usize,
+    /// `width * height` bytes.
+    pub pixels: Vec<u8>,
+}
+
+impl Level {
+    /// Tiles across and down.
+    pub fn tiles(&self) -> [usize; 2] {
+        [self.width.div_ceil(TILE), self.height.div_ceil(TILE)]
+    }
+
+    /// The pixel rectangle `(x, y, width, height)` of tile `(tx, ty)`.
+    pub fn tile_rect(&self, tx: usize, ty: usize) -> [usize; 4] {
+        let (x, y) = (tx * TILE, ty * TILE);
+        [x, y, TILE.min(self.width - x), TILE.min(self.height - y)]
+    }
+
+    /// Half the size, each pixel the mean of (up to) 2 x 2.
+    fn half(&self) -> Level {
+        let (w, h) = (self.width.div_ceil(2), self.height.div_ceil(2));
+        let mut pixels = vec![0u8; w * h];
+        pixels.par_chunks_mut(w).enumerate().for_each(|(y, row)| {
+            let (y0, y1) = (2 * y, (2 * y + 1).min(self.height - 1));
+            for (x, out) in row.iter_mut().enumerate() {
+                let (x0, x1) = (2 * x, (2 * x + 1).min(self.width - 1));
+                let p = |x: usize, y: usize| self.pixels[y * self.width + x] as u32;
+                *out = ((p(x0, y0) + p(x1, y0) + p(x0, y1) + p(x1, y1) + 2) / 4) as u8;
+            }
+        });
+        Level {
+            width: w,
+            height: h,
+            pixels,
+        }
+    }
+}
+
+/// Levels from full resolution (level 0) down, each half the previous, until the longest side
+/// is at most 256 pixels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pyramid {
+    /// Level `l` has `2^l` full-resolution pixels per pixel.
+    pub levels: Vec<Level>,
+}
+
+impl Pyramid {
+    /// The display pyramid of `image`'s luminance.
+    pub fn of(image: &AnyImage) -> Self {
+        let (w, h) = (image.width(), image.height());
+        let mut pixels = vec![0u8; w * h];
+        pixels.par_chunks_mut(w).enumerate().for_each_init(
+            || vec![0f32; w],
+            |row, (y, out)| {
+                image.luminance_row(y, row);
+                for (o, v) in out.iter_mut().zip(row.iter()) {
+                    *o = (v.clamp(0.0, 1.0) * 255.0).round() as u8;
+                }
+            },
+        );
+        let mut levels = vec![Level {
+            width: w,
+            height: h,
+            pixels,
+        }];
+        while let Some(last) = levels.last()
+            && last.width.max(last.height) > COARSEST_SIDE
+        {
+            let next = last.half();
+            levels.push(next);
+        }
+        Self { levels }
+    }
+
+    /// Full-resolution width and height.
+    pub fn size(&self) -> [usize; 2] {
+        [self.levels[0].width, self.levels[0].height]
+    }
+
+    /// Bytes held by every level.
+    pub fn bytes(&self) -> usize {
+        self.levels.iter().map(|l| l.pixels.len()).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::raster::GrayF32;
+
+    #[test]
+    fn levels_halve_down_to_the_coarsest_side_and_tiles_cover_each_level() {
+        let image = AnyImage::from_gray_f32(GrayF32::from_shape_fn((1000, 4100), |(y, x)| {
+            ((x + y) % 2) as f32
+        }));
+        let p = Pyramid::of(&image);
+        let sizes: Vec<[usize; 2]> = p.levels.iter().map(|l| [l.width, l.height]).collect();
+        assert_eq!(sizes[..3], [[4100, 1000], [2050, 500], [1025, 250]]);
+        assert_eq!(*sizes.last().unwrap(), [129, 32]);
+        let level = &p.levels[0];
+        assert_eq!(level.tiles(), [3, 1]);
+        assert_eq!(level.tile_rect(2, 0), [4096, 0, 4, 1000]);
+        // A checkerboard of 0 and 255 averages to mid-gray.
+        assert_eq!(p.levels[1].pixels[0], 128);
+    }
+}

@@ -1,0 +1,678 @@
+//! The GPU compositor: layer pyramids uploaded tile by tile (coarse levels first, within a byte
+//! budget per call, so a huge image shows at once and sharpens), the warp grid as a texture,
+//! and a render pipeline that composes in one pass (`shaders/compose.wgsl`). It draws into the
+//! viewer's render pass (a paint callback) or into an offscreen texture (export, tests). Its
+//! CPU twin is [`crate::compose::render`].
+
+use crate::compose::{Composite, Pyramid, ViewRect, WarpGrid};
+use crate::{Error, Result};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// The uniform block of `compose.wgsl`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params {
+    view: [f32; 4],
+    target: [f32; 4],
+    scales: [f32; 4],
+    bottom: [u32; 4],
+    top: [u32; 4],
+    grid: [u32; 4],
+    mode: [u32; 4],
+}
+
+/// One pyramid level on the device: a texture array of its tiles.
+struct LevelTexture {
+    texture: wgpu::Texture,
+    view: wgpu::TextureView,
+    /// Tiles across and down.
+    tiles: [usize; 2],
+    /// Tile side in texels (the level's own size when it fits one tile).
+    side: usize,
+    /// Tiles uploaded so far, in row-major order.
+    uploaded: usize,
+}
+
+impl LevelTexture {
+    fn complete(&self) -> bool {
+        self.uploaded == self.tiles[0] * self.tiles[1]
+    }
+}
+
+/// A layer's pyramid and its levels on the device (created on first upload).
+struct LayerTextures {
+    pyramid: Arc<Pyramid>,
+    levels: Vec<Option<LevelTexture>>,
+}
+
+impl LayerTextures {
+    fn new(pyramid: Arc<Pyramid>) -> Self {
+        let levels = (0..pyramid.levels.len()).map(|_| None).collect();
+        Self { pyramid, levels }
+    }
+
+    /// The finest complete level not finer than `desired`, else the finest complete one.
+    fn usable_level(&self, desired: usize) -> Option<usize> {
+        let complete = |l: &usize| self.levels[*l].as_ref().is_some_and(LevelTexture::complete);
+        (desired..self.levels.len())
+            .find(complete)
+            .or_else(|| (0..desired.min(self.levels.len())).rev().find(complete))
+    }
+
+    /// Uploads tiles, coarsest level first, until `budget` bytes are spent; returns the bytes
+    /// uploaded.
+    fn upload(
+        &mut self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        budget: usize,
+        max_layers: usize,
+    ) -> Result<usize> {
+        let mut spent = 0;
+        for l in (0..self.levels.len()).rev() {
+            let level = &self.pyramid.levels[l];
+            if self.levels[l].is_none() {
+                self.levels[l] = Some(create_level(device, level, l, max_layers)?);
+            }
+            let texture = self.levels[l].as_mut().expect("just created");
+            while !texture.complete() {
+                if spent >= budget {
+                    return Ok(spent);
+                }
+                let index = texture.uploaded;
+                let (tx, ty) = (index % texture.tiles[0], index / texture.tiles[0]);
+                let [x, y, w, h] = tile_rect(level, texture.side, tx, ty);
+                queue.write_texture(
+                    wgpu::TexelCopyTextureInfo {
+                        texture: &texture.texture,
+                        mip_level: 0,
+                        origin: wgpu::Origin3d {
+                            x: 0,
+                            y: 0,
+                            z: index as u32,
+                        },
+                        aspect: wgpu::TextureAspect::All,
+                    },
+                    &level.pixels[y * level.width + x..],
+                    wgpu::TexelCopyBufferLayout {
+                        offset: 0,
+                        bytes_per_row: Some(level.width as u32),
+                        rows_per_image: None,
+                    },
+                    wgpu::Extent3d {
+                        width: w as u32,
+                        height: h as u32,
+                        depth_or_array_layers: 1,
+                    },
+                );
+                texture.uploaded += 1;
+                spent += w * h;
+            }
+        }
+        Ok(spent)
+    }
+
+    fn complete(&self) -> bool {
+        self.levels
+            .iter()
+            .all(|l| l.as_ref().is_some_and(LevelTexture::complete))
+    }
+}
+
+fn tile_rect(level: &crate::compose::Level, side: usize, tx: usize, ty: usize) -> [usize; 4] {
+    let (x, y) = (tx * side, ty * side);
+    [x, y, side.min(level.width - x), side.min(level.height - y)]
+}
+
+fn create_level(
+    device: &wgpu::Device,
+    level: &crate::compose::Level,
+    index: usize,
+    max_layers: usize,
+) -> Result<LevelTexture> {
+    let side = crate::compose::TILE.min(level.width.max(level.height));
+    let tiles = [level.width.div_ceil(side), level.height.div_ceil(side)];
+    if tiles[0] * tiles[1] > max_layers {
+        return Err(Error::Gpu(format!(
+            "level {index} ({} x {}) needs {} tiles, more than the device's {max_layers} texture layers",
+            level.width,
+            level.height,
+            tiles[0] * tiles[1]
+        )));
+    }
+    let texture = device.create_texture(&wgpu::TextureDescriptor {
+        label: Some("compose level"),
+        size: wgpu::Extent3d {
+            width: side as u32,
+            height: side as u32,
+            depth_or_array_layers: (tiles[0] * tiles[1]) as u32,
+        },
+        mip_level_count: 1,
+        sample_count: 1,
+        dimension: wgpu::TextureDimension::D2,
+        format: wgpu::TextureFormat::R8Unorm,
+        usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+        view_formats: &[],
+    });
+    let view = texture.create_view(&wgpu::TextureViewDescriptor {
+        dimension: Some(wgpu::TextureViewDimension::D2Array),
+        ..Default::default()
+    });
+    Ok(LevelTexture {
+        texture,
+        view,
+        tiles,
+        side,
+        uploaded: 0,
+    })
+}
+
+/// What one frame composes.
+#[derive(Debug, Clone, Copy)]
+pub struct Frame {
+    /// The part of the fixed image shown.
+    pub view: ViewRect,
+    /// Blend settings.
+    pub composite: Composite,
+    /// Framebuffer pixel of output pixel `(0, 0)`'s top-left corner.
+    pub target_origin: [f32; 2],
+}
+
+/// The compositor's device state.
+pub struct Compositor {
+    module: wgpu::ShaderModule,
+    layout: wgpu::BindGroupLayout,
+    pipeline_layout: wgpu::PipelineLayout,
+    pipelines: HashMap<(wgpu::TextureFormat, bool), wgpu::RenderPipeline>,
+    uniform: wgpu::Buffer,
+    layers: Option<[LayerTextures; 2]>,
+    grid: Option<(Arc<WarpGrid>, wgpu::TextureView)>,
+    empty_grid: wgpu::TextureView,
+    bind_group: Option<wgpu::BindGroup>,
+    max_layers: usize,
+}
+
+impl Compositor {
+    /// Compiles the shader and creates the fixed resources.
+    pub fn new(device: &wgpu::Device) -> Self {
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("compose.wgsl"),
+            source: wgpu::ShaderSource::Wgsl(super::COMPOSE_SHADER.into()),
+        });
+        let tiles = |binding| wgpu::BindGroupLayoutEntry {
+            binding,
+            visibility: wgpu::ShaderStages::FRAGMENT,
+            ty: wgpu::BindingType::Texture {
+                sample_type: wgpu::TextureSampleType::Float { filterable: false },
+                view_dimension: wgpu::TextureViewDimension::D2Array,
+                multisampled: false,
+            },
+            count: None,
+        };
+        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("compose"),
+            entries: &[
+                wgpu::BindGroupLayoutEntry {
+                    binding: 0,
+                    visibility: wgpu::ShaderStages::FRAGMENT,
+                    ty: wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Uniform,
+                        has_dynamic_offset: false,
+                        min_binding_size: None,
+                    },
+                    count: None,
+                },
+                tiles(1),
+                tiles(2),
+                wgpu::BindGroupLayoutEntry {
+                    binding: 3,
+                    visibility: wgpu::ShaderStages::FRAGMENT,
+                    ty: wgpu::BindingType::Texture {
+                        sample_type: wgpu::TextureSampleType::Float { filterable: false },
+                        view_dimension: wgpu::TextureViewDimension::D2,
+                        multisampled: false,
+                    },
+                    count: None,
+                },
+            ],
+        });
+        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("compose"),
+            bind_group_layouts: &[Some(&layout)],
+            immediate_size: 0,
+        });
+        let uniform = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("compose params"),
+            size: std::mem::size_of::<Params>() as u64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let empty_grid = grid_texture(device, 1, 1).create_view(&Default::default());
+        Self {
+            module,
+            layout,
+            pipeline_layout,
+            pipelines: HashMap::new(),
+            uniform,
+            layers: None,
+            grid: None,
+            empty_grid,
+            bind_group: None,
+            max_layers: device.limits().max_texture_array_layers as usize,
+        }
+    }
+
+    /// Sets the layers and the warp; unchanged layers (the same `Arc`) keep their uploads.
+    pub fn set_scene(
+        &mut self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        bottom: &Arc<Pyramid>,
+        top: &Arc<Pyramid>,
+        warp: Option<&Arc<WarpGrid>>,
+    ) {
+        let keep = |old: Option<LayerTextures>, new: &Arc<Pyramid>| match old {
+            Some(old) if Arc::ptr_eq(&old.pyramid, new) => old,
+            _ => LayerTextures::new(new.clone()),
+        };
+        let [old_bottom, old_top] = match self.layers.take() {
+            Some([b, t]) => [Some(b), Some(t)],
+            None => [None, None],
+        };
+        self.layers = Some([keep(old_bottom, bottom), keep(old_top, top)]);
+        let same_grid = match (&self.grid, warp) {
+            (Some((old, _)), Some(new)) => Arc::ptr_eq(old, new),
+            (None, None) => true,
+            _ => false,
+        };
+        if !same_grid {
+            self.grid = warp.map(|g| (g.clone(), upload_grid(device, queue, g)));
+        }
+        self.bind_group = None;
+    }
+
+    /// Uploads up to `budget` bytes of tiles (coarse levels first); true when every level of
+    /// both layers is on the device.
+    pub fn upload(
+        &mut self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        budget: usize,
+    ) -> Result<bool> {
+        let Some(layers) = &mut self.layers else {
+            return Ok(true);
+        };
+        let mut left = budget;
+        for layer in layers.iter_mut() {
+            let spent = layer.upload(device, queue, left, self.max_layers)?;
+            left = left.saturating_sub(spent);
+        }
+        Ok(layers.iter().all(LayerTextures::complete))
+    }
+
+    /// The levels `frame` would use now (finest uploaded near the zoom), if any is ready.
+    pub fn levels(&self, view: &ViewRect) -> Option<[usize; 2]> {
+        let [b, t] = self.layers.as_ref()?;
+        let levels = |l: &LayerTextures| l.usable_level(view.level(l.pyramid.levels.len()));
+        Some([levels(b)?, levels(t)?])
+    }
+
+    /// Writes the frame's parameters and binds the levels it uses; false when nothing is
+    /// uploaded yet.
+    pub fn prepare(
+        &mut self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        frame: &Frame,
+        srgb_target: bool,
+    ) -> bool {
+        let Some(levels) = self.levels(&frame.view) else {
+            return false;
+        };
+        let [bottom, top] = self.layers.as_ref().expect("levels found layers");
+        let level_params = |layer: &LayerTextures, l: usize| {
+            let level = &layer.pyramid.levels[l];
+            let texture = layer.levels[l].as_ref().expect("usable level exists");
+            [
+                level.width as u32,
+                level.height as u32,
+                texture.tiles[0] as u32,
+                texture.side as u32,
+            ]
+        };
+        let (grid, grid_on) = match &self.grid {
+            Some((g, _)) => ([g.width as u32, g.height as u32, 1, 0], g.scale as f32),
+            None => ([1, 1, 0, 0], 1.0),
+        };
+        let c = &frame.composite;
+        let params = Params {
+            view: [
+                frame.view.origin[0] as f32,
+                frame.view.origin[1] as f32,
+                frame.view.step as f32,
+                if srgb_target { 1.0 } else { 0.0 },
+            ],
+            target: [
+                frame.target_origin[0],
+                frame.target_origin[1],
+                c.opacity,
+                c.square as f32,
+            ],
+            scales: [
+                (1u64 << levels[0]) as f32,
+                (1u64 << levels[1]) as f32,
+                grid_on,
+                0.0,
+            ],
+            bottom: level_params(bottom, levels[0]),
+            top: level_params(top, levels[1]),
+            grid,
+            mode: [c.blend.code(), c.flicker_top as u32, 0, 0],
+        };
+        queue.write_buffer(&self.uniform, 0, bytemuck::bytes_of(&params));
+        fn view(layer: &LayerTextures, l: usize) -> &wgpu::TextureView {
+            &layer.levels[l].as_ref().expect("usable level exists").view
+        }
+        let grid_view = self.grid.as_ref().map_or(&self.empty_grid, |(_, v)| v);
+        self.bind_group = Some(device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("compose"),
+            layout: &self.layout,
+            entries: &[
+                wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: self.uniform.as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 1,
+                    resource: wgpu::BindingResource::TextureView(view(bottom, levels[0])),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 2,
+                    resource: wgpu::BindingResource::TextureView(view(top, levels[1])),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 3,
+                    resource: wgpu::BindingResource::TextureView(grid_view),
+                },
+            ],
+        }));
+        true
+    }
+
+    /// Makes sure a pipeline for `format` exists (call before [`Compositor::draw`]).
+    pub fn ensure_pipeline(
+        &mut self,
+        device: &wgpu::Device,
+        format: wgpu::TextureFormat,
+        blended: bool,
+    ) {
+        let (module, layout) = (&self.module, &self.pipeline_layout);
+        self.pipelines.entry((format, blended)).or_insert_with(|| {
+            device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+                label: Some("compose"),
+                layout: Some(layout),
+                vertex: wgpu::VertexState {
+                    module,
+                    entry_point: Some("vs_main"),
+                    compilation_options: Default::default(),
+                    buffers: &[],
+                },
+                fragment: Some(wgpu::FragmentState {
+                    module,
+                    entry_point: Some("fs_main"),
+                    compilation_options: Default::default(),
+                    targets: &[Some(wgpu::ColorTargetState {
+                        format,
+                        blend: blended.then_some(wgpu::BlendState::PREMULTIPLIED_ALPHA_BLENDING),
+                        write_mask: wgpu::ColorWrites::ALL,
+                    })],
+                }),
+                primitive: wgpu::PrimitiveState::default(),
+                depth_stencil: None,
+                multisample: wgpu::MultisampleState::default(),
+                multiview_mask: None,
+                cache: None,
+            })
+        });
+    }
+
+    /// Draws the prepared frame into `pass` (whose target has `format`).
+    pub fn draw(
+        &self,
+        pass: &mut wgpu::RenderPass<'_>,
+        format: wgpu::TextureFormat,
+        blended: bool,
+    ) {
+        let (Some(pipeline), Some(bind_group)) =
+            (self.pipelines.get(&(format, blended)), &self.bind_group)
+        else {
+            return;
+        };
+        pass.set_pipeline(pipeline);
+        pass.set_bind_group(0, bind_group, &[]);
+        pass.draw(0..3, 0..1);
+    }
+
+    /// Renders `size` output pixels of the whole scene (every tile uploaded first) into RGBA
+    /// bytes, row-major: the export's and the tests' path. `size` must fit one texture.
+    pub fn render_offscreen(
+        &mut self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        view: ViewRect,
+        composite: Composite,
+        size: [usize; 2],
+    ) -> Result<Vec<u8>> {
+        while !self.upload(device, queue, usize::MAX)? {}
+        let format = wgpu::TextureFormat::Rgba8Unorm;
+        self.ensure_pipeline(device, format, false);
+        let frame = Frame {
+            view,
+            composite,
+            target_origin: [0.0, 0.0],
+        };
+        if !self.prepare(device, queue, &frame, false) {
+            return Err(Error::Gpu("no layers to compose".into()));
+        }
+        let [w, h] = size.map(|v| v as u32);
+        let target = device.create_texture(&wgpu::TextureDescriptor {
+            label: Some("compose target"),
+            size: wgpu::Extent3d {
+                width: w,
+                height: h,
+                depth_or_array_layers: 1,
+            },
+            mip_level_count: 1,
+            sample_count: 1,
+            dimension: wgpu::TextureDimension::D2,
+            format,
+            usage: wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::COPY_SRC,
+            view_formats: &[],
+        });
+        let target_view = target.create_view(&Default::default());
+        let row_bytes = (w * 4).div_ceil(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT)
+            * wgpu::COPY_BYTES_PER_ROW_ALIGNMENT;
+        let readback = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("compose readback"),
+            size: row_bytes as u64 * h as u64,
+            usage: wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::MAP_READ,
+            mapped_at_creation: false,
+        });
+        let mut encoder = device.create_command_encoder(&Default::default());
+        {
+            let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
+                label: Some("compose"),
+                color_attachments: &[Some(wgpu::RenderPassColorAttachment {
+                    view: &target_view,
+                    depth_slice: None,
+                    resolve_target: None,
+                    ops: wgpu::Operations {
+                        load: wgpu::LoadOp::Clear(wgpu::Color::TRANSPARENT),
+                        store: wgpu::StoreOp::Store,
+                    },
+                })],
+                ..Default::default()
+            });
+            self.draw(&mut pass, format, false);
+        }
+        encoder.copy_texture_to_buffer(
+            wgpu::TexelCopyTextureInfo {
+                texture: &target,
+                mip_level: 0,
+                origin: wgpu::Origin3d::ZERO,
+                aspect: wgpu::TextureAspect::All,
+            },
+            wgpu::TexelCopyBufferInfo {
+                buffer: &readback,
+                layout: wgpu::TexelCopyBufferLayout {
+                    offset: 0,
+                    bytes_per_row: Some(row_bytes),
+                    rows_per_image: None,
+                },
+            },
+            wgpu::Extent3d {
+                width: w,
+                height: h,
+                depth_or_array_layers: 1,
+            },
+        );
+        queue.submit([encoder.finish()]);
+        let slice = readback.slice(..);
+        slice.map_async(wgpu::MapMode::Read, |_| {});
+        device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::Gpu(format!("waiting for the composite: {e}")))?;
+        let data = slice
+            .get_mapped_range()
+            .map_err(|e| Error::Gpu(format!("reading the composite: {e}")))?;
+        let mut rgba = Vec::with_capacity((w * h * 4) as usize);
+        for row in data.chunks(row_bytes as usize) {
+            rgba.extend_from_slice(&row[..(w * 4) as usize]);
+        }
+        Ok(rgba)
+    }
+}
+
+fn grid_texture(device: &wgpu::Device, width: u32, height: u32) -> wgpu::Texture {
+    device.create_texture(&wgpu::TextureDescriptor {
+        label: Some("compose warp grid"),
+        size: wgpu::Extent3d {
+            width,
+            height,
+            depth_or_array_layers: 1,
+        },
+        mip_level_count: 1,
+        sample_count: 1,
+        dimension: wgpu::TextureDimension::D2,
+        format: wgpu::TextureFormat::Rg32Float,
+        usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+        view_formats: &[],
+    })
+}
+
+fn upload_grid(device: &wgpu::Device, queue: &wgpu::Queue, grid: &WarpGrid) -> wgpu::TextureView {
+    let texture = grid_texture(device, grid.width as u32, grid.height as u32);
+    queue.write_texture(
+        texture.as_image_copy(),
+        bytemuck::cast_slice(&grid.displacement),
+        wgpu::TexelCopyBufferLayout {
+            offset: 0,
+            bytes_per_row: Some(grid.width as u32 * 8),
+            rows_per_image: None,
+        },
+        wgpu::Extent3d {
+            width: grid.width as u32,
+            height: grid.height as u32,
+            depth_or_array_layers: 1,
+        },
+    );
+    texture.create_view(&Default::default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compose::{Blend, Scene, render};
+    use crate::raster::{AnyImage, GrayF32};
+    use crate::transform::Affine;
+
+    fn textured(width: usize, height: usize, seed: f32) -> Arc<Pyramid> {
+        let image = GrayF32::from_shape_fn((height, width), |(y, x)| {
+            let (x, y) = (x as f32, y as f32);
+            0.5 + 0.25 * ((x * 0.05 + seed).sin() + (y * 0.031 - seed).cos())
+        });
+        Arc::new(Pyramid::of(&AnyImage::from_gray_f32(image)))
+    }
+
+    /// The GPU compositor against its CPU twin, every blend mode, a warped top layer, tiled
+    /// levels (4500 px wide: three tiles), at full resolution and zoomed out.
+    #[test]
+    fn the_gpu_composite_matches_the_cpu_twin() {
+        let context = match super::super::GpuContext::shared() {
+            Ok(c) => c,
+            Err(e) => {
+                assert!(
+                    !super::super::adapter_required(),
+                    "CI=true but no GPU adapter: {e}"
+                );
+                eprintln!("skipping: {e}");
+                return;
+            }
+        };
+        let (bottom, top) = (textured(4500, 700, 0.0), textured(4400, 650, 1.0));
+        let affine = Affine::similarity(0.02, 1.01, [7.3, -4.1], [2200.0, 350.0]);
+        let warp = Arc::new(WarpGrid::of(&affine, bottom.size(), 8, 1024));
+        let (device, queue) = (&context.device, &context.queue);
+        let mut compositor = Compositor::new(device);
+        compositor.set_scene(device, queue, &bottom, &top, Some(&warp));
+        let scene = Scene {
+            bottom: &bottom,
+            top: &top,
+            warp: Some(&warp),
+        };
+        let views = [
+            (
+                ViewRect {
+                    origin: [1990.3, 100.7],
+                    step: 0.73,
+                },
+                [300, 200],
+            ),
+            (
+                ViewRect {
+                    origin: [-20.2, -10.1],
+                    step: 9.3,
+                },
+                [500, 80],
+            ),
+        ];
+        for blend in Blend::ALL {
+            let composite = Composite {
+                blend,
+                square: 37,
+                opacity: 0.3,
+                flicker_top: true,
+            };
+            for (view, size) in views {
+                let gpu = compositor
+                    .render_offscreen(device, queue, view, composite, size)
+                    .unwrap();
+                let levels = compositor.levels(&view).unwrap();
+                let cpu = render(scene, &composite, view, size, levels);
+                let differ = gpu
+                    .iter()
+                    .zip(&cpu)
+                    .filter(|(g, c)| (**g as i32 - **c as i32).abs() > 1)
+                    .count();
+                // Pixels exactly on a square's or the image's edge may fall either way in f32.
+                assert!(
+                    differ * 1000 <= gpu.len(),
+                    "{blend:?} {view:?}: {differ} of {} bytes differ by more than 1",
+                    gpu.len()
+                );
+            }
+        }
+        context.check().unwrap();
+    }
+}
