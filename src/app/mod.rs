@@ -64,6 +64,13 @@ pub enum Task {
     Idle,
     /// Loading a pair.
     Loading(JobHandle<Layers>),
+    /// Exporting the composite and the results.
+    Exporting {
+        /// The job: a summary line.
+        job: JobHandle<String>,
+        /// Fraction done.
+        fraction: f32,
+    },
     /// Registering the pair.
     Registering {
         /// The job: its summary and the warped preview.
@@ -79,6 +86,7 @@ impl Task {
         match self {
             Task::Idle => "idle",
             Task::Loading(_) => "loading",
+            Task::Exporting { .. } => "exporting",
             Task::Registering { .. } => "registering",
         }
     }
@@ -411,11 +419,96 @@ impl AlinifyApp {
         }
     }
 
+    /// Writes the composite at full resolution (GPU when a hardware adapter exists, else CPU)
+    /// and the last registration's outputs into `folder`, in the background.
+    pub fn export(&mut self, folder: PathBuf) {
+        let Some(layers) = &self.layers else {
+            self.error = Some("load a pair first".into());
+            return;
+        };
+        if !matches!(self.task, Task::Idle) {
+            return;
+        }
+        self.error = None;
+        let (bottom, top) = (layers.fixed.clone(), layers.moving.clone());
+        let warp = match self.view {
+            View::After => layers.warp.clone(),
+            View::Before => None,
+        };
+        let composite = self.settings.composite;
+        let session = self.out_dir.path().to_path_buf();
+        let has_result = self.result.is_some();
+        let job = JobHandle::spawn("alinify-export", move |reporter| {
+            let started = Instant::now();
+            io::ensure_output_dir(&folder)?;
+            let scene = crate::compose::Scene {
+                bottom: &bottom,
+                top: &top,
+                warp: warp.as_deref(),
+            };
+            let (mut render, max_width, backend) =
+                match crate::compose::gpu_renderer(scene, composite, false) {
+                    Ok(gpu) => gpu,
+                    Err(why) => {
+                        reporter.log(format!("exporting on the CPU: {why}"));
+                        (
+                            crate::compose::cpu_renderer(scene, composite),
+                            usize::MAX,
+                            "cpu".into(),
+                        )
+                    }
+                };
+            let progress = |fraction: f32| {
+                reporter.progress(Progress {
+                    stage: crate::job::Stage::Write,
+                    level: None,
+                    iteration: None,
+                    metric: None,
+                    fraction,
+                })
+            };
+            let compute = crate::compose::export_composite(
+                &folder.join("composite.tif"),
+                scene,
+                max_width,
+                render.as_mut(),
+                &progress,
+                reporter.cancel_token(),
+            )?;
+            let mut copied = 0;
+            if has_result {
+                for name in ["warped.tif", "transform.json", "report.json", "flow.flo"] {
+                    let from = session.join(name);
+                    if from.is_file() {
+                        std::fs::copy(&from, folder.join(name))
+                            .map_err(|e| Error::write(&folder.join(name), e))?;
+                        copied += 1;
+                    }
+                }
+            }
+            Ok(format!(
+                "exported composite.tif{} to {} in {:.1} s ({compute:.1} s composing on {backend})",
+                if copied > 0 {
+                    format!(" and {copied} result files")
+                } else {
+                    String::new()
+                },
+                folder.display(),
+                started.elapsed().as_secs_f64()
+            ))
+        });
+        match job {
+            Ok(job) => self.task = Task::Exporting { job, fraction: 0.0 },
+            Err(e) => self.error = Some(format!("cannot start the export: {e}")),
+        }
+    }
+
     /// Cancels the background task, if any.
     pub fn cancel(&mut self) {
         match &self.task {
             Task::Idle => {}
             Task::Loading(job) => job.cancel.cancel(),
+            Task::Exporting { job, .. } => job.cancel.cancel(),
             Task::Registering { job, .. } => job.cancel.cancel(),
         }
     }
@@ -437,6 +530,27 @@ impl AlinifyApp {
                     Task::Idle
                 }
             },
+            Task::Exporting { job, mut fraction } => {
+                let mut finished = None;
+                for event in job.events.try_iter() {
+                    match event {
+                        Event::Progress(p) => fraction = p.fraction,
+                        Event::Log(line) => self.notice = Some(line),
+                        Event::Finished(result) => finished = Some(result),
+                    }
+                }
+                match finished {
+                    None => Task::Exporting { job, fraction },
+                    Some(Ok(message)) => {
+                        self.notice = Some(message);
+                        Task::Idle
+                    }
+                    Some(Err(e)) => {
+                        self.error = Some(format!("export failed: {e}"));
+                        Task::Idle
+                    }
+                }
+            }
             Task::Registering { job, mut progress } => {
                 let mut finished = None;
                 for event in job.events.try_iter() {
@@ -557,6 +671,12 @@ impl AlinifyApp {
             .show(ui.ctx(), |ui| {
                 ui.label(format!("UI build {:.2} ms/frame (average)", self.frame_ms));
                 ui.label(format!("frame interval {dt:.1} ms"));
+                ui.label(format!("viewer composes on the {}", self.viewer.backend()));
+                if let Some((n, median, p95)) = self.viewer.last_gesture {
+                    ui.label(format!(
+                        "last pan/zoom: {n} frames, median {median:.1} ms, p95 {p95:.1} ms"
+                    ));
+                }
                 if let Some(ms) = self.launch_to_interactive_ms() {
                     ui.label(format!("launch to interactive {ms:.0} ms"));
                 }
@@ -726,6 +846,21 @@ impl AlinifyApp {
             }
             _ => {}
         }
+        ui.separator();
+        let idle = matches!(self.task, Task::Idle);
+        if ui
+            .add_enabled(idle && self.layers.is_some(), egui::Button::new("Export…"))
+            .on_hover_text("the composite at full resolution, and the registration's outputs")
+            .clicked()
+            && let Some(folder) = rfd::FileDialog::new()
+                .set_title("Export folder")
+                .pick_folder()
+        {
+            self.export(folder);
+        }
+        if let Task::Exporting { fraction, .. } = &self.task {
+            ui.add(egui::ProgressBar::new(*fraction).text("exporting"));
+        }
     }
 
     fn viewer(&mut self, ui: &mut egui::Ui) {
@@ -795,6 +930,9 @@ impl AlinifyApp {
                         Task::Idle if self.layers.is_some() => "ready".to_string(),
                         Task::Idle => "no images".to_string(),
                         Task::Loading(_) => "loading…".to_string(),
+                        Task::Exporting { fraction, .. } => {
+                            format!("exporting… {:.0} %", fraction * 100.0)
+                        }
                         Task::Registering { progress, .. } => progress
                             .as_ref()
                             .map_or("registering…".into(), Progress::describe),

@@ -301,3 +301,32 @@ fn the_warmup_shows_its_steps_and_a_fast_run_during_it_uses_the_cpu() {
     assert_eq!(report.steps.len(), if report.gpu.is_ok() { 4 } else { 3 });
     assert!(harness.query_by_label_contains("warmed up in").is_some());
 }
+
+#[test]
+fn export_writes_the_full_resolution_composite_and_the_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = loaded(dir.path(), 160, 7, Mode::Fast);
+    harness.get_by_label("Run").click();
+    harness.run_steps(1);
+    step_until(&mut harness, |app| {
+        matches!(app.task, Task::Idle) && (app.result.is_some() || app.error.is_some())
+    });
+    let folder = dir.path().join("export");
+    harness.state_mut().export(folder.clone());
+    harness.run_steps(1);
+    step_until(&mut harness, |app| matches!(app.task, Task::Idle));
+    assert_eq!(harness.state().error, None);
+    assert!(
+        harness
+            .query_by_label_contains("exported composite.tif")
+            .is_some()
+    );
+    let composite = io::load_image(&folder.join("composite.tif")).unwrap();
+    assert_eq!(
+        [composite.width(), composite.height(), composite.channels()],
+        [160, 160, 3]
+    );
+    for name in ["warped.tif", "transform.json", "report.json"] {
+        assert!(folder.join(name).is_file(), "{name}");
+    }
+}

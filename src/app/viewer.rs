@@ -81,6 +81,10 @@ pub struct Viewer {
     gpu: Option<(egui_wgpu::RenderState, Arc<AtomicBool>)>,
     /// The CPU path's texture and what it shows.
     cpu_texture: Option<(egui::TextureHandle, CpuKey)>,
+    /// Frame intervals (ms) of the current pan or zoom gesture.
+    gesture: Vec<f32>,
+    /// The last finished gesture's frame times: (frames, median ms, 95th percentile ms).
+    pub last_gesture: Option<(usize, f32, f32)>,
 }
 
 #[derive(PartialEq)]
@@ -104,6 +108,8 @@ impl Viewer {
             camera: None,
             gpu,
             cpu_texture: None,
+            gesture: Vec::new(),
+            last_gesture: None,
         }
     }
 
@@ -159,6 +165,10 @@ impl Viewer {
             }
         }
         let camera = *camera;
+        self.record_frame(
+            ui,
+            response.dragged() || ui.input(|i| i.smooth_scroll_delta.y != 0.0),
+        );
         let ppp = ui.ctx().pixels_per_point();
         let view = camera.view_rect(rect, ppp);
         let painter = ui.painter_at(rect);
@@ -182,6 +192,31 @@ impl Viewer {
             None => self.paint_cpu(ui, &painter, rect, view, scene, composite),
         }
         response.hover_pos().map(|pos| camera.to_image(rect, pos))
+    }
+
+    /// Collects frame intervals while the view moves; when it stops, summarises them (the
+    /// debug panel shows the summary, and it goes to stderr for benchmarks).
+    fn record_frame(&mut self, ui: &egui::Ui, moving: bool) {
+        if moving {
+            self.gesture.push(ui.input(|i| i.unstable_dt) * 1000.0);
+            ui.ctx().request_repaint();
+        } else if self.gesture.len() > 1 {
+            let mut times = std::mem::take(&mut self.gesture);
+            times.remove(0); // the interval before the gesture began
+            times.sort_by(f32::total_cmp);
+            let at = |q: f32| times[((times.len() - 1) as f32 * q).round() as usize];
+            let summary = (times.len(), at(0.5), at(0.95));
+            eprintln!(
+                "alinify: view moved for {} frames: median {:.1} ms, p95 {:.1} ms per frame ({})",
+                summary.0,
+                summary.1,
+                summary.2,
+                self.backend()
+            );
+            self.last_gesture = Some(summary);
+        } else {
+            self.gesture.clear();
+        }
     }
 
     fn paint_cpu(

@@ -3,6 +3,7 @@
 
 mod batch;
 mod bench;
+mod compose;
 mod demo;
 mod progress;
 
@@ -50,6 +51,8 @@ struct Cli {
 enum Command {
     /// Register MOVING to FIXED; writes warped.tif, transform.json and report.json.
     Register(Box<RegisterArgs>),
+    /// Write the viewer's composite of a pair at full resolution (8-bit RGB TIFF).
+    Compose(Box<compose::ComposeArgs>),
     /// Apply a saved transform to any image or layer, on the fixed image's grid.
     Warp {
         /// The image to warp.
@@ -277,6 +280,7 @@ pub fn run() -> i32 {
     let result = match cli.command {
         None => open_gui(&cli.files),
         Some(Command::Register(args)) => register(*args, &ui),
+        Some(Command::Compose(args)) => compose::run(*args, &ui),
         Some(Command::Warp {
             image,
             transform,

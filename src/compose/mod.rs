@@ -8,9 +8,13 @@
 //! together. Nothing here knows about a screen: a view is an origin and a step in fixed-image
 //! pixels.
 
+mod export;
 mod pyramid;
 mod warp_grid;
 
+#[cfg(feature = "gpu")]
+pub use export::gpu_renderer;
+pub use export::{RenderFn, cpu_renderer, export_composite};
 pub use pyramid::{Level, Pyramid, TILE};
 pub use warp_grid::WarpGrid;
 
@@ -103,6 +107,7 @@ impl ViewRect {
 
 /// The value (`0..=1`) of `level` at full-resolution coordinates `(x, y)`, bilinear between
 /// the level's pixel centres, or `None` outside the image.
+#[inline]
 pub fn sample(level: &Level, scale: f64, x: f64, y: f64) -> Option<f32> {
     let lx = (x + 0.5) / scale - 0.5;
     let ly = (y + 0.5) / scale - 0.5;
@@ -112,7 +117,8 @@ pub fn sample(level: &Level, scale: f64, x: f64, y: f64) -> Option<f32> {
     }
     let lx = lx.clamp(0.0, w - 1.0);
     let ly = ly.clamp(0.0, h - 1.0);
-    let (x0, y0) = (lx.floor() as usize, ly.floor() as usize);
+    // Non-negative after the clamp, so truncation is the floor (and avoids a libm call).
+    let (x0, y0) = (lx as usize, ly as usize);
     let (x1, y1) = (
         (x0 + 1).min(level.width - 1),
         (y0 + 1).min(level.height - 1),
@@ -137,8 +143,8 @@ pub fn blend_pixel(bottom: Option<f32>, top: Option<f32>, p: [f64; 2], c: &Compo
         (Blend::Difference, Some(t)) => gray((t - b).abs()),
         (Blend::Checkerboard, Some(t)) => {
             let square = c.square.max(1) as f64;
-            let cell = (p[0] / square).floor() + (p[1] / square).floor();
-            gray(if cell.rem_euclid(2.0) < 1.0 { b } else { t })
+            let cell = (p[0] / square).floor() as i64 + (p[1] / square).floor() as i64;
+            gray(if cell & 1 == 0 { b } else { t })
         }
         (Blend::FalseColor, Some(t)) => [b, t, t, 1.0],
         (Blend::Flicker, Some(t)) => gray(if c.flicker_top { t } else { b }),
@@ -188,7 +194,8 @@ pub fn render(
                     composite,
                 );
                 for (k, v) in colour.iter().enumerate() {
-                    row[i * 4 + k] = (v.clamp(0.0, 1.0) * 255.0).round() as u8;
+                    // Non-negative, so adding a half and truncating rounds.
+                    row[i * 4 + k] = (v.clamp(0.0, 1.0) * 255.0 + 0.5) as u8;
                 }
             }
         });

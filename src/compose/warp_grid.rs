@@ -49,10 +49,11 @@ impl WarpGrid {
     }
 
     /// `T(p)`: where fixed-image point `p` lands in the warped layer.
+    #[inline]
     pub fn map(&self, p: [f64; 2]) -> [f64; 2] {
         let cx = (p[0] / self.scale).clamp(0.0, (self.width - 1) as f64);
         let cy = (p[1] / self.scale).clamp(0.0, (self.height - 1) as f64);
-        let (i0, j0) = (cx.floor() as usize, cy.floor() as usize);
+        let (i0, j0) = (cx as usize, cy as usize); // non-negative: truncation is the floor
         let (i1, j1) = ((i0 + 1).min(self.width - 1), (j0 + 1).min(self.height - 1));
         let (fx, fy) = ((cx - i0 as f64) as f32, (cy - j0 as f64) as f32);
         let d = |i: usize, j: usize| self.displacement[j * self.width + i];

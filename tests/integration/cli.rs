@@ -177,3 +177,75 @@ fn usage_errors_exit_with_status_2() {
     // The window needs a fixed and a moving image (or none).
     assert_eq!(alinify(&["only-one.tif"]).status.code(), Some(2));
 }
+
+/// `alinify compose` warps the moving layer through a saved transform on the fly: the
+/// difference composite of a registered pair equals |warped.tif - fixed.tif|, and is darker
+/// than the raw pair's.
+#[test]
+fn compose_warps_through_the_transform_and_writes_a_full_resolution_composite() {
+    let dir = tempfile::tempdir().unwrap();
+    let pair = synth(dir.path(), "200x160", 8, "affine");
+    let out = dir.path().join("reg");
+    alinify_ok(&[
+        "register",
+        s(&pair.join("fixed.tif")),
+        s(&pair.join("moving.tif")),
+        "--mode",
+        "affine",
+        "--out",
+        s(&out),
+        "-q",
+    ]);
+    let (fixed, moving) = (pair.join("fixed.tif"), pair.join("moving.tif"));
+    let difference = |transform: Option<&std::path::Path>| {
+        let composite = dir.path().join("composite.tif");
+        let mut args = vec![
+            "compose",
+            s(&fixed),
+            s(&moving),
+            "--blend",
+            "difference",
+            "--backend",
+            "cpu",
+            "-o",
+            s(&composite),
+            "-q",
+        ];
+        if let Some(t) = transform {
+            args.extend(["--transform", s(t)]);
+        }
+        alinify_ok(&args);
+        let image = io::load_image(&composite).unwrap();
+        assert_eq!(
+            [image.width(), image.height(), image.channels()],
+            [200, 160, 3]
+        );
+        image.luminance()
+    };
+    // The inner part: the warped layer covers it.
+    let inner = ndarray::s![20..140, 20..180];
+    let raw = difference(None);
+    let registered = difference(Some(&out.join("transform.json")));
+    let warped = io::load_image(&out.join("warped.tif")).unwrap().luminance();
+    let fixed_gray = io::load_image(&fixed).unwrap().luminance();
+    let expected = (&warped - &fixed_gray).mapv(f32::abs);
+    let worst = (&registered.slice(inner) - &expected.slice(inner))
+        .iter()
+        .fold(0f32, |m, d| m.max(d.abs()));
+    assert!(
+        worst <= 2.0 / 255.0,
+        "composite differs from warped.tif by {worst}"
+    );
+    let (after, before) = (
+        registered.slice(inner).mean().unwrap(),
+        raw.slice(inner).mean().unwrap(),
+    );
+    assert!(
+        after < before,
+        "difference after {after:.4} vs before {before:.4}"
+    );
+    let bad = alinify(&[
+        "compose", "a.tif", "b.tif", "--blend", "sparkles", "-o", "c.tif",
+    ]);
+    assert_eq!(bad.status.code(), Some(2));
+}

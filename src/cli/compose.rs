@@ -1,0 +1,140 @@
+//! `alinify compose`: the viewer's composite of a pair at full resolution, as an RGB TIFF.
+
+use super::progress::Ui;
+use alinify::compose::{self, Blend, Composite, Pyramid, Scene, WarpGrid};
+use alinify::job::CancelToken;
+use alinify::register::Backend;
+use alinify::transform::{TransformFile, TransformSpec};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Compose FIXED and MOVING (warped by --transform) at full resolution, as in the viewer.
+#[derive(clap::Args, Debug)]
+pub struct ComposeArgs {
+    /// The reference image: defines the output size.
+    fixed: PathBuf,
+    /// The layer blended over it.
+    moving: PathBuf,
+    /// transform.json from a registration: the moving layer is warped through it.
+    #[arg(long)]
+    transform: Option<PathBuf>,
+    /// alpha, difference, checkerboard or red-cyan.
+    #[arg(long, default_value = "checkerboard", value_parser = parse_blend)]
+    blend: Blend,
+    /// Checkerboard square side, pixels.
+    #[arg(long, default_value_t = 64)]
+    square: usize,
+    /// Opacity of the moving layer (alpha).
+    #[arg(long, default_value_t = 0.5)]
+    opacity: f32,
+    /// Where the composite is drawn: auto (a hardware GPU, else the CPU), cpu or gpu.
+    #[arg(long, default_value = "auto")]
+    backend: Backend,
+    /// Output TIFF (8-bit RGB).
+    #[arg(short, long)]
+    out: PathBuf,
+}
+
+fn parse_blend(s: &str) -> Result<Blend, String> {
+    match s {
+        "alpha" => Ok(Blend::Alpha),
+        "difference" => Ok(Blend::Difference),
+        "checkerboard" => Ok(Blend::Checkerboard),
+        "red-cyan" => Ok(Blend::FalseColor),
+        other => Err(format!(
+            "unknown blend {other:?} (alpha, difference, checkerboard or red-cyan)"
+        )),
+    }
+}
+
+pub fn run(args: ComposeArgs, ui: &Ui) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let (fixed, moving) = rayon::join(
+        || alinify::io::load_image(&args.fixed),
+        || alinify::io::load_image(&args.moving),
+    );
+    let (fixed, moving) = (fixed?, moving?);
+    let (bottom, top) = rayon::join(|| Pyramid::of(&fixed), || Pyramid::of(&moving));
+    drop((fixed, moving));
+    let warp = args.transform.as_deref().map(warp_grid).transpose()?;
+    let loaded = started.elapsed().as_secs_f64();
+    let scene = Scene {
+        bottom: &bottom,
+        top: &top,
+        warp: warp.as_ref(),
+    };
+    let composite = Composite {
+        blend: args.blend,
+        opacity: args.opacity,
+        square: args.square,
+        flicker_top: false,
+    };
+    let cpu = || {
+        (
+            compose::cpu_renderer(scene, composite),
+            usize::MAX,
+            "cpu".to_string(),
+        )
+    };
+    let (mut render, max_width, backend) = match args.backend {
+        Backend::Cpu => cpu(),
+        Backend::Gpu => gpu(scene, composite, true)?,
+        Backend::Auto => match gpu(scene, composite, false) {
+            Ok(gpu) => gpu,
+            Err(why) => {
+                ui.say(format!("composing on the CPU: {why}"));
+                cpu()
+            }
+        },
+    };
+    let compute = compose::export_composite(
+        &args.out,
+        scene,
+        max_width,
+        render.as_mut(),
+        &|_| {},
+        &CancelToken::new(),
+    )?;
+    ui.say(format!(
+        "{}: {:.2} s in all ({loaded:.2} s loading and pyramids, {compute:.2} s composing on {backend})",
+        args.out.display(),
+        started.elapsed().as_secs_f64()
+    ));
+    Ok(())
+}
+
+/// The GPU renderer; with `allow_software`, a software adapter is accepted (`--backend gpu`).
+#[cfg(feature = "gpu")]
+fn gpu<'a>(
+    scene: Scene<'a>,
+    composite: Composite,
+    allow_software: bool,
+) -> anyhow::Result<(Box<compose::RenderFn<'a>>, usize, String)> {
+    compose::gpu_renderer(scene, composite, allow_software)
+        .map_err(|why| anyhow::anyhow!(alinify::Error::Gpu(why)))
+}
+
+#[cfg(not(feature = "gpu"))]
+fn gpu<'a>(
+    _scene: Scene<'a>,
+    _composite: Composite,
+    _allow_software: bool,
+) -> anyhow::Result<(Box<compose::RenderFn<'a>>, usize, String)> {
+    anyhow::bail!(alinify::Error::Gpu("built without the gpu feature".into()))
+}
+
+fn warp_grid(path: &Path) -> anyhow::Result<WarpGrid> {
+    let file = TransformFile::load(path)?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    let min_scale = match &file.transform {
+        TransformSpec::Dense { scale, .. } => *scale as usize,
+        _ => 4,
+    };
+    let transform = file.build(base)?;
+    Ok(WarpGrid::of(
+        transform.as_ref(),
+        [file.fixed.width, file.fixed.height],
+        min_scale,
+        2048,
+    ))
+}
