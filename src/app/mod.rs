@@ -354,7 +354,7 @@ impl AlinifyApp {
                 rayon::join(|| Pyramid::of(&f), || Pyramid::of(&m));
             drop((f, m));
             let warp = match &transform {
-                Some(path) => Some(Arc::new(warp_grid(path)?)),
+                Some(path) => Some(Arc::new(WarpGrid::from_transform_file(path)?)),
                 None => None,
             };
             Ok(Layers {
@@ -405,7 +405,7 @@ impl AlinifyApp {
         };
         let job = JobHandle::spawn("alinify-register", move |reporter| {
             let summary = crate::register::register_files(&request, reporter)?;
-            let grid = warp_grid(&request.out_dir.join("transform.json"))?;
+            let grid = WarpGrid::from_transform_file(&request.out_dir.join("transform.json"))?;
             Ok((summary, grid))
         });
         match job {
@@ -960,24 +960,6 @@ impl AlinifyApp {
             });
         });
     }
-}
-
-/// The transform saved at `path` (a `transform.json`) on a grid over the fixed image.
-fn warp_grid(path: &Path) -> Result<WarpGrid> {
-    let file = crate::transform::TransformFile::load(path)?;
-    let fixed_size = [file.fixed.width, file.fixed.height];
-    let base = path.parent().unwrap_or(Path::new("."));
-    let min_scale = match &file.transform {
-        crate::transform::TransformSpec::Dense { scale, .. } => *scale as usize,
-        _ => 4,
-    };
-    let transform = file.build(base)?;
-    Ok(WarpGrid::of(
-        transform.as_ref(),
-        fixed_size,
-        min_scale,
-        2048,
-    ))
 }
 
 /// The events received so far, and the result when the job ended.

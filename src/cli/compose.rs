@@ -4,8 +4,7 @@ use super::progress::Ui;
 use alinify::compose::{self, Blend, Composite, Pyramid, Scene, WarpGrid};
 use alinify::job::CancelToken;
 use alinify::register::Backend;
-use alinify::transform::{TransformFile, TransformSpec};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 /// Compose FIXED and MOVING (warped by --transform) at full resolution, as in the viewer.
@@ -56,7 +55,11 @@ pub fn run(args: ComposeArgs, ui: &Ui) -> anyhow::Result<()> {
     let (fixed, moving) = (fixed?, moving?);
     let (bottom, top) = rayon::join(|| Pyramid::of(&fixed), || Pyramid::of(&moving));
     drop((fixed, moving));
-    let warp = args.transform.as_deref().map(warp_grid).transpose()?;
+    let warp = args
+        .transform
+        .as_deref()
+        .map(WarpGrid::from_transform_file)
+        .transpose()?;
     let loaded = started.elapsed().as_secs_f64();
     let scene = Scene {
         bottom: &bottom,
@@ -121,20 +124,4 @@ fn gpu<'a>(
     _allow_software: bool,
 ) -> anyhow::Result<(Box<compose::RenderFn<'a>>, usize, String)> {
     anyhow::bail!(alinify::Error::Gpu("built without the gpu feature".into()))
-}
-
-fn warp_grid(path: &Path) -> anyhow::Result<WarpGrid> {
-    let file = TransformFile::load(path)?;
-    let base = path.parent().unwrap_or(Path::new("."));
-    let min_scale = match &file.transform {
-        TransformSpec::Dense { scale, .. } => *scale as usize,
-        _ => 4,
-    };
-    let transform = file.build(base)?;
-    Ok(WarpGrid::of(
-        transform.as_ref(),
-        [file.fixed.width, file.fixed.height],
-        min_scale,
-        2048,
-    ))
 }

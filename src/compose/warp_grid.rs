@@ -48,6 +48,25 @@ impl WarpGrid {
         }
     }
 
+    /// The transform saved in a `transform.json` on a grid of at most 2048 points a side over
+    /// its fixed image (at the field's own scale for a dense field, so that it is exact).
+    pub fn from_transform_file(path: &std::path::Path) -> crate::Result<Self> {
+        use crate::transform::{TransformFile, TransformSpec};
+        let file = TransformFile::load(path)?;
+        let base = path.parent().unwrap_or(std::path::Path::new("."));
+        let min_scale = match &file.transform {
+            TransformSpec::Dense { scale, .. } => *scale as usize,
+            _ => 4,
+        };
+        let transform = file.build(base)?;
+        Ok(Self::of(
+            transform.as_ref(),
+            [file.fixed.width, file.fixed.height],
+            min_scale,
+            2048,
+        ))
+    }
+
     /// `T(p)`: where fixed-image point `p` lands in the warped layer.
     #[inline]
     pub fn map(&self, p: [f64; 2]) -> [f64; 2] {
