@@ -1,4 +1,5 @@
-// Layer composition for the viewer and for export: the GPU twin of `compose::render`.
+// Layer composition for the viewer and for export: the GPU twin of `compose::render`: a bottom
+// and a top layer blended, then up to two overlays mixed in with their opacity.
 //
 // Each layer is one pyramid level, bound as a 2D texture array whose layers are the level's
 // square tiles (row-major), so no texture exceeds the device's limit. The top layer is warped on
@@ -18,14 +19,20 @@ struct Params {
     top: vec4<u32>,
     // grid: width, height, warp on (1/0), unused
     grid: vec4<u32>,
-    // blend mode, flicker shows top (1/0), unused, unused
+    // blend mode, flicker shows top (1/0), overlay count, show top (1/0)
     mode: vec4<u32>,
+    // per overlay: level width, height, tiles across, tile side
+    overlay_level: array<vec4<u32>, 2>,
+    // per overlay: level scale, opacity, follows the warp (1/0), unused
+    overlay_info: array<vec4<f32>, 2>,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var bottom_tiles: texture_2d_array<f32>;
 @group(0) @binding(2) var top_tiles: texture_2d_array<f32>;
 @group(0) @binding(3) var grid: texture_2d<f32>;
+@group(0) @binding(4) var overlay0_tiles: texture_2d_array<f32>;
+@group(0) @binding(5) var overlay1_tiles: texture_2d_array<f32>;
 
 @vertex
 fn vs_main(@builtin(vertex_index) index: u32) -> @builtin(position) vec4<f32> {
@@ -82,7 +89,7 @@ fn srgb_to_linear(v: vec3<f32>) -> vec3<f32> {
 }
 
 fn blend(b: f32, t: vec2<f32>, p: vec2<f32>) -> vec4<f32> {
-    if (t.y == 0.0) {
+    if (t.y == 0.0 || params.mode.w == 0u) {
         return vec4<f32>(b, b, b, 1.0);
     }
     let top = t.x;
@@ -119,8 +126,24 @@ fn fs_main(@builtin(position) position: vec4<f32>) -> @location(0) vec4<f32> {
     if (b.y == 0.0) {
         return vec4<f32>(0.0);
     }
-    let t = sample_layer(top_tiles, params.top, params.scales.y, warp(p));
-    var colour = clamp(blend(b.x, t, p), vec4<f32>(0.0), vec4<f32>(1.0));
+    let q = warp(p);
+    let t = sample_layer(top_tiles, params.top, params.scales.y, q);
+    var colour = blend(b.x, t, p);
+    if (params.mode.z > 0u) {
+        let info = params.overlay_info[0];
+        let o = sample_layer(overlay0_tiles, params.overlay_level[0], info.x, select(p, q, info.z == 1.0));
+        if (o.y == 1.0) {
+            colour = vec4<f32>(mix(colour.rgb, vec3<f32>(o.x), info.y), colour.a);
+        }
+    }
+    if (params.mode.z > 1u) {
+        let info = params.overlay_info[1];
+        let o = sample_layer(overlay1_tiles, params.overlay_level[1], info.x, select(p, q, info.z == 1.0));
+        if (o.y == 1.0) {
+            colour = vec4<f32>(mix(colour.rgb, vec3<f32>(o.x), info.y), colour.a);
+        }
+    }
+    colour = clamp(colour, vec4<f32>(0.0), vec4<f32>(1.0));
     if (params.view.w == 1.0) {
         colour = vec4<f32>(srgb_to_linear(colour.rgb), colour.a);
     }

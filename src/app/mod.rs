@@ -12,7 +12,7 @@ pub mod viewer;
 
 use eframe::egui;
 
-use crate::compose::{Blend, Composite, Pyramid, WarpGrid};
+use crate::compose::{Blend, Composite, MAX_OVERLAYS, Overlay, Pyramid, WarpGrid};
 use crate::job::{Event, JobHandle, Progress};
 use crate::register::{Mode, RegisterOptions, RegisterRequest, RegisterSummary};
 use crate::warmup::WarmupReport;
@@ -56,6 +56,62 @@ pub struct Layers {
     /// The registration's transform on a grid: the viewer warps the moving layer through it
     /// on the fly (the After view).
     pub warp: Option<Arc<WarpGrid>>,
+    /// Extra layers drawn over the pair, in order: further pages of multi-page TIFFs and
+    /// added images.
+    pub extras: Vec<ExtraLayer>,
+}
+
+/// A layer beyond the pair (e.g. a colour separation of the design).
+#[derive(Debug, Clone)]
+pub struct ExtraLayer {
+    /// Shown in the layers panel.
+    pub name: String,
+    /// Its display pyramid.
+    pub pyramid: Arc<Pyramid>,
+    /// Drawn or not.
+    pub visible: bool,
+    /// `0..=1`.
+    pub opacity: f32,
+    /// Follows the moving image through the warp (a page of the moving image), rather than the
+    /// fixed frame.
+    pub follows_moving: bool,
+}
+
+/// Extra layers from every page of `path` after the first `skip`.
+fn extra_layers(path: &Path, skip: usize, follows_moving: bool) -> Result<Vec<ExtraLayer>> {
+    Ok(pages_as_layers(
+        path,
+        io::load_layers(path)?,
+        skip,
+        follows_moving,
+    ))
+}
+
+/// `pages` of the file at `path`, after the first `skip`, as extra layers.
+fn pages_as_layers(
+    path: &Path,
+    pages: Vec<crate::raster::AnyImage>,
+    skip: usize,
+    follows_moving: bool,
+) -> Vec<ExtraLayer> {
+    let name = file_name(path);
+    let count = pages.len();
+    pages
+        .into_iter()
+        .enumerate()
+        .skip(skip)
+        .map(|(i, page)| ExtraLayer {
+            name: if count > 1 {
+                format!("{name} page {}", i + 1)
+            } else {
+                name.clone()
+            },
+            pyramid: Arc::new(Pyramid::of(&page)),
+            visible: true,
+            opacity: 0.5,
+            follows_moving,
+        })
+        .collect()
 }
 
 /// What the app is doing in the background.
@@ -64,6 +120,8 @@ pub enum Task {
     Idle,
     /// Loading a pair.
     Loading(JobHandle<Layers>),
+    /// Loading extra layers.
+    AddingLayers(JobHandle<Vec<ExtraLayer>>),
     /// Exporting the composite and the results.
     Exporting {
         /// The job: a summary line.
@@ -86,6 +144,7 @@ impl Task {
         match self {
             Task::Idle => "idle",
             Task::Loading(_) => "loading",
+            Task::AddingLayers(_) => "adding layers",
             Task::Exporting { .. } => "exporting",
             Task::Registering { .. } => "registering",
         }
@@ -143,26 +202,29 @@ pub enum Workspace {
 /// What a list of files (command line, or dropped on the window) opens.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Opening {
-    /// A fixed and a moving image.
-    Pair(PathBuf, PathBuf),
+    /// A fixed and a moving image, and extra layers (in the fixed frame).
+    Pair(PathBuf, PathBuf, Vec<PathBuf>),
     /// A batch manifest, shown in the batch panel.
     Manifest(PathBuf),
 }
 
 impl Opening {
-    /// Classifies `files`: one `.csv` is a batch manifest, two files are a pair.
+    /// Classifies `files`: one `.csv` is a batch manifest; two or more files are a pair
+    /// (fixed, moving) and extra layers.
     pub fn of(files: Vec<PathBuf>) -> Result<Option<Self>> {
         let is_csv = |p: &Path| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"));
-        match <[PathBuf; 2]>::try_from(files) {
-            Ok([fixed, moving]) => Ok(Some(Opening::Pair(fixed, moving))),
-            Err(files) => match files.as_slice() {
-                [] => Ok(None),
-                [manifest] if is_csv(manifest) => Ok(Some(Opening::Manifest(manifest.clone()))),
-                _ => Err(Error::InvalidArgument(format!(
-                    "give the fixed and the moving image, or a batch manifest (.csv); {} files given",
-                    files.len()
-                ))),
-            },
+        match files.as_slice() {
+            [] => Ok(None),
+            [manifest] if is_csv(manifest) => Ok(Some(Opening::Manifest(manifest.clone()))),
+            [fixed, moving, extras @ ..] => Ok(Some(Opening::Pair(
+                fixed.clone(),
+                moving.clone(),
+                extras.to_vec(),
+            ))),
+            [_] => Err(Error::InvalidArgument(
+                "give the fixed and the moving image (and extra layers), or a batch manifest (.csv)"
+                    .into(),
+            )),
         }
     }
 }
@@ -201,6 +263,8 @@ pub struct AlinifyApp {
     pub viewer: Viewer,
     /// The fixed-image point under the cursor.
     hover: Option<[f64; 2]>,
+    /// Extra layers named on the command line, added once the pair is loaded.
+    pending_extras: Vec<PathBuf>,
     /// Time to build a frame's UI (moving average), milliseconds.
     frame_ms: f32,
     flicker_at: Option<Instant>,
@@ -230,9 +294,31 @@ impl AlinifyApp {
             show_debug: false,
             viewer: Viewer::new(None),
             hover: None,
+            pending_extras: Vec::new(),
             frame_ms: 0.0,
             flicker_at: None,
         })
+    }
+
+    /// Adds every page of each of `paths` as extra layers (in the fixed frame, or following the
+    /// moving image), in the background.
+    pub fn add_layers(&mut self, paths: Vec<PathBuf>, follows_moving: bool) {
+        if self.layers.is_none() || !matches!(self.task, Task::Idle) {
+            self.error = Some("load a pair first, then add layers".into());
+            return;
+        }
+        let job = JobHandle::spawn("alinify-add-layers", move |reporter| {
+            let mut extras = Vec::new();
+            for path in &paths {
+                reporter.check()?;
+                extras.extend(extra_layers(path, 0, follows_moving)?);
+            }
+            Ok(extras)
+        });
+        match job {
+            Ok(job) => self.task = Task::AddingLayers(job),
+            Err(e) => self.error = Some(format!("cannot start loading layers: {e}")),
+        }
     }
 
     /// Starts the warmup thread; the window stays interactive.
@@ -314,9 +400,10 @@ impl AlinifyApp {
     pub fn open(&mut self, files: Vec<PathBuf>) {
         match Opening::of(files) {
             Ok(None) => {}
-            Ok(Some(Opening::Pair(fixed, moving))) => {
+            Ok(Some(Opening::Pair(fixed, moving, extras))) => {
                 self.workspace = Workspace::Pair;
-                self.load(fixed, moving);
+                self.load_layers(fixed, moving, None);
+                self.pending_extras = extras;
             }
             Ok(Some(Opening::Manifest(path))) => {
                 self.workspace = Workspace::Batch;
@@ -347,12 +434,14 @@ impl AlinifyApp {
             View::Before
         };
         let job = JobHandle::spawn("alinify-load", move |reporter| {
-            let (f, m) = rayon::join(|| io::load_image(&fixed), || io::load_image(&moving));
+            // Every page: the first is the layer itself, the others become extra layers.
+            let (f, m) = rayon::join(|| io::load_layers(&fixed), || io::load_layers(&moving));
             let (f, m) = (f?, m?);
             reporter.check()?;
             let (fixed_pyramid, moving_pyramid) =
-                rayon::join(|| Pyramid::of(&f), || Pyramid::of(&m));
-            drop((f, m));
+                rayon::join(|| Pyramid::of(&f[0]), || Pyramid::of(&m[0]));
+            let mut extras = pages_as_layers(&fixed, f, 1, false);
+            extras.extend(pages_as_layers(&moving, m, 1, true));
             let warp = match &transform {
                 Some(path) => Some(Arc::new(WarpGrid::from_transform_file(path)?)),
                 None => None,
@@ -363,6 +452,7 @@ impl AlinifyApp {
                 fixed_path: fixed,
                 moving_path: moving,
                 warp,
+                extras,
             })
         });
         match job {
@@ -436,18 +526,33 @@ impl AlinifyApp {
             View::Before => None,
         };
         let composite = self.settings.composite;
+        let overlays = drawn_overlays(&layers.extras);
         let session = self.out_dir.path().to_path_buf();
         let has_result = self.result.is_some();
         let job = JobHandle::spawn("alinify-export", move |reporter| {
             let started = Instant::now();
             io::ensure_output_dir(&folder)?;
+            let overlay_layers = overlays;
+            let overlays: Vec<Overlay<'_>> = overlay_layers
+                .iter()
+                .map(|(pyramid, s)| Overlay {
+                    pyramid,
+                    warped: s.warped,
+                    opacity: s.opacity,
+                })
+                .collect();
             let scene = crate::compose::Scene {
                 bottom: &bottom,
                 top: &top,
                 warp: warp.as_deref(),
+                overlays: &overlays,
             };
+            let shared: Vec<Arc<Pyramid>> = [bottom.clone(), top.clone()]
+                .into_iter()
+                .chain(overlay_layers.iter().map(|(p, _)| p.clone()))
+                .collect();
             let (mut render, max_width, backend) =
-                match crate::compose::gpu_renderer(scene, composite, false) {
+                match crate::compose::gpu_renderer(scene, &shared, composite, false) {
                     Ok(gpu) => gpu,
                     Err(why) => {
                         reporter.log(format!("exporting on the CPU: {why}"));
@@ -508,6 +613,7 @@ impl AlinifyApp {
         match &self.task {
             Task::Idle => {}
             Task::Loading(job) => job.cancel.cancel(),
+            Task::AddingLayers(job) => job.cancel.cancel(),
             Task::Exporting { job, .. } => job.cancel.cancel(),
             Task::Registering { job, .. } => job.cancel.cancel(),
         }
@@ -523,6 +629,26 @@ impl AlinifyApp {
                 Some(Ok(layers)) => {
                     self.layers = Some(layers);
                     self.viewer.camera = None;
+                    let extras = std::mem::take(&mut self.pending_extras);
+                    if extras.is_empty() {
+                        Task::Idle
+                    } else {
+                        self.task = Task::Idle;
+                        self.add_layers(extras, false);
+                        std::mem::replace(&mut self.task, Task::Idle)
+                    }
+                }
+                Some(Err(e)) => {
+                    self.error = Some(e.to_string());
+                    Task::Idle
+                }
+            },
+            Task::AddingLayers(job) => match drain(&job) {
+                None => Task::AddingLayers(job),
+                Some(Ok(extras)) => {
+                    if let Some(layers) = &mut self.layers {
+                        layers.extras.extend(extras);
+                    }
                     Task::Idle
                 }
                 Some(Err(e)) => {
@@ -846,6 +972,7 @@ impl AlinifyApp {
             }
             _ => {}
         }
+        self.layers_panel(ui);
         ui.separator();
         let idle = matches!(self.task, Task::Idle);
         if ui
@@ -860,6 +987,74 @@ impl AlinifyApp {
         }
         if let Task::Exporting { fraction, .. } = &self.task {
             ui.add(egui::ProgressBar::new(*fraction).text("exporting"));
+        }
+    }
+
+    /// The layer list: the moving layer's eye, then each extra layer's eye, opacity, frame,
+    /// order and removal; and Add layer….
+    fn layers_panel(&mut self, ui: &mut egui::Ui) {
+        let Some(layers) = &mut self.layers else {
+            return;
+        };
+        ui.label(format!(
+            "fixed: {} (reference)",
+            file_name(&layers.fixed_path)
+        ));
+        ui.checkbox(
+            &mut self.settings.composite.show_top,
+            format!("moving: {}", file_name(&layers.moving_path)),
+        );
+        let mut action = None;
+        let count = layers.extras.len();
+        for (i, extra) in layers.extras.iter_mut().enumerate() {
+            ui.push_id(i, |ui| {
+                ui.checkbox(&mut extra.visible, &extra.name);
+                ui.horizontal(|ui| {
+                    ui.add(egui::Slider::new(&mut extra.opacity, 0.0..=1.0).text("opacity"));
+                });
+                ui.horizontal(|ui| {
+                    ui.checkbox(&mut extra.follows_moving, "follows moving");
+                    if ui
+                        .add_enabled(i > 0, egui::Button::new("Up").small())
+                        .clicked()
+                    {
+                        action = Some((i, -1));
+                    }
+                    if ui
+                        .add_enabled(i + 1 < count, egui::Button::new("Down").small())
+                        .clicked()
+                    {
+                        action = Some((i, 1));
+                    }
+                    if ui.small_button("Remove").clicked() {
+                        action = Some((i, 0));
+                    }
+                });
+            });
+        }
+        match action {
+            Some((i, 0)) => {
+                layers.extras.remove(i);
+            }
+            Some((i, step)) => layers.extras.swap(i, (i as isize + step) as usize),
+            None => {}
+        }
+        if layers.extras.iter().filter(|e| e.visible).count() > MAX_OVERLAYS {
+            ui.weak(format!(
+                "only the first {MAX_OVERLAYS} visible extra layers are drawn"
+            ));
+        }
+        let idle = matches!(self.task, Task::Idle);
+        if ui
+            .add_enabled(idle, egui::Button::new("Add layer…"))
+            .on_hover_text("an image (every page of a TIFF) in the fixed frame")
+            .clicked()
+            && let Some(paths) = rfd::FileDialog::new()
+                .set_title("Extra layers")
+                .add_filter("images", &["tif", "tiff", "png", "jpg", "jpeg"])
+                .pick_files()
+        {
+            self.add_layers(paths, false);
         }
     }
 
@@ -888,6 +1083,7 @@ impl AlinifyApp {
                 View::After => layers.warp.clone(),
                 View::Before => None,
             },
+            overlays: drawn_overlays(&layers.extras),
         };
         self.hover = self.viewer.show(ui, &scene, &self.settings.composite);
     }
@@ -930,6 +1126,7 @@ impl AlinifyApp {
                         Task::Idle if self.layers.is_some() => "ready".to_string(),
                         Task::Idle => "no images".to_string(),
                         Task::Loading(_) => "loading…".to_string(),
+                        Task::AddingLayers(_) => "adding layers…".to_string(),
                         Task::Exporting { fraction, .. } => {
                             format!("exporting… {:.0} %", fraction * 100.0)
                         }
@@ -960,6 +1157,24 @@ impl AlinifyApp {
             });
         });
     }
+}
+
+/// The visible extra layers the compositor draws: the first [`MAX_OVERLAYS`], in order.
+fn drawn_overlays(extras: &[ExtraLayer]) -> Vec<(Arc<Pyramid>, crate::gpu::OverlaySettings)> {
+    extras
+        .iter()
+        .filter(|e| e.visible)
+        .take(MAX_OVERLAYS)
+        .map(|e| {
+            (
+                e.pyramid.clone(),
+                crate::gpu::OverlaySettings {
+                    opacity: e.opacity,
+                    warped: e.follows_moving,
+                },
+            )
+        })
+        .collect()
 }
 
 /// The events received so far, and the result when the job ended.

@@ -330,3 +330,31 @@ fn export_writes_the_full_resolution_composite_and_the_results() {
         assert!(folder.join(name).is_file(), "{name}");
     }
 }
+
+#[test]
+fn a_person_adds_a_layer_hides_it_hides_the_moving_layer_and_removes_the_layer() {
+    let dir = tempfile::tempdir().unwrap();
+    let (fixed, moving) = write_generated_pair(&dir.path().join("pair"), 128, 8).unwrap();
+    let (extra, _) = write_generated_pair(&dir.path().join("extra"), 128, 9).unwrap();
+    let mut app = AlinifyApp::new(Settings::default()).unwrap();
+    app.open(vec![fixed, moving, extra]);
+    let mut harness = harness(app);
+    step_until(&mut harness, |app| {
+        app.layers.as_ref().is_some_and(|l| !l.extras.is_empty()) && matches!(app.task, Task::Idle)
+    });
+    let extras = &harness.state().layers.as_ref().unwrap().extras;
+    assert_eq!(extras.len(), 1);
+    assert_eq!(extras[0].name, "fixed.tif");
+    assert!(extras[0].visible && !extras[0].follows_moving);
+
+    harness.get_by_label("moving: moving.tif").click();
+    harness.run_steps(2);
+    assert!(!harness.state().settings.composite.show_top);
+    harness.get_by_label("fixed.tif").click();
+    harness.run_steps(2);
+    assert!(!harness.state().layers.as_ref().unwrap().extras[0].visible);
+
+    harness.get_by_label("Remove").click();
+    harness.run_steps(2);
+    assert!(harness.state().layers.as_ref().unwrap().extras.is_empty());
+}

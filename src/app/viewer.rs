@@ -2,8 +2,8 @@
 //! compositor in a wgpu paint callback (tiles stream in, coarse levels first), or by the CPU
 //! twin into a texture when the window has no wgpu renderer.
 
-use crate::compose::{self, Composite, Pyramid, Scene, ViewRect, WarpGrid};
-use crate::gpu::{Compositor, Frame};
+use crate::compose::{self, Composite, MAX_OVERLAYS, Overlay, Pyramid, Scene, ViewRect, WarpGrid};
+use crate::gpu::{Compositor, Frame, OverlaySettings};
 use eframe::egui;
 use eframe::egui_wgpu;
 use std::sync::Arc;
@@ -71,6 +71,22 @@ pub struct ViewerScene {
     pub top: Arc<Pyramid>,
     /// How the top layer is warped (`None`: as loaded).
     pub warp: Option<Arc<WarpGrid>>,
+    /// Visible layers drawn over the pair, in order (at most [`MAX_OVERLAYS`]).
+    pub overlays: Vec<(Arc<Pyramid>, OverlaySettings)>,
+}
+
+impl ViewerScene {
+    /// Every layer's pyramid: bottom, top, overlays.
+    fn pyramids(&self) -> Vec<Arc<Pyramid>> {
+        [self.bottom.clone(), self.top.clone()]
+            .into_iter()
+            .chain(self.overlays.iter().map(|(p, _)| p.clone()))
+            .collect()
+    }
+
+    fn overlay_settings(&self) -> [OverlaySettings; MAX_OVERLAYS] {
+        std::array::from_fn(|i| self.overlays.get(i).map(|(_, s)| *s).unwrap_or_default())
+    }
 }
 
 /// What the viewer keeps between frames.
@@ -92,7 +108,8 @@ struct CpuKey {
     view: [u64; 3],
     size: [usize; 2],
     composite: Composite,
-    layers: [usize; 3],
+    layers: Vec<usize>,
+    overlays: [OverlaySettings; MAX_OVERLAYS],
 }
 
 impl Viewer {
@@ -179,6 +196,7 @@ impl Viewer {
                     frame: Frame {
                         view,
                         composite: *composite,
+                        overlays: scene.overlay_settings(),
                         target_origin: [rect.min.x * ppp, rect.min.y * ppp],
                     },
                     format: rs.target_format,
@@ -241,23 +259,32 @@ impl Viewer {
             ],
             size,
             composite: *composite,
-            layers: [
-                Arc::as_ptr(&scene.bottom) as usize,
-                Arc::as_ptr(&scene.top) as usize,
-                scene.warp.as_ref().map_or(0, |w| Arc::as_ptr(w) as usize),
-            ],
+            layers: scene
+                .pyramids()
+                .iter()
+                .map(|p| Arc::as_ptr(p) as usize)
+                .chain([scene.warp.as_ref().map_or(0, |w| Arc::as_ptr(w) as usize)])
+                .collect(),
+            overlays: scene.overlay_settings(),
         };
         if self.cpu_texture.as_ref().is_none_or(|(_, k)| *k != key) {
-            let levels = [
-                view.level(scene.bottom.levels.len()),
-                view.level(scene.top.levels.len()),
-            ];
+            let overlays: Vec<Overlay<'_>> = scene
+                .overlays
+                .iter()
+                .map(|(pyramid, s)| Overlay {
+                    pyramid,
+                    warped: s.warped,
+                    opacity: s.opacity,
+                })
+                .collect();
             let cpu_scene = Scene {
                 bottom: &scene.bottom,
                 top: &scene.top,
                 warp: scene.warp.as_deref(),
+                overlays: &overlays,
             };
-            let rgba = compose::render(cpu_scene, composite, view, size, levels);
+            let levels = cpu_scene.levels(&view);
+            let rgba = compose::render(cpu_scene, composite, view, size, &levels);
             let image = egui::ColorImage::from_rgba_premultiplied(size, &rgba);
             let texture = ui
                 .ctx()
@@ -297,8 +324,7 @@ impl egui_wgpu::CallbackTrait for ComposeCallback {
         compositor.set_scene(
             device,
             queue,
-            &self.scene.bottom,
-            &self.scene.top,
+            &self.scene.pyramids(),
             self.scene.warp.as_ref(),
         );
         let complete = compositor

@@ -1,13 +1,15 @@
 //! `alinify compose`: the viewer's composite of a pair at full resolution, as an RGB TIFF.
 
 use super::progress::Ui;
-use alinify::compose::{self, Blend, Composite, Pyramid, Scene, WarpGrid};
+use alinify::compose::{self, Blend, Composite, Overlay, Pyramid, Scene, WarpGrid};
 use alinify::job::CancelToken;
 use alinify::register::Backend;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
-/// Compose FIXED and MOVING (warped by --transform) at full resolution, as in the viewer.
+/// Compose FIXED and MOVING (warped by --transform), and up to two extra layers, at full
+/// resolution, as in the viewer.
 #[derive(clap::Args, Debug)]
 pub struct ComposeArgs {
     /// The reference image: defines the output size.
@@ -26,6 +28,13 @@ pub struct ComposeArgs {
     /// Opacity of the moving layer (alpha).
     #[arg(long, default_value_t = 0.5)]
     opacity: f32,
+    /// Extra layers (in the fixed frame) mixed over the pair in order, at most two: e.g. the
+    /// colour separations of a design.
+    #[arg(long)]
+    overlay: Vec<PathBuf>,
+    /// Opacity of the extra layers.
+    #[arg(long, default_value_t = 0.5)]
+    overlay_opacity: f32,
     /// Where the composite is drawn: auto (a hardware GPU, else the CPU), cpu or gpu.
     #[arg(long, default_value = "auto")]
     backend: Backend,
@@ -53,24 +62,52 @@ pub fn run(args: ComposeArgs, ui: &Ui) -> anyhow::Result<()> {
         || alinify::io::load_image(&args.moving),
     );
     let (fixed, moving) = (fixed?, moving?);
-    let (bottom, top) = rayon::join(|| Pyramid::of(&fixed), || Pyramid::of(&moving));
+    let (bottom, top) = rayon::join(
+        || Arc::new(Pyramid::of(&fixed)),
+        || Arc::new(Pyramid::of(&moving)),
+    );
     drop((fixed, moving));
+    if args.overlay.len() > compose::MAX_OVERLAYS {
+        anyhow::bail!(alinify::Error::InvalidArgument(format!(
+            "at most {} --overlay layers",
+            compose::MAX_OVERLAYS
+        )));
+    }
+    let overlay_pyramids = args
+        .overlay
+        .iter()
+        .map(|p| alinify::io::load_image(p).map(|image| Arc::new(Pyramid::of(&image))))
+        .collect::<alinify::Result<Vec<_>>>()?;
+    let overlays: Vec<Overlay<'_>> = overlay_pyramids
+        .iter()
+        .map(|pyramid| Overlay {
+            pyramid,
+            warped: false,
+            opacity: args.overlay_opacity,
+        })
+        .collect();
     let warp = args
         .transform
         .as_deref()
         .map(WarpGrid::from_transform_file)
         .transpose()?;
     let loaded = started.elapsed().as_secs_f64();
+    let layers: Vec<Arc<Pyramid>> = [bottom.clone(), top.clone()]
+        .into_iter()
+        .chain(overlay_pyramids.iter().cloned())
+        .collect();
     let scene = Scene {
         bottom: &bottom,
         top: &top,
         warp: warp.as_ref(),
+        overlays: &overlays,
     };
     let composite = Composite {
         blend: args.blend,
         opacity: args.opacity,
         square: args.square,
         flicker_top: false,
+        show_top: true,
     };
     let cpu = || {
         (
@@ -81,8 +118,8 @@ pub fn run(args: ComposeArgs, ui: &Ui) -> anyhow::Result<()> {
     };
     let (mut render, max_width, backend) = match args.backend {
         Backend::Cpu => cpu(),
-        Backend::Gpu => gpu(scene, composite, true)?,
-        Backend::Auto => match gpu(scene, composite, false) {
+        Backend::Gpu => gpu(scene, &layers, composite, true)?,
+        Backend::Auto => match gpu(scene, &layers, composite, false) {
             Ok(gpu) => gpu,
             Err(why) => {
                 ui.say(format!("composing on the CPU: {why}"));
@@ -110,16 +147,18 @@ pub fn run(args: ComposeArgs, ui: &Ui) -> anyhow::Result<()> {
 #[cfg(feature = "gpu")]
 fn gpu<'a>(
     scene: Scene<'a>,
+    layers: &[Arc<Pyramid>],
     composite: Composite,
     allow_software: bool,
 ) -> anyhow::Result<(Box<compose::RenderFn<'a>>, usize, String)> {
-    compose::gpu_renderer(scene, composite, allow_software)
+    compose::gpu_renderer(scene, layers, composite, allow_software)
         .map_err(|why| anyhow::anyhow!(alinify::Error::Gpu(why)))
 }
 
 #[cfg(not(feature = "gpu"))]
 fn gpu<'a>(
     _scene: Scene<'a>,
+    _layers: &[Arc<Pyramid>],
     _composite: Composite,
     _allow_software: bool,
 ) -> anyhow::Result<(Box<compose::RenderFn<'a>>, usize, String)> {

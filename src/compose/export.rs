@@ -62,15 +62,19 @@ pub fn export_composite(
 
 /// The CPU renderer for [`export_composite`]: [`super::render`] at full resolution.
 pub fn cpu_renderer<'a>(scene: Scene<'a>, composite: Composite) -> Box<RenderFn<'a>> {
-    Box::new(move |view, size| Ok(super::render(scene, &composite, view, size, [0, 0])))
+    let levels = vec![0; scene.pyramids().len()];
+    Box::new(move |view, size| Ok(super::render(scene, &composite, view, size, &levels)))
 }
 
 /// The GPU renderer for [`export_composite`] on the engine's device, and the widest piece it
 /// draws at once; the reason when there is no GPU, or when it is a software renderer and
 /// `allow_software` is false.
 #[cfg(feature = "gpu")]
+///
+/// `layers` are the scene's pyramids (as [`Scene::pyramids`]), shared rather than copied.
 pub fn gpu_renderer<'a>(
     scene: Scene<'a>,
+    layers: &[std::sync::Arc<super::Pyramid>],
     composite: Composite,
     allow_software: bool,
 ) -> std::result::Result<(Box<RenderFn<'a>>, usize, String), String> {
@@ -85,18 +89,29 @@ pub fn gpu_renderer<'a>(
     let max_width = (context.limits.max_texture_dimension_2d as usize).min(8192);
     let name = context.adapter_name();
     let mut compositor = crate::gpu::Compositor::new(&context.device);
-    let (bottom, top) = (Arc::new(scene.bottom.clone()), Arc::new(scene.top.clone()));
-    let warp = scene.warp.map(|w| Arc::new(w.clone()));
-    compositor.set_scene(
-        &context.device,
-        &context.queue,
-        &bottom,
-        &top,
-        warp.as_ref(),
+    debug_assert!(
+        layers
+            .iter()
+            .zip(scene.pyramids())
+            .all(|(a, p)| std::ptr::eq(Arc::as_ptr(a), p))
     );
+    let warp = scene.warp.map(|w| Arc::new(w.clone()));
+    compositor.set_scene(&context.device, &context.queue, layers, warp.as_ref());
+    let mut overlays = [crate::gpu::OverlaySettings::default(); super::MAX_OVERLAYS];
+    for (settings, overlay) in overlays.iter_mut().zip(scene.overlays) {
+        *settings = crate::gpu::OverlaySettings {
+            opacity: overlay.opacity,
+            warped: overlay.warped,
+        };
+    }
     let render = move |view: ViewRect, size: [usize; 2]| {
-        let rgba =
-            compositor.render_offscreen(&context.device, &context.queue, view, composite, size)?;
+        let frame = crate::gpu::Frame {
+            view,
+            composite,
+            overlays,
+            target_origin: [0.0, 0.0],
+        };
+        let rgba = compositor.render_offscreen(&context.device, &context.queue, frame, size)?;
         context.check()?;
         Ok(rgba)
     };
@@ -122,6 +137,7 @@ mod tests {
             bottom: &bottom,
             top: &top,
             warp: None,
+            overlays: &[],
         };
         let composite = Composite {
             blend: Blend::FalseColor,
@@ -135,7 +151,7 @@ mod tests {
                 step: 1.0,
             },
             [130, 90],
-            [0, 0],
+            &[0, 0],
         );
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("composite.tif");

@@ -74,6 +74,8 @@ pub struct Composite {
     pub square: usize,
     /// Which layer flicker shows now (the top one when true).
     pub flicker_top: bool,
+    /// Whether the top layer is shown at all (the layers panel's eye).
+    pub show_top: bool,
 }
 
 impl Default for Composite {
@@ -83,8 +85,24 @@ impl Default for Composite {
             opacity: 0.5,
             square: 64,
             flicker_top: false,
+            show_top: true,
         }
     }
+}
+
+/// Most layers drawn over the blended pair (the GPU binds one texture per layer).
+pub const MAX_OVERLAYS: usize = 2;
+
+/// A layer drawn over the blended pair with an opacity, in order: e.g. a colour separation of
+/// the design (in the fixed frame) or another channel of the moving image (warped like it).
+#[derive(Debug, Clone, Copy)]
+pub struct Overlay<'a> {
+    /// The layer.
+    pub pyramid: &'a Pyramid,
+    /// Follows the moving image through the warp, rather than the fixed frame.
+    pub warped: bool,
+    /// `0..=1`; 0 hides it.
+    pub opacity: f32,
 }
 
 /// Which part of the fixed image an output covers: output pixel `(i, j)` has its centre at
@@ -137,6 +155,7 @@ pub fn blend_pixel(bottom: Option<f32>, top: Option<f32>, p: [f64; 2], c: &Compo
         return [0.0; 4];
     };
     let gray = |v: f32| [v, v, v, 1.0];
+    let top = top.filter(|_| c.show_top);
     match (c.blend, top) {
         (_, None) => gray(b),
         (Blend::Alpha, Some(t)) => gray(b + c.opacity * (t - b)),
@@ -160,24 +179,46 @@ pub struct Scene<'a> {
     pub top: &'a Pyramid,
     /// Maps fixed-image points into the top layer (`None`: identity).
     pub warp: Option<&'a WarpGrid>,
+    /// Drawn over the blended pair, in order (at most [`MAX_OVERLAYS`]).
+    pub overlays: &'a [Overlay<'a>],
+}
+
+impl Scene<'_> {
+    /// Every layer's pyramid: bottom, top, then the overlays.
+    pub fn pyramids(&self) -> Vec<&Pyramid> {
+        [self.bottom, self.top]
+            .into_iter()
+            .chain(self.overlays.iter().map(|o| o.pyramid))
+            .collect()
+    }
+
+    /// The level of every layer (as [`Scene::pyramids`]) nearest the view's zoom.
+    pub fn levels(&self, view: &ViewRect) -> Vec<usize> {
+        self.pyramids()
+            .iter()
+            .map(|p| view.level(p.levels.len()))
+            .collect()
+    }
 }
 
 /// Renders `size = [width, height]` output pixels of `scene` (RGBA, 8 bits, row-major) on the
-/// CPU, sampling pyramid levels `levels = [bottom, top]`.
+/// CPU, sampling pyramid `levels` (one per layer, as [`Scene::pyramids`]).
 pub fn render(
     scene: Scene<'_>,
     composite: &Composite,
     view: ViewRect,
     size: [usize; 2],
-    levels: [usize; 2],
+    levels: &[usize],
 ) -> Vec<u8> {
     let [width, height] = size;
     let mut rgba = vec![0u8; width * height * 4];
-    let (bl, tl) = (
-        &scene.bottom.levels[levels[0]],
-        &scene.top.levels[levels[1]],
-    );
-    let (bs, ts) = ((1u64 << levels[0]) as f64, (1u64 << levels[1]) as f64);
+    let layers: Vec<(&Level, f64)> = scene
+        .pyramids()
+        .iter()
+        .zip(levels)
+        .map(|(p, &l)| (&p.levels[l], (1u64 << l) as f64))
+        .collect();
+    let ((bl, bs), (tl, ts)) = (layers[0], layers[1]);
     rgba.par_chunks_mut(width * 4)
         .enumerate()
         .for_each(|(j, row)| {
@@ -187,12 +228,22 @@ pub fn render(
                     view.origin[1] + view.step * j as f64,
                 ];
                 let q = scene.warp.map_or(p, |w| w.map(p));
-                let colour = blend_pixel(
+                let mut colour = blend_pixel(
                     sample(bl, bs, p[0], p[1]),
                     sample(tl, ts, q[0], q[1]),
                     p,
                     composite,
                 );
+                if colour[3] > 0.0 {
+                    for (overlay, (level, scale)) in scene.overlays.iter().zip(&layers[2..]) {
+                        let at = if overlay.warped { q } else { p };
+                        if let Some(v) = sample(level, *scale, at[0], at[1]) {
+                            for c in &mut colour[..3] {
+                                *c += overlay.opacity * (v - *c);
+                            }
+                        }
+                    }
+                }
                 for (k, v) in colour.iter().enumerate() {
                     // Non-negative, so adding a half and truncating rounds.
                     row[i * 4 + k] = (v.clamp(0.0, 1.0) * 255.0 + 0.5) as u8;
@@ -221,6 +272,7 @@ mod tests {
             bottom: &b,
             top: &t,
             warp: None,
+            overlays: &[],
         };
         let view = ViewRect {
             origin: [0.0, 0.0],
@@ -231,7 +283,7 @@ mod tests {
             ..Composite::default()
         };
         let pixel = |c: &Composite, i: usize| {
-            render(scene, c, view, [4, 4], [0, 0])[i * 4..i * 4 + 4].to_vec()
+            render(scene, c, view, [4, 4], &[0, 0])[i * 4..i * 4 + 4].to_vec()
         };
         c.blend = Blend::Difference;
         assert_eq!(pixel(&c, 0), [153, 153, 153, 255]);
@@ -251,6 +303,7 @@ mod tests {
             bottom: &b,
             top: &t,
             warp: None,
+            overlays: &[],
         };
         let view = ViewRect {
             origin: [-1.0, 0.0],
@@ -260,10 +313,60 @@ mod tests {
             blend: Blend::Difference,
             ..Composite::default()
         };
-        let row = render(scene, &c, view, [6, 1], [0, 0]);
+        let row = render(scene, &c, view, [6, 1], &[0, 0]);
         assert_eq!(&row[0..4], &[0, 0, 0, 0]);
         assert_eq!(&row[4..8], &[153, 153, 153, 255]);
         assert_eq!(&row[12..16], &[51, 51, 51, 255]);
+    }
+
+    #[test]
+    fn overlays_mix_in_order_with_their_opacity_and_a_hidden_top_shows_the_bottom() {
+        let (b, t, o1, o2) = (
+            constant(0.2, 4),
+            constant(0.6, 4),
+            constant(1.0, 4),
+            constant(0.0, 4),
+        );
+        let overlays = [
+            Overlay {
+                pyramid: &o1,
+                warped: false,
+                opacity: 0.5,
+            },
+            Overlay {
+                pyramid: &o2,
+                warped: true,
+                opacity: 0.5,
+            },
+        ];
+        let scene = Scene {
+            bottom: &b,
+            top: &t,
+            warp: None,
+            overlays: &overlays,
+        };
+        let view = ViewRect {
+            origin: [0.0, 0.0],
+            step: 1.0,
+        };
+        let c = Composite {
+            blend: Blend::Alpha,
+            opacity: 1.0,
+            show_top: false,
+            ..Composite::default()
+        };
+        // Bottom 0.2, then half-way to 1.0 (0.6), then half-way to 0.0 (0.3).
+        let pixel = render(scene, &c, view, [1, 1], &[0, 0, 0, 0]);
+        assert_eq!(pixel, [77, 77, 77, 255]);
+        let shown = Composite {
+            show_top: true,
+            ..c
+        };
+        // Top 0.6, then 0.8, then 0.4.
+        assert_eq!(
+            render(scene, &shown, view, [1, 1], &[0, 0, 0, 0]),
+            [102, 102, 102, 255]
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! viewer's render pass (a paint callback) or into an offscreen texture (export, tests). Its
 //! CPU twin is [`crate::compose::render`].
 
-use crate::compose::{Composite, Pyramid, ViewRect, WarpGrid};
+use crate::compose::{Composite, MAX_OVERLAYS, Pyramid, ViewRect, WarpGrid};
 use crate::{Error, Result};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -20,6 +20,8 @@ struct Params {
     top: [u32; 4],
     grid: [u32; 4],
     mode: [u32; 4],
+    overlay_level: [[u32; 4]; MAX_OVERLAYS],
+    overlay_info: [[f32; 4]; MAX_OVERLAYS],
 }
 
 /// One pyramid level on the device: a texture array of its tiles.
@@ -168,6 +170,15 @@ fn create_level(
     })
 }
 
+/// How an overlay is drawn (its pyramid is given to [`Compositor::set_scene`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct OverlaySettings {
+    /// `0..=1`.
+    pub opacity: f32,
+    /// Follows the moving image through the warp.
+    pub warped: bool,
+}
+
 /// What one frame composes.
 #[derive(Debug, Clone, Copy)]
 pub struct Frame {
@@ -175,6 +186,8 @@ pub struct Frame {
     pub view: ViewRect,
     /// Blend settings.
     pub composite: Composite,
+    /// The overlays' settings, in the order of their pyramids.
+    pub overlays: [OverlaySettings; MAX_OVERLAYS],
     /// Framebuffer pixel of output pixel `(0, 0)`'s top-left corner.
     pub target_origin: [f32; 2],
 }
@@ -186,9 +199,10 @@ pub struct Compositor {
     pipeline_layout: wgpu::PipelineLayout,
     pipelines: HashMap<(wgpu::TextureFormat, bool), wgpu::RenderPipeline>,
     uniform: wgpu::Buffer,
-    layers: Option<[LayerTextures; 2]>,
+    layers: Vec<LayerTextures>,
     grid: Option<(Arc<WarpGrid>, wgpu::TextureView)>,
     empty_grid: wgpu::TextureView,
+    empty_tiles: wgpu::TextureView,
     bind_group: Option<wgpu::BindGroup>,
     max_layers: usize,
 }
@@ -225,6 +239,8 @@ impl Compositor {
                 },
                 tiles(1),
                 tiles(2),
+                tiles(4),
+                tiles(5),
                 wgpu::BindGroupLayoutEntry {
                     binding: 3,
                     visibility: wgpu::ShaderStages::FRAGMENT,
@@ -249,38 +265,49 @@ impl Compositor {
             mapped_at_creation: false,
         });
         let empty_grid = grid_texture(device, 1, 1).create_view(&Default::default());
+        let empty_level = crate::compose::Level {
+            width: 1,
+            height: 1,
+            pixels: vec![0],
+        };
+        let empty_tiles = create_level(device, &empty_level, 0, 1)
+            .expect("one tile fits every device")
+            .view;
         Self {
             module,
             layout,
             pipeline_layout,
             pipelines: HashMap::new(),
             uniform,
-            layers: None,
+            layers: Vec::new(),
             grid: None,
             empty_grid,
+            empty_tiles,
             bind_group: None,
             max_layers: device.limits().max_texture_array_layers as usize,
         }
     }
 
-    /// Sets the layers and the warp; unchanged layers (the same `Arc`) keep their uploads.
+    /// Sets the layers (bottom, top, then up to [`MAX_OVERLAYS`] overlays) and the warp;
+    /// unchanged layers (the same `Arc`) keep their uploads.
     pub fn set_scene(
         &mut self,
         device: &wgpu::Device,
         queue: &wgpu::Queue,
-        bottom: &Arc<Pyramid>,
-        top: &Arc<Pyramid>,
+        layers: &[Arc<Pyramid>],
         warp: Option<&Arc<WarpGrid>>,
     ) {
-        let keep = |old: Option<LayerTextures>, new: &Arc<Pyramid>| match old {
-            Some(old) if Arc::ptr_eq(&old.pyramid, new) => old,
-            _ => LayerTextures::new(new.clone()),
-        };
-        let [old_bottom, old_top] = match self.layers.take() {
-            Some([b, t]) => [Some(b), Some(t)],
-            None => [None, None],
-        };
-        self.layers = Some([keep(old_bottom, bottom), keep(old_top, top)]);
+        let mut old: Vec<LayerTextures> = std::mem::take(&mut self.layers);
+        self.layers = layers
+            .iter()
+            .take(2 + MAX_OVERLAYS)
+            .map(
+                |new| match old.iter().position(|o| Arc::ptr_eq(&o.pyramid, new)) {
+                    Some(i) => old.swap_remove(i),
+                    None => LayerTextures::new(new.clone()),
+                },
+            )
+            .collect();
         let same_grid = match (&self.grid, warp) {
             (Some((old, _)), Some(new)) => Arc::ptr_eq(old, new),
             (None, None) => true,
@@ -300,22 +327,24 @@ impl Compositor {
         queue: &wgpu::Queue,
         budget: usize,
     ) -> Result<bool> {
-        let Some(layers) = &mut self.layers else {
-            return Ok(true);
-        };
         let mut left = budget;
-        for layer in layers.iter_mut() {
+        for layer in self.layers.iter_mut() {
             let spent = layer.upload(device, queue, left, self.max_layers)?;
             left = left.saturating_sub(spent);
         }
-        Ok(layers.iter().all(LayerTextures::complete))
+        Ok(self.layers.iter().all(LayerTextures::complete))
     }
 
-    /// The levels `frame` would use now (finest uploaded near the zoom), if any is ready.
-    pub fn levels(&self, view: &ViewRect) -> Option<[usize; 2]> {
-        let [b, t] = self.layers.as_ref()?;
-        let levels = |l: &LayerTextures| l.usable_level(view.level(l.pyramid.levels.len()));
-        Some([levels(b)?, levels(t)?])
+    /// The level of every layer `view` would use now (the finest uploaded near the zoom),
+    /// once every layer has one.
+    pub fn levels(&self, view: &ViewRect) -> Option<Vec<usize>> {
+        if self.layers.len() < 2 {
+            return None;
+        }
+        self.layers
+            .iter()
+            .map(|l| l.usable_level(view.level(l.pyramid.levels.len())))
+            .collect()
     }
 
     /// Writes the frame's parameters and binds the levels it uses; false when nothing is
@@ -330,7 +359,8 @@ impl Compositor {
         let Some(levels) = self.levels(&frame.view) else {
             return false;
         };
-        let [bottom, top] = self.layers.as_ref().expect("levels found layers");
+        let (bottom, top) = (&self.layers[0], &self.layers[1]);
+        let overlays = &self.layers[2..];
         let level_params = |layer: &LayerTextures, l: usize| {
             let level = &layer.pyramid.levels[l];
             let texture = layer.levels[l].as_ref().expect("usable level exists");
@@ -368,13 +398,35 @@ impl Compositor {
             bottom: level_params(bottom, levels[0]),
             top: level_params(top, levels[1]),
             grid,
-            mode: [c.blend.code(), c.flicker_top as u32, 0, 0],
+            mode: [
+                c.blend.code(),
+                c.flicker_top as u32,
+                overlays.len() as u32,
+                c.show_top as u32,
+            ],
+            overlay_level: std::array::from_fn(|i| match overlays.get(i) {
+                Some(o) => level_params(o, levels[2 + i]),
+                None => [1, 1, 1, 1],
+            }),
+            overlay_info: std::array::from_fn(|i| {
+                let settings = frame.overlays[i];
+                [
+                    levels.get(2 + i).map_or(1.0, |l| (1u64 << l) as f32),
+                    settings.opacity,
+                    if settings.warped { 1.0 } else { 0.0 },
+                    0.0,
+                ]
+            }),
         };
         queue.write_buffer(&self.uniform, 0, bytemuck::bytes_of(&params));
         fn view(layer: &LayerTextures, l: usize) -> &wgpu::TextureView {
             &layer.levels[l].as_ref().expect("usable level exists").view
         }
         let grid_view = self.grid.as_ref().map_or(&self.empty_grid, |(_, v)| v);
+        let overlay_view = |i: usize| match overlays.get(i) {
+            Some(o) => view(o, levels[2 + i]),
+            None => &self.empty_tiles,
+        };
         self.bind_group = Some(device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some("compose"),
             layout: &self.layout,
@@ -394,6 +446,14 @@ impl Compositor {
                 wgpu::BindGroupEntry {
                     binding: 3,
                     resource: wgpu::BindingResource::TextureView(grid_view),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 4,
+                    resource: wgpu::BindingResource::TextureView(overlay_view(0)),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 5,
+                    resource: wgpu::BindingResource::TextureView(overlay_view(1)),
                 },
             ],
         }));
@@ -460,17 +520,15 @@ impl Compositor {
         &mut self,
         device: &wgpu::Device,
         queue: &wgpu::Queue,
-        view: ViewRect,
-        composite: Composite,
+        frame: Frame,
         size: [usize; 2],
     ) -> Result<Vec<u8>> {
         while !self.upload(device, queue, usize::MAX)? {}
         let format = wgpu::TextureFormat::Rgba8Unorm;
         self.ensure_pipeline(device, format, false);
         let frame = Frame {
-            view,
-            composite,
             target_origin: [0.0, 0.0],
+            ..frame
         };
         if !self.prepare(device, queue, &frame, false) {
             return Err(Error::Gpu("no layers to compose".into()));
@@ -593,7 +651,7 @@ fn upload_grid(device: &wgpu::Device, queue: &wgpu::Queue, grid: &WarpGrid) -> w
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compose::{Blend, Scene, render};
+    use crate::compose::{Blend, Overlay, Scene, render};
     use crate::raster::{AnyImage, GrayF32};
     use crate::transform::Affine;
 
@@ -605,8 +663,9 @@ mod tests {
         Arc::new(Pyramid::of(&AnyImage::from_gray_f32(image)))
     }
 
-    /// The GPU compositor against its CPU twin, every blend mode, a warped top layer, tiled
-    /// levels (4500 px wide: three tiles), at full resolution and zoomed out.
+    /// The GPU compositor against its CPU twin, every blend mode, a warped top layer, two
+    /// overlays (one following the warp), tiled levels (4500 px wide: three tiles), at full
+    /// resolution and zoomed out.
     #[test]
     fn the_gpu_composite_matches_the_cpu_twin() {
         let context = match super::super::GpuContext::shared() {
@@ -620,17 +679,39 @@ mod tests {
                 return;
             }
         };
-        let (bottom, top) = (textured(4500, 700, 0.0), textured(4400, 650, 1.0));
+        let layers = [
+            textured(4500, 700, 0.0),
+            textured(4400, 650, 1.0),
+            textured(3000, 700, 2.0),
+            textured(4500, 500, 3.0),
+        ];
         let affine = Affine::similarity(0.02, 1.01, [7.3, -4.1], [2200.0, 350.0]);
-        let warp = Arc::new(WarpGrid::of(&affine, bottom.size(), 8, 1024));
+        let warp = Arc::new(WarpGrid::of(&affine, layers[0].size(), 8, 1024));
         let (device, queue) = (&context.device, &context.queue);
         let mut compositor = Compositor::new(device);
-        compositor.set_scene(device, queue, &bottom, &top, Some(&warp));
-        let scene = Scene {
-            bottom: &bottom,
-            top: &top,
-            warp: Some(&warp),
-        };
+        compositor.set_scene(device, queue, &layers, Some(&warp));
+        let settings = [
+            OverlaySettings {
+                opacity: 0.4,
+                warped: false,
+            },
+            OverlaySettings {
+                opacity: 0.7,
+                warped: true,
+            },
+        ];
+        let overlays = [
+            Overlay {
+                pyramid: &layers[2],
+                warped: false,
+                opacity: 0.4,
+            },
+            Overlay {
+                pyramid: &layers[3],
+                warped: true,
+                opacity: 0.7,
+            },
+        ];
         let views = [
             (
                 ViewRect {
@@ -647,30 +728,50 @@ mod tests {
                 [500, 80],
             ),
         ];
-        for blend in Blend::ALL {
+        for (blend, show_top) in Blend::ALL
+            .into_iter()
+            .map(|b| (b, true))
+            .chain([(Blend::Alpha, false)])
+        {
             let composite = Composite {
                 blend,
                 square: 37,
                 opacity: 0.3,
                 flicker_top: true,
+                show_top,
             };
-            for (view, size) in views {
-                let gpu = compositor
-                    .render_offscreen(device, queue, view, composite, size)
-                    .unwrap();
-                let levels = compositor.levels(&view).unwrap();
-                let cpu = render(scene, &composite, view, size, levels);
-                let differ = gpu
-                    .iter()
-                    .zip(&cpu)
-                    .filter(|(g, c)| (**g as i32 - **c as i32).abs() > 1)
-                    .count();
-                // Pixels exactly on a square's or the image's edge may fall either way in f32.
-                assert!(
-                    differ * 1000 <= gpu.len(),
-                    "{blend:?} {view:?}: {differ} of {} bytes differ by more than 1",
-                    gpu.len()
-                );
+            for overlay_count in [0, 2] {
+                let scene = Scene {
+                    bottom: &layers[0],
+                    top: &layers[1],
+                    warp: Some(&warp),
+                    overlays: &overlays[..overlay_count],
+                };
+                compositor.set_scene(device, queue, &layers[..2 + overlay_count], Some(&warp));
+                for (view, size) in views {
+                    let frame = Frame {
+                        view,
+                        composite,
+                        overlays: settings,
+                        target_origin: [0.0, 0.0],
+                    };
+                    let gpu = compositor
+                        .render_offscreen(device, queue, frame, size)
+                        .unwrap();
+                    let levels = compositor.levels(&view).unwrap();
+                    let cpu = render(scene, &composite, view, size, &levels);
+                    let differ = gpu
+                        .iter()
+                        .zip(&cpu)
+                        .filter(|(g, c)| (**g as i32 - **c as i32).abs() > 1)
+                        .count();
+                    // Pixels exactly on a square's or the image's edge may fall either way.
+                    assert!(
+                        differ * 1000 <= gpu.len(),
+                        "{blend:?} {view:?} {overlay_count} overlays: {differ} of {} bytes differ by more than 1",
+                        gpu.len()
+                    );
+                }
             }
         }
         context.check().unwrap();
