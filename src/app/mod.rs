@@ -12,7 +12,7 @@ pub mod viewer;
 
 use eframe::egui;
 
-use crate::compose::{Blend, Composite, MAX_OVERLAYS, Overlay, Pyramid, WarpGrid};
+use crate::compose::{Blend, Composite, MAX_OVERLAYS, OverlaySettings, Pyramid, WarpGrid};
 use crate::job::{Event, JobHandle, Progress};
 use crate::register::{Mode, RegisterOptions, RegisterRequest, RegisterSummary};
 use crate::warmup::WarmupReport;
@@ -77,14 +77,23 @@ pub struct ExtraLayer {
     pub follows_moving: bool,
 }
 
-/// Extra layers from every page of `path` after the first `skip`.
-fn extra_layers(path: &Path, skip: usize, follows_moving: bool) -> Result<Vec<ExtraLayer>> {
-    Ok(pages_as_layers(
-        path,
-        io::load_layers(path)?,
-        skip,
-        follows_moving,
-    ))
+/// Every page of each of `paths` as extra layers.
+fn load_extra_files<T>(
+    paths: &[PathBuf],
+    follows_moving: bool,
+    reporter: &crate::job::Reporter<T>,
+) -> Result<Vec<ExtraLayer>> {
+    let mut extras = Vec::new();
+    for path in paths {
+        reporter.check()?;
+        extras.extend(pages_as_layers(
+            path,
+            io::load_layers(path)?,
+            0,
+            follows_moving,
+        ));
+    }
+    Ok(extras)
 }
 
 /// `pages` of the file at `path`, after the first `skip`, as extra layers.
@@ -263,8 +272,6 @@ pub struct AlinifyApp {
     pub viewer: Viewer,
     /// The fixed-image point under the cursor.
     hover: Option<[f64; 2]>,
-    /// Extra layers named on the command line, added once the pair is loaded.
-    pending_extras: Vec<PathBuf>,
     /// Time to build a frame's UI (moving average), milliseconds.
     frame_ms: f32,
     flicker_at: Option<Instant>,
@@ -294,7 +301,6 @@ impl AlinifyApp {
             show_debug: false,
             viewer: Viewer::new(None),
             hover: None,
-            pending_extras: Vec::new(),
             frame_ms: 0.0,
             flicker_at: None,
         })
@@ -308,12 +314,7 @@ impl AlinifyApp {
             return;
         }
         let job = JobHandle::spawn("alinify-add-layers", move |reporter| {
-            let mut extras = Vec::new();
-            for path in &paths {
-                reporter.check()?;
-                extras.extend(extra_layers(path, 0, follows_moving)?);
-            }
-            Ok(extras)
+            load_extra_files(&paths, follows_moving, reporter)
         });
         match job {
             Ok(job) => self.task = Task::AddingLayers(job),
@@ -402,8 +403,7 @@ impl AlinifyApp {
             Ok(None) => {}
             Ok(Some(Opening::Pair(fixed, moving, extras))) => {
                 self.workspace = Workspace::Pair;
-                self.load_layers(fixed, moving, None);
-                self.pending_extras = extras;
+                self.start_loading(fixed, moving, None, extras);
             }
             Ok(Some(Opening::Manifest(path))) => {
                 self.workspace = Workspace::Batch;
@@ -426,6 +426,18 @@ impl AlinifyApp {
 
     /// Loads a pair and, when given, an earlier result's transform (a batch job's).
     pub fn load_layers(&mut self, fixed: PathBuf, moving: PathBuf, transform: Option<PathBuf>) {
+        self.start_loading(fixed, moving, transform, Vec::new());
+    }
+
+    /// Loads a pair, an earlier result's transform, and extra layer files (in the fixed frame)
+    /// in one background job.
+    fn start_loading(
+        &mut self,
+        fixed: PathBuf,
+        moving: PathBuf,
+        transform: Option<PathBuf>,
+        extra_files: Vec<PathBuf>,
+    ) {
         self.error = None;
         self.result = None;
         self.view = if transform.is_some() {
@@ -442,6 +454,7 @@ impl AlinifyApp {
                 rayon::join(|| Pyramid::of(&f[0]), || Pyramid::of(&m[0]));
             let mut extras = pages_as_layers(&fixed, f, 1, false);
             extras.extend(pages_as_layers(&moving, m, 1, true));
+            extras.extend(load_extra_files(&extra_files, false, reporter)?);
             let warp = match &transform {
                 Some(path) => Some(Arc::new(WarpGrid::from_transform_file(path)?)),
                 None => None,
@@ -533,14 +546,7 @@ impl AlinifyApp {
             let started = Instant::now();
             io::ensure_output_dir(&folder)?;
             let overlay_layers = overlays;
-            let overlays: Vec<Overlay<'_>> = overlay_layers
-                .iter()
-                .map(|(pyramid, s)| Overlay {
-                    pyramid,
-                    warped: s.warped,
-                    opacity: s.opacity,
-                })
-                .collect();
+            let overlays = crate::compose::overlays_of(&overlay_layers);
             let scene = crate::compose::Scene {
                 bottom: &bottom,
                 top: &top,
@@ -629,14 +635,7 @@ impl AlinifyApp {
                 Some(Ok(layers)) => {
                     self.layers = Some(layers);
                     self.viewer.camera = None;
-                    let extras = std::mem::take(&mut self.pending_extras);
-                    if extras.is_empty() {
-                        Task::Idle
-                    } else {
-                        self.task = Task::Idle;
-                        self.add_layers(extras, false);
-                        std::mem::replace(&mut self.task, Task::Idle)
-                    }
+                    Task::Idle
                 }
                 Some(Err(e)) => {
                     self.error = Some(e.to_string());
@@ -1160,7 +1159,7 @@ impl AlinifyApp {
 }
 
 /// The visible extra layers the compositor draws: the first [`MAX_OVERLAYS`], in order.
-fn drawn_overlays(extras: &[ExtraLayer]) -> Vec<(Arc<Pyramid>, crate::gpu::OverlaySettings)> {
+fn drawn_overlays(extras: &[ExtraLayer]) -> Vec<(Arc<Pyramid>, OverlaySettings)> {
     extras
         .iter()
         .filter(|e| e.visible)
@@ -1168,7 +1167,7 @@ fn drawn_overlays(extras: &[ExtraLayer]) -> Vec<(Arc<Pyramid>, crate::gpu::Overl
         .map(|e| {
             (
                 e.pyramid.clone(),
-                crate::gpu::OverlaySettings {
+                OverlaySettings {
                     opacity: e.opacity,
                     warped: e.follows_moving,
                 },

@@ -2,8 +2,10 @@
 //! compositor in a wgpu paint callback (tiles stream in, coarse levels first), or by the CPU
 //! twin into a texture when the window has no wgpu renderer.
 
-use crate::compose::{self, Composite, MAX_OVERLAYS, Overlay, Pyramid, Scene, ViewRect, WarpGrid};
-use crate::gpu::{Compositor, Frame, OverlaySettings};
+use crate::compose::{
+    self, Composite, MAX_OVERLAYS, OverlaySettings, Pyramid, Scene, ViewRect, WarpGrid,
+};
+use crate::gpu::{Compositor, Frame};
 use eframe::egui;
 use eframe::egui_wgpu;
 use std::sync::Arc;
@@ -268,15 +270,7 @@ impl Viewer {
             overlays: scene.overlay_settings(),
         };
         if self.cpu_texture.as_ref().is_none_or(|(_, k)| *k != key) {
-            let overlays: Vec<Overlay<'_>> = scene
-                .overlays
-                .iter()
-                .map(|(pyramid, s)| Overlay {
-                    pyramid,
-                    warped: s.warped,
-                    opacity: s.opacity,
-                })
-                .collect();
+            let overlays = compose::overlays_of(&scene.overlays);
             let cpu_scene = Scene {
                 bottom: &scene.bottom,
                 top: &scene.top,

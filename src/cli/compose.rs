@@ -1,7 +1,9 @@
 //! `alinify compose`: the viewer's composite of a pair at full resolution, as an RGB TIFF.
 
 use super::progress::Ui;
-use alinify::compose::{self, Blend, Composite, Overlay, Pyramid, Scene, WarpGrid};
+use alinify::compose::{
+    self, Blend, Composite, Overlay, OverlaySettings, Pyramid, Scene, WarpGrid,
+};
 use alinify::job::CancelToken;
 use alinify::register::Backend;
 use std::path::PathBuf;
@@ -82,8 +84,10 @@ pub fn run(args: ComposeArgs, ui: &Ui) -> anyhow::Result<()> {
         .iter()
         .map(|pyramid| Overlay {
             pyramid,
-            warped: false,
-            opacity: args.overlay_opacity,
+            settings: OverlaySettings {
+                opacity: args.overlay_opacity,
+                warped: false,
+            },
         })
         .collect();
     let warp = args

@@ -97,12 +97,9 @@ pub fn gpu_renderer<'a>(
     );
     let warp = scene.warp.map(|w| Arc::new(w.clone()));
     compositor.set_scene(&context.device, &context.queue, layers, warp.as_ref());
-    let mut overlays = [crate::gpu::OverlaySettings::default(); super::MAX_OVERLAYS];
+    let mut overlays = [super::OverlaySettings::default(); super::MAX_OVERLAYS];
     for (settings, overlay) in overlays.iter_mut().zip(scene.overlays) {
-        *settings = crate::gpu::OverlaySettings {
-            opacity: overlay.opacity,
-            warped: overlay.warped,
-        };
+        *settings = overlay.settings;
     }
     let render = move |view: ViewRect, size: [usize; 2]| {
         let frame = crate::gpu::Frame {

@@ -93,16 +93,34 @@ impl Default for Composite {
 /// Most layers drawn over the blended pair (the GPU binds one texture per layer).
 pub const MAX_OVERLAYS: usize = 2;
 
+/// How an overlay is drawn.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct OverlaySettings {
+    /// `0..=1`; 0 hides it.
+    pub opacity: f32,
+    /// Follows the moving image through the warp, rather than the fixed frame.
+    pub warped: bool,
+}
+
 /// A layer drawn over the blended pair with an opacity, in order: e.g. a colour separation of
 /// the design (in the fixed frame) or another channel of the moving image (warped like it).
 #[derive(Debug, Clone, Copy)]
 pub struct Overlay<'a> {
     /// The layer.
     pub pyramid: &'a Pyramid,
-    /// Follows the moving image through the warp, rather than the fixed frame.
-    pub warped: bool,
-    /// `0..=1`; 0 hides it.
-    pub opacity: f32,
+    /// How it is drawn.
+    pub settings: OverlaySettings,
+}
+
+/// Borrows shared overlay layers as [`Overlay`]s for a [`Scene`].
+pub fn overlays_of(layers: &[(std::sync::Arc<Pyramid>, OverlaySettings)]) -> Vec<Overlay<'_>> {
+    layers
+        .iter()
+        .map(|(pyramid, settings)| Overlay {
+            pyramid,
+            settings: *settings,
+        })
+        .collect()
 }
 
 /// Which part of the fixed image an output covers: output pixel `(i, j)` has its centre at
@@ -236,10 +254,10 @@ pub fn render(
                 );
                 if colour[3] > 0.0 {
                     for (overlay, (level, scale)) in scene.overlays.iter().zip(&layers[2..]) {
-                        let at = if overlay.warped { q } else { p };
+                        let at = if overlay.settings.warped { q } else { p };
                         if let Some(v) = sample(level, *scale, at[0], at[1]) {
                             for c in &mut colour[..3] {
-                                *c += overlay.opacity * (v - *c);
+                                *c += overlay.settings.opacity * (v - *c);
                             }
                         }
                     }
@@ -330,13 +348,17 @@ mod tests {
         let overlays = [
             Overlay {
                 pyramid: &o1,
-                warped: false,
-                opacity: 0.5,
+                settings: OverlaySettings {
+                    opacity: 0.5,
+                    warped: false,
+                },
             },
             Overlay {
                 pyramid: &o2,
-                warped: true,
-                opacity: 0.5,
+                settings: OverlaySettings {
+                    opacity: 0.5,
+                    warped: true,
+                },
             },
         ];
         let scene = Scene {

@@ -4,7 +4,7 @@
 //! viewer's render pass (a paint callback) or into an offscreen texture (export, tests). Its
 //! CPU twin is [`crate::compose::render`].
 
-use crate::compose::{Composite, MAX_OVERLAYS, Pyramid, ViewRect, WarpGrid};
+use crate::compose::{Composite, MAX_OVERLAYS, OverlaySettings, Pyramid, ViewRect, WarpGrid};
 use crate::{Error, Result};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -170,15 +170,6 @@ fn create_level(
     })
 }
 
-/// How an overlay is drawn (its pyramid is given to [`Compositor::set_scene`]).
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct OverlaySettings {
-    /// `0..=1`.
-    pub opacity: f32,
-    /// Follows the moving image through the warp.
-    pub warped: bool,
-}
-
 /// What one frame composes.
 #[derive(Debug, Clone, Copy)]
 pub struct Frame {
@@ -186,7 +177,8 @@ pub struct Frame {
     pub view: ViewRect,
     /// Blend settings.
     pub composite: Composite,
-    /// The overlays' settings, in the order of their pyramids.
+    /// The overlays' settings, in the order of the pyramids given to
+    /// [`Compositor::set_scene`].
     pub overlays: [OverlaySettings; MAX_OVERLAYS],
     /// Framebuffer pixel of output pixel `(0, 0)`'s top-left corner.
     pub target_origin: [f32; 2],
@@ -703,13 +695,11 @@ mod tests {
         let overlays = [
             Overlay {
                 pyramid: &layers[2],
-                warped: false,
-                opacity: 0.4,
+                settings: settings[0],
             },
             Overlay {
                 pyramid: &layers[3],
-                warped: true,
-                opacity: 0.7,
+                settings: settings[1],
             },
         ];
         let views = [

@@ -8,7 +8,7 @@
 mod compose;
 mod flow;
 
-pub use compose::{Compositor, Frame, OverlaySettings};
+pub use compose::{Compositor, Frame};
 pub use flow::GpuFlowSolver;
 
 use crate::{Error, Result};
