@@ -25,6 +25,8 @@ struct Params {
     overlay_level: array<vec4<u32>, 2>,
     // per overlay: level scale, opacity, follows the warp (1/0), unused
     overlay_info: array<vec4<f32>, 2>,
+    // show bottom (1/0), unused, unused, unused
+    layers: vec4<u32>,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -89,6 +91,13 @@ fn srgb_to_linear(v: vec3<f32>) -> vec3<f32> {
 }
 
 fn blend(b: f32, t: vec2<f32>, p: vec2<f32>) -> vec4<f32> {
+    if (params.layers.x == 0u) {
+        // The top layer alone, transparent where it has no data (or is hidden).
+        if (t.y == 0.0 || params.mode.w == 0u) {
+            return vec4<f32>(0.0);
+        }
+        return vec4<f32>(t.x, t.x, t.x, 1.0);
+    }
     if (t.y == 0.0 || params.mode.w == 0u) {
         return vec4<f32>(b, b, b, 1.0);
     }
@@ -129,6 +138,9 @@ fn fs_main(@builtin(position) position: vec4<f32>) -> @location(0) vec4<f32> {
     let q = warp(p);
     let t = sample_layer(top_tiles, params.top, params.scales.y, q);
     var colour = blend(b.x, t, p);
+    if (colour.a == 0.0) {
+        return colour;
+    }
     if (params.mode.z > 0u) {
         let info = params.overlay_info[0];
         let o = sample_layer(overlay0_tiles, params.overlay_level[0], info.x, select(p, q, info.z == 1.0));

@@ -21,7 +21,7 @@ use batch_panel::{BatchAction, BatchPanel};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
-use viewer::{Viewer, ViewerScene};
+use viewer::{Layout, Viewer, ViewerScene};
 
 /// Settings that persist between launches.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -31,6 +31,8 @@ pub struct Settings {
     pub mode: Mode,
     /// How layers are combined on screen.
     pub composite: Composite,
+    /// One blended pane, or the pair side by side.
+    pub layout: Layout,
 }
 
 impl Default for Settings {
@@ -38,6 +40,7 @@ impl Default for Settings {
         Self {
             mode: Mode::Fast,
             composite: Composite::default(),
+            layout: Layout::default(),
         }
     }
 }
@@ -833,13 +836,20 @@ impl AlinifyApp {
         if ui.input(|i| i.key_pressed(egui::Key::F12)) {
             self.show_debug = !self.show_debug;
         }
-        let (run, cancel, fit) = ui.input(|i| {
+        let (run, cancel, fit, layout) = ui.input(|i| {
             (
                 i.key_pressed(egui::Key::R) && i.modifiers.command,
                 i.key_pressed(egui::Key::Escape),
                 i.key_pressed(egui::Key::F) && i.modifiers.command,
+                i.key_pressed(egui::Key::L) && i.modifiers.command,
             )
         });
+        if layout {
+            self.settings.layout = match self.settings.layout {
+                Layout::Overlay => Layout::SideBySide,
+                Layout::SideBySide => Layout::Overlay,
+            };
+        }
         if run {
             self.run();
         }
@@ -950,15 +960,26 @@ impl AlinifyApp {
                 ui.selectable_value(&mut self.view, View::After, "After");
             });
         });
+        ui.horizontal(|ui| {
+            for layout in [Layout::Overlay, Layout::SideBySide] {
+                ui.selectable_value(&mut self.settings.layout, layout, layout.label());
+            }
+        })
+        .response
+        .on_hover_text("side by side: two panes, one camera (Ctrl+L switches)");
+        let blended = self.settings.layout == Layout::Overlay;
         let composite = &mut self.settings.composite;
-        egui::ComboBox::from_label("Blend")
-            .selected_text(composite.blend.label())
-            .show_ui(ui, |ui| {
-                for mode in Blend::ALL {
-                    ui.selectable_value(&mut composite.blend, mode, mode.label());
-                }
-            });
+        ui.add_enabled_ui(blended, |ui| {
+            egui::ComboBox::from_label("Blend")
+                .selected_text(composite.blend.label())
+                .show_ui(ui, |ui| {
+                    for mode in Blend::ALL {
+                        ui.selectable_value(&mut composite.blend, mode, mode.label());
+                    }
+                });
+        });
         match composite.blend {
+            _ if !blended => {}
             Blend::Alpha => {
                 ui.add(egui::Slider::new(&mut composite.opacity, 0.0..=1.0).text("opacity"));
             }
@@ -1084,7 +1105,9 @@ impl AlinifyApp {
             },
             overlays: drawn_overlays(&layers.extras),
         };
-        self.hover = self.viewer.show(ui, &scene, &self.settings.composite);
+        self.hover = self
+            .viewer
+            .show(ui, &scene, &self.settings.composite, self.settings.layout);
     }
 
     /// Text for the cursor's position: coordinates and the layers' values there.

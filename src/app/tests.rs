@@ -102,20 +102,23 @@ fn errors_appear_in_the_window() {
     assert!(harness.query_by_label_contains("file not found").is_some());
 }
 
-/// Renders the app with a loaded pair on lavapipe (wgpu) and counts the gray levels in the
-/// viewer: the textured composite has many. `gpu_viewer` draws it with the paint callback
-/// (the GPU compositor), otherwise the CPU twin fills a texture.
-fn render_viewer(gpu_viewer: bool) {
+/// A harness that renders with wgpu (lavapipe in CI), a generated `size` pair loaded in it;
+/// the viewer composes on the GPU in a paint callback (`gpu_viewer`), otherwise the CPU twin
+/// fills a texture. `None` (the test skips) when there is no adapter outside CI.
+fn rendering_harness<'a>(
+    dir: &Path,
+    size: usize,
+    gpu_viewer: bool,
+) -> Option<Harness<'a, AlinifyApp>> {
     if let Err(e) = crate::gpu::GpuContext::shared() {
         assert!(
             !crate::gpu::adapter_required(),
             "CI=true but no GPU adapter: {e}"
         );
         eprintln!("skipping the render test: {e}");
-        return;
+        return None;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let (fixed, moving) = write_generated_pair(dir.path(), 256, 5).unwrap();
+    let (fixed, moving) = write_generated_pair(dir, size, 5).unwrap();
     let mut app = AlinifyApp::new(Settings::default()).unwrap();
     let render_state = egui_kittest::wgpu::create_render_state(
         egui_kittest::wgpu::default_wgpu_setup(),
@@ -128,11 +131,22 @@ fn render_viewer(gpu_viewer: bool) {
     app.load(fixed, moving);
     let mut harness = Harness::builder()
         .with_size(egui::vec2(900.0, 600.0))
+        .with_render_cursor(false)
         .renderer(egui_kittest::wgpu::WgpuTestRenderer::from_render_state(
             render_state,
         ))
         .build_ui_state(|ui, app: &mut AlinifyApp| app.show(ui), app);
     step_until(&mut harness, |app| app.layers.is_some());
+    Some(harness)
+}
+
+/// Renders the app with a loaded pair and counts the gray levels in the viewer: the textured
+/// composite has many.
+fn render_viewer(gpu_viewer: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(mut harness) = rendering_harness(dir.path(), 256, gpu_viewer) else {
+        return;
+    };
     let image = harness.render().expect("a wgpu render");
     // The viewer (right of the controls) shows the textured composite: many distinct grays.
     let (w, h) = image.dimensions();
@@ -147,6 +161,133 @@ fn render_viewer(gpu_viewer: bool) {
         "only {} gray levels in the viewer",
         grays.len()
     );
+}
+
+/// Renders the window and holds every pane of the viewer to the CPU twin's rendering of that
+/// pane's composite through the one camera; returns each pane's mean gray.
+fn panes_match_the_cpu_twin(harness: &mut Harness<'_, AlinifyApp>) -> Vec<f64> {
+    let image = harness.render().expect("a wgpu render");
+    let ppp = harness.ctx.pixels_per_point();
+    let app = harness.state();
+    let camera = app.viewer.camera.expect("the viewer has a camera");
+    let layers = app.layers.as_ref().unwrap();
+    let scene = crate::compose::Scene {
+        bottom: &layers.fixed,
+        top: &layers.moving,
+        warp: match app.view {
+            View::After => layers.warp.as_deref(),
+            View::Before => None,
+        },
+        overlays: &[],
+    };
+    let mut means = Vec::new();
+    for pane in &app.viewer.last_panes {
+        let view = camera.view_rect(pane.rect, ppp);
+        let rect = pane.rect;
+        let size = [
+            (rect.width() * ppp).round() as usize,
+            (rect.height() * ppp).round() as usize,
+        ];
+        let cpu = crate::compose::render(scene, &pane.composite, view, size, &scene.levels(&view));
+        let (mut differ, mut compared, mut sum) = (0, 0, 0.0);
+        // Inside the pane, one pixel in from its edges and below the caption.
+        let x_range = (rect.min.x * ppp).ceil() as u32 + 1..(rect.max.x * ppp).floor() as u32 - 1;
+        let y_range = ((rect.min.y + 30.0) * ppp).ceil() as u32..(rect.max.y * ppp) as u32 - 1;
+        for y in y_range.clone() {
+            for x in x_range.clone() {
+                let i = (x as f32 + 0.5 - rect.min.x * ppp).floor() as usize;
+                let j = (y as f32 + 0.5 - rect.min.y * ppp).floor() as usize;
+                let expected = &cpu[(j * size[0] + i) * 4..][..4];
+                // Where the composite is transparent the panel's background shows.
+                if expected[3] < 255 {
+                    continue;
+                }
+                let got = image.get_pixel(x, y).0;
+                compared += 1;
+                sum += got[0] as f64;
+                if (0..3).any(|c| (got[c] as i32 - expected[c] as i32).abs() > 2) {
+                    differ += 1;
+                }
+            }
+        }
+        assert!(compared > 10_000, "only {compared} pixels in {pane:?}");
+        assert!(
+            differ * 100 <= compared,
+            "{differ} of {compared} pixels differ from the CPU twin in {pane:?}"
+        );
+        means.push(sum / compared as f64);
+    }
+    means
+}
+
+/// Side by side: the fixed pane and the warped moving pane, each equal to the CPU twin's
+/// rendering through one camera; a drag in the right pane moves both; Ctrl+L goes back.
+fn side_by_side(gpu_viewer: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(mut harness) = rendering_harness(dir.path(), 256, gpu_viewer) else {
+        return;
+    };
+    {
+        // A warp that shows: the moving pane turns and shifts.
+        let app = harness.state_mut();
+        let layers = app.layers.as_mut().unwrap();
+        let affine = crate::transform::Affine::similarity(0.1, 1.1, [19.0, -11.0], [128.0; 2]);
+        layers.warp = Some(Arc::new(WarpGrid::of(&affine, layers.fixed.size(), 4, 256)));
+        app.view = View::After;
+    }
+    harness.get_by_label("Side by side").click();
+    harness.remove_cursor();
+    harness.run_steps(3);
+    assert_eq!(harness.state().settings.layout, Layout::SideBySide);
+    assert!(harness.query_by_label("fixed").is_some());
+    assert!(harness.query_by_label("moving, warped").is_some());
+    let panes = harness.state().viewer.last_panes.clone();
+    assert_eq!(panes.len(), 2);
+    assert!(panes[0].rect.max.x < panes[1].rect.min.x);
+    let means = panes_match_the_cpu_twin(&mut harness);
+    assert!(
+        (means[0] - means[1]).abs() > 0.5,
+        "the panes look alike: {means:?}"
+    );
+
+    let camera = harness.state().viewer.camera.unwrap();
+    let start = panes[1].rect.center();
+    harness.hover_at(start);
+    harness.run_steps(1);
+    harness.drag_at(start);
+    harness.run_steps(1);
+    for k in 1..=4 {
+        harness.hover_at(start + egui::vec2(-10.0 * k as f32, 6.0 * k as f32));
+        harness.run_steps(1);
+    }
+    harness.drop_at(start + egui::vec2(-40.0, 24.0));
+    harness.run_steps(2);
+    let moved = harness.state().viewer.camera.unwrap();
+    let shift = [
+        (moved.center[0] - camera.center[0]) / camera.step,
+        (moved.center[1] - camera.center[1]) / camera.step,
+    ];
+    assert!(
+        (20.0..=40.5).contains(&shift[0]) && (-24.5..=-12.0).contains(&shift[1]),
+        "dragging by (-40, 24) points moved the camera by {shift:?} points"
+    );
+    panes_match_the_cpu_twin(&mut harness);
+
+    harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::L);
+    harness.run_steps(2);
+    assert_eq!(harness.state().settings.layout, Layout::Overlay);
+    assert_eq!(harness.state().viewer.last_panes.len(), 1);
+    panes_match_the_cpu_twin(&mut harness);
+}
+
+#[test]
+fn side_by_side_panes_share_the_camera_on_the_gpu() {
+    side_by_side(true);
+}
+
+#[test]
+fn side_by_side_panes_share_the_camera_on_the_cpu() {
+    side_by_side(false);
 }
 
 #[test]

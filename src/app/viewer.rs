@@ -1,6 +1,8 @@
 //! The viewer: pan and zoom over the fixed image's frame, the composite drawn by the GPU
 //! compositor in a wgpu paint callback (tiles stream in, coarse levels first), or by the CPU
-//! twin into a texture when the window has no wgpu renderer.
+//! twin into a texture when the window has no wgpu renderer. The layers are shown blended in
+//! one pane, or side by side in two panes that share one camera (linked navigation, and the
+//! cursor's position marked in the other pane).
 
 use crate::compose::{
     self, Composite, MAX_OVERLAYS, OverlaySettings, Pyramid, Scene, ViewRect, WarpGrid,
@@ -54,6 +56,16 @@ impl Camera {
         }
     }
 
+    /// Screen point of fixed-image coordinates `p` in `rect` (the inverse of
+    /// [`Camera::to_image`]).
+    pub fn to_screen(&self, rect: egui::Rect, p: [f64; 2]) -> egui::Pos2 {
+        rect.center()
+            + egui::vec2(
+                ((p[0] - self.center[0]) / self.step) as f32,
+                ((p[1] - self.center[1]) / self.step) as f32,
+            )
+    }
+
     /// Zooms by `factor` (>1 enlarges) keeping the image point under `pos` in place.
     pub fn zoom_at(&mut self, rect: egui::Rect, pos: egui::Pos2, factor: f64) {
         let before = self.to_image(rect, pos);
@@ -61,6 +73,94 @@ impl Camera {
         let after = self.to_image(rect, pos);
         self.center[0] += before[0] - after[0];
         self.center[1] += before[1] - after[1];
+    }
+}
+
+/// How the viewer arranges the layers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Layout {
+    /// One pane: the layers blended (the blend mode applies).
+    #[default]
+    Overlay,
+    /// Two panes with one camera: the fixed layer (and the overlays in its frame) on the left,
+    /// the moving layer as the view warps it (and the overlays that follow it) on the right.
+    SideBySide,
+}
+
+impl Layout {
+    /// The name shown in the interface.
+    pub fn label(self) -> &'static str {
+        match self {
+            Layout::Overlay => "Overlay",
+            Layout::SideBySide => "Side by side",
+        }
+    }
+}
+
+/// One pane's drawing: the shared scene with its own composite and overlay settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pane {
+    /// Where on screen.
+    pub rect: egui::Rect,
+    /// Which of the pair it shows and how.
+    pub composite: Composite,
+    /// The overlays' settings in this pane (hidden ones at opacity 0).
+    pub overlays: [OverlaySettings; MAX_OVERLAYS],
+    /// The caption drawn in the pane's corner (side by side only).
+    pub caption: Option<&'static str>,
+}
+
+/// Space between the side-by-side panes, in points.
+const PANE_GAP: f32 = 4.0;
+
+/// The panes of `layout` in `rect` (`warped`: the moving layer is drawn through a transform).
+pub fn panes(
+    layout: Layout,
+    rect: egui::Rect,
+    composite: &Composite,
+    overlays: [OverlaySettings; MAX_OVERLAYS],
+    warped: bool,
+) -> Vec<Pane> {
+    match layout {
+        Layout::Overlay => vec![Pane {
+            rect,
+            composite: *composite,
+            overlays,
+            caption: None,
+        }],
+        Layout::SideBySide => {
+            let half = (rect.width() - PANE_GAP).max(2.0) / 2.0;
+            let left = egui::Rect::from_min_size(rect.min, egui::vec2(half, rect.height()));
+            let right = left.translate(egui::vec2(half + PANE_GAP, 0.0));
+            // Each side keeps the overlays in its own frame.
+            let only = |warped: bool| {
+                overlays.map(|o| OverlaySettings {
+                    opacity: if o.warped == warped { o.opacity } else { 0.0 },
+                    ..o
+                })
+            };
+            vec![
+                Pane {
+                    rect: left,
+                    composite: Composite {
+                        show_top: false,
+                        show_bottom: true,
+                        ..*composite
+                    },
+                    overlays: only(false),
+                    caption: Some("fixed"),
+                },
+                Pane {
+                    rect: right,
+                    composite: Composite {
+                        show_bottom: false,
+                        ..*composite
+                    },
+                    overlays: only(true),
+                    caption: Some(if warped { "moving, warped" } else { "moving" }),
+                },
+            ]
+        }
     }
 }
 
@@ -97,8 +197,10 @@ pub struct Viewer {
     pub camera: Option<Camera>,
     /// The GPU target, when the window renders with wgpu.
     gpu: Option<(egui_wgpu::RenderState, Arc<AtomicBool>)>,
-    /// The CPU path's texture and what it shows.
-    cpu_texture: Option<(egui::TextureHandle, CpuKey)>,
+    /// The CPU path's texture per pane and what it shows.
+    cpu_textures: Vec<Option<(egui::TextureHandle, CpuKey)>>,
+    /// The panes of the last frame (for tests and the debug panel).
+    pub last_panes: Vec<Pane>,
     /// Frame intervals (ms) of the current pan or zoom gesture.
     gesture: Vec<f32>,
     /// The last finished gesture's frame times: (frames, median ms, 95th percentile ms).
@@ -126,7 +228,8 @@ impl Viewer {
         Self {
             camera: None,
             gpu,
-            cpu_texture: None,
+            cpu_textures: Vec::new(),
+            last_panes: Vec::new(),
             gesture: Vec::new(),
             last_gesture: None,
         }
@@ -137,30 +240,57 @@ impl Viewer {
         if self.gpu.is_some() { "gpu" } else { "cpu" }
     }
 
-    /// Draws `scene` in the remaining space; returns the hover position in fixed-image
-    /// coordinates.
+    /// Draws `scene` in the remaining space, in one pane or two (`layout`); returns the hover
+    /// position in fixed-image coordinates.
     pub fn show(
         &mut self,
         ui: &mut egui::Ui,
         scene: &ViewerScene,
         composite: &Composite,
+        layout: Layout,
     ) -> Option<[f64; 2]> {
-        let (rect, response) =
-            ui.allocate_exact_size(ui.available_size(), egui::Sense::click_and_drag());
+        let (outer, _) = ui.allocate_exact_size(ui.available_size(), egui::Sense::hover());
+        let panes = panes(
+            layout,
+            outer,
+            composite,
+            scene.overlay_settings(),
+            scene.warp.is_some(),
+        );
+        let responses: Vec<egui::Response> = panes
+            .iter()
+            .enumerate()
+            .map(|(i, pane)| {
+                ui.interact(
+                    pane.rect,
+                    ui.make_persistent_id(("viewer pane", i)),
+                    egui::Sense::click_and_drag(),
+                )
+            })
+            .collect();
         let size = scene.bottom.size();
+        if let (Some(camera), Some(last)) = (&mut self.camera, self.last_panes.first())
+            && self.last_panes.len() != panes.len()
+        {
+            // Switching layouts keeps the centre and the width of image in view.
+            camera.step *= (last.rect.width() / panes[0].rect.width().max(1.0)) as f64;
+        }
         let camera = self
             .camera
-            .get_or_insert_with(|| Camera::fit(size, rect.size()));
-        if response.dragged() {
-            let d = response.drag_delta();
-            camera.center[0] -= d.x as f64 * camera.step;
-            camera.center[1] -= d.y as f64 * camera.step;
-        }
-        if let Some(pos) = response.hover_pos() {
-            let (scroll, zoom) = ui.input(|i| (i.smooth_scroll_delta.y, i.zoom_delta()));
-            let factor = zoom as f64 * (scroll as f64 / 200.0).exp();
-            if factor != 1.0 {
-                camera.zoom_at(rect, pos, factor);
+            .get_or_insert_with(|| Camera::fit(size, panes[0].rect.size()));
+        // Every pane moves the one camera: navigation is linked.
+        for (pane, response) in panes.iter().zip(&responses) {
+            if response.dragged() {
+                let d = response.drag_delta();
+                camera.center[0] -= d.x as f64 * camera.step;
+                camera.center[1] -= d.y as f64 * camera.step;
+            }
+            if let Some(pos) = response.hover_pos() {
+                let (scroll, zoom) = ui.input(|i| (i.smooth_scroll_delta.y, i.zoom_delta()));
+                let factor = zoom as f64 * (scroll as f64 / 200.0).exp();
+                if factor != 1.0 {
+                    camera.zoom_at(pane.rect, pos, factor);
+                }
             }
         }
         let keys = ui.input(|i| {
@@ -173,10 +303,11 @@ impl Viewer {
                 i.key_pressed(egui::Key::Num1) as i32 as f64,
             ]
         });
-        if response.hovered() || response.has_focus() {
+        if responses.iter().any(|r| r.hovered() || r.has_focus()) {
             camera.center[0] += keys[0] * 20.0 * camera.step;
             camera.center[1] += keys[1] * 20.0 * camera.step;
             if keys[2] != 0.0 {
+                let rect = panes[0].rect;
                 camera.zoom_at(rect, rect.center(), 2f64.powf(keys[2]));
             }
             if keys[3] != 0.0 {
@@ -186,32 +317,73 @@ impl Viewer {
         let camera = *camera;
         self.record_frame(
             ui,
-            response.dragged() || ui.input(|i| i.smooth_scroll_delta.y != 0.0),
+            responses.iter().any(egui::Response::dragged)
+                || ui.input(|i| i.smooth_scroll_delta.y != 0.0),
         );
         let ppp = ui.ctx().pixels_per_point();
-        let view = camera.view_rect(rect, ppp);
-        let painter = ui.painter_at(rect);
-        match &self.gpu {
-            Some((rs, complete)) => {
-                let callback = ComposeCallback {
-                    scene: scene.clone(),
-                    frame: Frame {
-                        view,
-                        composite: *composite,
-                        overlays: scene.overlay_settings(),
-                        target_origin: [rect.min.x * ppp, rect.min.y * ppp],
-                    },
-                    format: rs.target_format,
-                    complete: complete.clone(),
-                };
-                painter.add(egui_wgpu::Callback::new_paint_callback(rect, callback));
-                if !complete.load(Ordering::Relaxed) {
-                    ui.ctx().request_repaint();
+        for (slot, pane) in panes.iter().enumerate() {
+            let view = camera.view_rect(pane.rect, ppp);
+            let painter = ui.painter_at(pane.rect);
+            match &self.gpu {
+                Some((rs, complete)) => {
+                    let callback = ComposeCallback {
+                        scene: scene.clone(),
+                        frame: Frame {
+                            view,
+                            composite: pane.composite,
+                            overlays: pane.overlays,
+                            target_origin: [pane.rect.min.x * ppp, pane.rect.min.y * ppp],
+                        },
+                        format: rs.target_format,
+                        complete: complete.clone(),
+                        slot,
+                    };
+                    painter.add(egui_wgpu::Callback::new_paint_callback(pane.rect, callback));
+                    if !complete.load(Ordering::Relaxed) {
+                        ui.ctx().request_repaint();
+                    }
                 }
+                None => self.paint_cpu(ui, &painter, slot, pane, view, scene),
             }
-            None => self.paint_cpu(ui, &painter, rect, view, scene, composite),
+            if let Some(caption) = pane.caption {
+                let text_rect = egui::Rect::from_min_size(
+                    pane.rect.min + egui::vec2(6.0, 6.0),
+                    egui::vec2(pane.rect.width() - 12.0, 20.0),
+                );
+                ui.put(
+                    text_rect,
+                    egui::Label::new(
+                        egui::RichText::new(caption)
+                            .strong()
+                            .background_color(ui.visuals().extreme_bg_color.gamma_multiply(0.8)),
+                    )
+                    .selectable(false),
+                );
+            }
         }
-        response.hover_pos().map(|pos| camera.to_image(rect, pos))
+        let hover = responses
+            .iter()
+            .zip(&panes)
+            .find_map(|(r, pane)| Some((r.hover_pos()?, pane.rect)));
+        let hover = hover.map(|(pos, rect)| (camera.to_image(rect, pos), rect));
+        if let Some((p, hovered)) = hover {
+            // Mark the same point in the other pane.
+            for pane in panes.iter().filter(|pane| pane.rect != hovered) {
+                let at = camera.to_screen(pane.rect, p);
+                let painter = ui.painter_at(pane.rect);
+                let stroke = egui::Stroke::new(1.5, egui::Color32::from_rgb(255, 200, 0));
+                painter.line_segment(
+                    [at - egui::vec2(8.0, 0.0), at + egui::vec2(8.0, 0.0)],
+                    stroke,
+                );
+                painter.line_segment(
+                    [at - egui::vec2(0.0, 8.0), at + egui::vec2(0.0, 8.0)],
+                    stroke,
+                );
+            }
+        }
+        self.last_panes = panes;
+        hover.map(|(p, _)| p)
     }
 
     /// Collects frame intervals while the view moves; when it stops, summarises them (the
@@ -243,12 +415,13 @@ impl Viewer {
         &mut self,
         ui: &egui::Ui,
         painter: &egui::Painter,
-        rect: egui::Rect,
+        slot: usize,
+        pane: &Pane,
         view: ViewRect,
         scene: &ViewerScene,
-        composite: &Composite,
     ) {
         let ppp = ui.ctx().pixels_per_point();
+        let rect = pane.rect;
         let size = [
             ((rect.width() * ppp).round() as usize).max(1),
             ((rect.height() * ppp).round() as usize).max(1),
@@ -260,17 +433,24 @@ impl Viewer {
                 view.step.to_bits(),
             ],
             size,
-            composite: *composite,
+            composite: pane.composite,
             layers: scene
                 .pyramids()
                 .iter()
                 .map(|p| Arc::as_ptr(p) as usize)
                 .chain([scene.warp.as_ref().map_or(0, |w| Arc::as_ptr(w) as usize)])
                 .collect(),
-            overlays: scene.overlay_settings(),
+            overlays: pane.overlays,
         };
-        if self.cpu_texture.as_ref().is_none_or(|(_, k)| *k != key) {
-            let overlays = compose::overlays_of(&scene.overlays);
+        if self.cpu_textures.len() <= slot {
+            self.cpu_textures.resize_with(slot + 1, || None);
+        }
+        let cached = &mut self.cpu_textures[slot];
+        if cached.as_ref().is_none_or(|(_, k)| *k != key) {
+            let mut overlays = compose::overlays_of(&scene.overlays);
+            for (overlay, settings) in overlays.iter_mut().zip(pane.overlays) {
+                overlay.settings = settings;
+            }
             let cpu_scene = Scene {
                 bottom: &scene.bottom,
                 top: &scene.top,
@@ -278,14 +458,16 @@ impl Viewer {
                 overlays: &overlays,
             };
             let levels = cpu_scene.levels(&view);
-            let rgba = compose::render(cpu_scene, composite, view, size, &levels);
+            let rgba = compose::render(cpu_scene, &pane.composite, view, size, &levels);
             let image = egui::ColorImage::from_rgba_premultiplied(size, &rgba);
-            let texture = ui
-                .ctx()
-                .load_texture("composite", image, egui::TextureOptions::NEAREST);
-            self.cpu_texture = Some((texture, key));
+            let texture = ui.ctx().load_texture(
+                format!("composite {slot}"),
+                image,
+                egui::TextureOptions::NEAREST,
+            );
+            *cached = Some((texture, key));
         }
-        let (texture, _) = self.cpu_texture.as_ref().expect("just made");
+        let (texture, _) = cached.as_ref().expect("just made");
         painter.image(
             texture.id(),
             rect,
@@ -301,6 +483,8 @@ struct ComposeCallback {
     frame: Frame,
     format: wgpu::TextureFormat,
     complete: Arc<AtomicBool>,
+    /// The compositor slot of this drawing (one per pane).
+    slot: usize,
 }
 
 impl egui_wgpu::CallbackTrait for ComposeCallback {
@@ -321,12 +505,15 @@ impl egui_wgpu::CallbackTrait for ComposeCallback {
             &self.scene.pyramids(),
             self.scene.warp.as_ref(),
         );
-        let complete = compositor
-            .upload(device, queue, UPLOAD_BUDGET)
-            .unwrap_or(true);
-        self.complete.store(complete, Ordering::Relaxed);
+        // One upload budget per frame, spent by the first pane.
+        if self.slot == 0 {
+            let complete = compositor
+                .upload(device, queue, UPLOAD_BUDGET)
+                .unwrap_or(true);
+            self.complete.store(complete, Ordering::Relaxed);
+        }
         compositor.ensure_pipeline(device, self.format, true);
-        compositor.prepare(device, queue, &self.frame, self.format.is_srgb());
+        compositor.prepare(device, queue, &self.frame, self.format.is_srgb(), self.slot);
         Vec::new()
     }
 
@@ -337,7 +524,7 @@ impl egui_wgpu::CallbackTrait for ComposeCallback {
         resources: &egui_wgpu::CallbackResources,
     ) {
         if let Some(compositor) = resources.get::<Compositor>() {
-            compositor.draw(pass, self.format, true);
+            compositor.draw(pass, self.format, true, self.slot);
         }
     }
 }

@@ -110,8 +110,7 @@ pub fn run(args: ComposeArgs, ui: &Ui) -> anyhow::Result<()> {
         blend: args.blend,
         opacity: args.opacity,
         square: args.square,
-        flicker_top: false,
-        show_top: true,
+        ..Composite::default()
     };
     let cpu = || {
         (

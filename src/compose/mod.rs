@@ -76,6 +76,9 @@ pub struct Composite {
     pub flicker_top: bool,
     /// Whether the top layer is shown at all (the layers panel's eye).
     pub show_top: bool,
+    /// Whether the bottom layer is shown. Without it the top layer stands alone inside the
+    /// bottom's frame (the side-by-side view's moving pane), transparent where it has no data.
+    pub show_bottom: bool,
 }
 
 impl Default for Composite {
@@ -86,6 +89,7 @@ impl Default for Composite {
             square: 64,
             flicker_top: false,
             show_top: true,
+            show_bottom: true,
         }
     }
 }
@@ -174,6 +178,9 @@ pub fn blend_pixel(bottom: Option<f32>, top: Option<f32>, p: [f64; 2], c: &Compo
     };
     let gray = |v: f32| [v, v, v, 1.0];
     let top = top.filter(|_| c.show_top);
+    if !c.show_bottom {
+        return top.map_or([0.0; 4], gray);
+    }
     match (c.blend, top) {
         (_, None) => gray(b),
         (Blend::Alpha, Some(t)) => gray(b + c.opacity * (t - b)),
@@ -335,6 +342,40 @@ mod tests {
         assert_eq!(&row[0..4], &[0, 0, 0, 0]);
         assert_eq!(&row[4..8], &[153, 153, 153, 255]);
         assert_eq!(&row[12..16], &[51, 51, 51, 255]);
+    }
+
+    #[test]
+    fn a_hidden_bottom_shows_the_top_alone_inside_the_frame_and_nothing_elsewhere() {
+        let (b, t) = (constant(0.2, 4), constant(0.8, 2));
+        let scene = Scene {
+            bottom: &b,
+            top: &t,
+            warp: None,
+            overlays: &[],
+        };
+        let view = ViewRect {
+            origin: [-1.0, 0.0],
+            step: 1.0,
+        };
+        let c = Composite {
+            blend: Blend::Difference,
+            show_bottom: false,
+            ..Composite::default()
+        };
+        let row = render(scene, &c, view, [6, 1], &[0, 0]);
+        // Outside the frame, the top alone (whatever the blend), outside the top.
+        assert_eq!(&row[0..4], &[0, 0, 0, 0]);
+        assert_eq!(&row[4..8], &[204, 204, 204, 255]);
+        assert_eq!(&row[12..16], &[0, 0, 0, 0]);
+        let hidden = Composite {
+            show_top: false,
+            ..c
+        };
+        assert!(
+            render(scene, &hidden, view, [6, 1], &[0, 0])
+                .iter()
+                .all(|&v| v == 0)
+        );
     }
 
     #[test]

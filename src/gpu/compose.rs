@@ -22,6 +22,7 @@ struct Params {
     mode: [u32; 4],
     overlay_level: [[u32; 4]; MAX_OVERLAYS],
     overlay_info: [[f32; 4]; MAX_OVERLAYS],
+    layers: [u32; 4],
 }
 
 /// One pyramid level on the device: a texture array of its tiles.
@@ -184,18 +185,24 @@ pub struct Frame {
     pub target_origin: [f32; 2],
 }
 
-/// The compositor's device state.
+/// One drawing's per-frame state: a view drawn in the same frame as others (the side-by-side
+/// panes) needs its own parameters and bindings, since every prepare runs before any draw.
+struct Slot {
+    uniform: wgpu::Buffer,
+    bind_group: Option<wgpu::BindGroup>,
+}
+
+/// The compositor's device state: the layers' tiles and the warp grid, shared by every slot.
 pub struct Compositor {
     module: wgpu::ShaderModule,
     layout: wgpu::BindGroupLayout,
     pipeline_layout: wgpu::PipelineLayout,
     pipelines: HashMap<(wgpu::TextureFormat, bool), wgpu::RenderPipeline>,
-    uniform: wgpu::Buffer,
+    slots: Vec<Slot>,
     layers: Vec<LayerTextures>,
     grid: Option<(Arc<WarpGrid>, wgpu::TextureView)>,
     empty_grid: wgpu::TextureView,
     empty_tiles: wgpu::TextureView,
-    bind_group: Option<wgpu::BindGroup>,
     max_layers: usize,
 }
 
@@ -250,12 +257,6 @@ impl Compositor {
             bind_group_layouts: &[Some(&layout)],
             immediate_size: 0,
         });
-        let uniform = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("compose params"),
-            size: std::mem::size_of::<Params>() as u64,
-            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
         let empty_grid = grid_texture(device, 1, 1).create_view(&Default::default());
         let empty_level = crate::compose::Level {
             width: 1,
@@ -270,12 +271,11 @@ impl Compositor {
             layout,
             pipeline_layout,
             pipelines: HashMap::new(),
-            uniform,
+            slots: Vec::new(),
             layers: Vec::new(),
             grid: None,
             empty_grid,
             empty_tiles,
-            bind_group: None,
             max_layers: device.limits().max_texture_array_layers as usize,
         }
     }
@@ -308,7 +308,6 @@ impl Compositor {
         if !same_grid {
             self.grid = warp.map(|g| (g.clone(), upload_grid(device, queue, g)));
         }
-        self.bind_group = None;
     }
 
     /// Uploads up to `budget` bytes of tiles (coarse levels first); true when every level of
@@ -339,16 +338,30 @@ impl Compositor {
             .collect()
     }
 
-    /// Writes the frame's parameters and binds the levels it uses; false when nothing is
-    /// uploaded yet.
+    /// Writes the frame's parameters into `slot` and binds the levels it uses; false (and
+    /// nothing to draw in that slot) when nothing is uploaded yet. Slots are numbered from 0;
+    /// each drawing of one frame uses its own.
     pub fn prepare(
         &mut self,
         device: &wgpu::Device,
         queue: &wgpu::Queue,
         frame: &Frame,
         srgb_target: bool,
+        slot: usize,
     ) -> bool {
+        while self.slots.len() <= slot {
+            self.slots.push(Slot {
+                uniform: device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("compose params"),
+                    size: std::mem::size_of::<Params>() as u64,
+                    usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                }),
+                bind_group: None,
+            });
+        }
         let Some(levels) = self.levels(&frame.view) else {
+            self.slots[slot].bind_group = None;
             return false;
         };
         let (bottom, top) = (&self.layers[0], &self.layers[1]);
@@ -409,8 +422,10 @@ impl Compositor {
                     0.0,
                 ]
             }),
+            layers: [c.show_bottom as u32, 0, 0, 0],
         };
-        queue.write_buffer(&self.uniform, 0, bytemuck::bytes_of(&params));
+        let uniform = &self.slots[slot].uniform;
+        queue.write_buffer(uniform, 0, bytemuck::bytes_of(&params));
         fn view(layer: &LayerTextures, l: usize) -> &wgpu::TextureView {
             &layer.levels[l].as_ref().expect("usable level exists").view
         }
@@ -419,13 +434,13 @@ impl Compositor {
             Some(o) => view(o, levels[2 + i]),
             None => &self.empty_tiles,
         };
-        self.bind_group = Some(device.create_bind_group(&wgpu::BindGroupDescriptor {
+        let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some("compose"),
             layout: &self.layout,
             entries: &[
                 wgpu::BindGroupEntry {
                     binding: 0,
-                    resource: self.uniform.as_entire_binding(),
+                    resource: uniform.as_entire_binding(),
                 },
                 wgpu::BindGroupEntry {
                     binding: 1,
@@ -448,7 +463,8 @@ impl Compositor {
                     resource: wgpu::BindingResource::TextureView(overlay_view(1)),
                 },
             ],
-        }));
+        });
+        self.slots[slot].bind_group = Some(bind_group);
         true
     }
 
@@ -489,15 +505,17 @@ impl Compositor {
         });
     }
 
-    /// Draws the prepared frame into `pass` (whose target has `format`).
+    /// Draws the frame prepared in `slot` into `pass` (whose target has `format`).
     pub fn draw(
         &self,
         pass: &mut wgpu::RenderPass<'_>,
         format: wgpu::TextureFormat,
         blended: bool,
+        slot: usize,
     ) {
+        let bind_group = self.slots.get(slot).and_then(|s| s.bind_group.as_ref());
         let (Some(pipeline), Some(bind_group)) =
-            (self.pipelines.get(&(format, blended)), &self.bind_group)
+            (self.pipelines.get(&(format, blended)), bind_group)
         else {
             return;
         };
@@ -522,7 +540,7 @@ impl Compositor {
             target_origin: [0.0, 0.0],
             ..frame
         };
-        if !self.prepare(device, queue, &frame, false) {
+        if !self.prepare(device, queue, &frame, false, 0) {
             return Err(Error::Gpu("no layers to compose".into()));
         }
         let [w, h] = size.map(|v| v as u32);
@@ -564,7 +582,7 @@ impl Compositor {
                 })],
                 ..Default::default()
             });
-            self.draw(&mut pass, format, false);
+            self.draw(&mut pass, format, false, 0);
         }
         encoder.copy_texture_to_buffer(
             wgpu::TexelCopyTextureInfo {
@@ -718,10 +736,10 @@ mod tests {
                 [500, 80],
             ),
         ];
-        for (blend, show_top) in Blend::ALL
+        for (blend, show_top, show_bottom) in Blend::ALL
             .into_iter()
-            .map(|b| (b, true))
-            .chain([(Blend::Alpha, false)])
+            .map(|b| (b, true, true))
+            .chain([(Blend::Alpha, false, true), (Blend::Alpha, true, false)])
         {
             let composite = Composite {
                 blend,
@@ -729,6 +747,7 @@ mod tests {
                 opacity: 0.3,
                 flicker_top: true,
                 show_top,
+                show_bottom,
             };
             for overlay_count in [0, 2] {
                 let scene = Scene {
