@@ -1,5 +1,6 @@
 // Layer composition for the viewer and for export: the GPU twin of `compose::render`: a bottom
-// and a top layer blended, then up to two overlays mixed in with their opacity.
+// and a top layer blended, then up to six overlays mixed in with their opacity
+// (`compose::MAX_OVERLAYS`).
 //
 // Each layer is one pyramid level, bound as a 2D texture array whose layers are the level's
 // square tiles (row-major), so no texture exceeds the device's limit. The top layer is warped on
@@ -22,9 +23,9 @@ struct Params {
     // blend mode, flicker shows top (1/0), overlay count, show top (1/0)
     mode: vec4<u32>,
     // per overlay: level width, height, tiles across, tile side
-    overlay_level: array<vec4<u32>, 2>,
+    overlay_level: array<vec4<u32>, 6>,
     // per overlay: level scale, opacity, follows the warp (1/0), unused
-    overlay_info: array<vec4<f32>, 2>,
+    overlay_info: array<vec4<f32>, 6>,
     // show bottom (1/0), unused, unused, unused
     layers: vec4<u32>,
 }
@@ -35,6 +36,10 @@ struct Params {
 @group(0) @binding(3) var grid: texture_2d<f32>;
 @group(0) @binding(4) var overlay0_tiles: texture_2d_array<f32>;
 @group(0) @binding(5) var overlay1_tiles: texture_2d_array<f32>;
+@group(0) @binding(6) var overlay2_tiles: texture_2d_array<f32>;
+@group(0) @binding(7) var overlay3_tiles: texture_2d_array<f32>;
+@group(0) @binding(8) var overlay4_tiles: texture_2d_array<f32>;
+@group(0) @binding(9) var overlay5_tiles: texture_2d_array<f32>;
 
 @vertex
 fn vs_main(@builtin(vertex_index) index: u32) -> @builtin(position) vec4<f32> {
@@ -127,6 +132,20 @@ fn blend(b: f32, t: vec2<f32>, p: vec2<f32>) -> vec4<f32> {
     }
 }
 
+// Overlay `i` (when there is one) mixed into `colour` with its opacity, sampled at the fixed
+// point `p` or, when it follows the warp, at the moving point `q`.
+fn mix_overlay(colour: vec4<f32>, tiles: texture_2d_array<f32>, i: u32, p: vec2<f32>, q: vec2<f32>) -> vec4<f32> {
+    if (i >= params.mode.z) {
+        return colour;
+    }
+    let info = params.overlay_info[i];
+    let o = sample_layer(tiles, params.overlay_level[i], info.x, select(p, q, info.z == 1.0));
+    if (o.y == 0.0) {
+        return colour;
+    }
+    return vec4<f32>(mix(colour.rgb, vec3<f32>(o.x), info.y), colour.a);
+}
+
 @fragment
 fn fs_main(@builtin(position) position: vec4<f32>) -> @location(0) vec4<f32> {
     let ij = floor(position.xy - params.output.xy);
@@ -141,20 +160,12 @@ fn fs_main(@builtin(position) position: vec4<f32>) -> @location(0) vec4<f32> {
     if (colour.a == 0.0) {
         return colour;
     }
-    if (params.mode.z > 0u) {
-        let info = params.overlay_info[0];
-        let o = sample_layer(overlay0_tiles, params.overlay_level[0], info.x, select(p, q, info.z == 1.0));
-        if (o.y == 1.0) {
-            colour = vec4<f32>(mix(colour.rgb, vec3<f32>(o.x), info.y), colour.a);
-        }
-    }
-    if (params.mode.z > 1u) {
-        let info = params.overlay_info[1];
-        let o = sample_layer(overlay1_tiles, params.overlay_level[1], info.x, select(p, q, info.z == 1.0));
-        if (o.y == 1.0) {
-            colour = vec4<f32>(mix(colour.rgb, vec3<f32>(o.x), info.y), colour.a);
-        }
-    }
+    colour = mix_overlay(colour, overlay0_tiles, 0u, p, q);
+    colour = mix_overlay(colour, overlay1_tiles, 1u, p, q);
+    colour = mix_overlay(colour, overlay2_tiles, 2u, p, q);
+    colour = mix_overlay(colour, overlay3_tiles, 3u, p, q);
+    colour = mix_overlay(colour, overlay4_tiles, 4u, p, q);
+    colour = mix_overlay(colour, overlay5_tiles, 5u, p, q);
     colour = clamp(colour, vec4<f32>(0.0), vec4<f32>(1.0));
     if (params.view.w == 1.0) {
         colour = vec4<f32>(srgb_to_linear(colour.rgb), colour.a);

@@ -476,17 +476,24 @@ fn export_writes_the_full_resolution_composite_and_the_results() {
 fn a_person_adds_a_layer_hides_it_hides_the_moving_layer_and_removes_the_layer() {
     let dir = tempfile::tempdir().unwrap();
     let (fixed, moving) = write_generated_pair(&dir.path().join("pair"), 128, 8).unwrap();
-    let (extra, _) = write_generated_pair(&dir.path().join("extra"), 128, 9).unwrap();
+    let (extra, extra_moving) = write_generated_pair(&dir.path().join("extra"), 128, 9).unwrap();
     let mut app = AlinifyApp::new(Settings::default()).unwrap();
-    app.open(vec![fixed, moving, extra]);
+    app.open(vec![fixed.clone(), moving, extra, extra_moving, fixed]);
     let mut harness = harness(app);
     step_until(&mut harness, |app| {
         app.layers.as_ref().is_some_and(|l| !l.extras.is_empty()) && matches!(app.task, Task::Idle)
     });
     let extras = &harness.state().layers.as_ref().unwrap().extras;
-    assert_eq!(extras.len(), 1);
+    assert_eq!(extras.len(), 3);
     assert_eq!(extras[0].name, "fixed.tif");
     assert!(extras[0].visible && !extras[0].follows_moving);
+    // Three visible extra layers are all drawn.
+    assert_eq!(drawn_overlays(extras).len(), 3);
+    assert!(harness.query_by_label_contains("only the first").is_none());
+    for _ in 0..2 {
+        harness.get_all_by_label("Remove").next().unwrap().click();
+        harness.run_steps(2);
+    }
 
     harness.get_by_label("moving: moving.tif").click();
     harness.run_steps(2);

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-/// Compose FIXED and MOVING (warped by --transform), and up to two extra layers, at full
+/// Compose FIXED and MOVING (warped by --transform), and up to six extra layers, at full
 /// resolution, as in the viewer.
 #[derive(clap::Args, Debug)]
 pub struct ComposeArgs {
@@ -30,7 +30,7 @@ pub struct ComposeArgs {
     /// Opacity of the moving layer (alpha).
     #[arg(long, default_value_t = 0.5)]
     opacity: f32,
-    /// Extra layers (in the fixed frame) mixed over the pair in order, at most two: e.g. the
+    /// Extra layers (in the fixed frame) mixed over the pair in order, at most six: e.g. the
     /// colour separations of a design.
     #[arg(long)]
     overlay: Vec<PathBuf>,

@@ -94,8 +94,9 @@ impl Default for Composite {
     }
 }
 
-/// Most layers drawn over the blended pair (the GPU binds one texture per layer).
-pub const MAX_OVERLAYS: usize = 2;
+/// Most layers drawn over the blended pair (the GPU binds one texture per layer: with the
+/// pair and the warp grid, 9 of the 16 sampled textures every device allows).
+pub const MAX_OVERLAYS: usize = 6;
 
 /// How an overlay is drawn.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]

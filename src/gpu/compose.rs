@@ -25,6 +25,9 @@ struct Params {
     layers: [u32; 4],
 }
 
+/// The binding of the first overlay's tiles; the others follow (`compose.wgsl`).
+const OVERLAY_BINDING: u32 = 4;
+
 /// One pyramid level on the device: a texture array of its tiles.
 struct LevelTexture {
     texture: wgpu::Texture,
@@ -223,34 +226,34 @@ impl Compositor {
             },
             count: None,
         };
+        let mut entries = vec![
+            wgpu::BindGroupLayoutEntry {
+                binding: 0,
+                visibility: wgpu::ShaderStages::FRAGMENT,
+                ty: wgpu::BindingType::Buffer {
+                    ty: wgpu::BufferBindingType::Uniform,
+                    has_dynamic_offset: false,
+                    min_binding_size: None,
+                },
+                count: None,
+            },
+            tiles(1),
+            tiles(2),
+            wgpu::BindGroupLayoutEntry {
+                binding: 3,
+                visibility: wgpu::ShaderStages::FRAGMENT,
+                ty: wgpu::BindingType::Texture {
+                    sample_type: wgpu::TextureSampleType::Float { filterable: false },
+                    view_dimension: wgpu::TextureViewDimension::D2,
+                    multisampled: false,
+                },
+                count: None,
+            },
+        ];
+        entries.extend((0..MAX_OVERLAYS).map(|i| tiles(OVERLAY_BINDING + i as u32)));
         let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("compose"),
-            entries: &[
-                wgpu::BindGroupLayoutEntry {
-                    binding: 0,
-                    visibility: wgpu::ShaderStages::FRAGMENT,
-                    ty: wgpu::BindingType::Buffer {
-                        ty: wgpu::BufferBindingType::Uniform,
-                        has_dynamic_offset: false,
-                        min_binding_size: None,
-                    },
-                    count: None,
-                },
-                tiles(1),
-                tiles(2),
-                tiles(4),
-                tiles(5),
-                wgpu::BindGroupLayoutEntry {
-                    binding: 3,
-                    visibility: wgpu::ShaderStages::FRAGMENT,
-                    ty: wgpu::BindingType::Texture {
-                        sample_type: wgpu::TextureSampleType::Float { filterable: false },
-                        view_dimension: wgpu::TextureViewDimension::D2,
-                        multisampled: false,
-                    },
-                    count: None,
-                },
-            ],
+            entries: &entries,
         });
         let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
             label: Some("compose"),
@@ -434,35 +437,28 @@ impl Compositor {
             Some(o) => view(o, levels[2 + i]),
             None => &self.empty_tiles,
         };
+        fn texture(binding: u32, view: &wgpu::TextureView) -> wgpu::BindGroupEntry<'_> {
+            wgpu::BindGroupEntry {
+                binding,
+                resource: wgpu::BindingResource::TextureView(view),
+            }
+        }
+        let mut entries = vec![
+            wgpu::BindGroupEntry {
+                binding: 0,
+                resource: uniform.as_entire_binding(),
+            },
+            texture(1, view(bottom, levels[0])),
+            texture(2, view(top, levels[1])),
+            texture(3, grid_view),
+        ];
+        entries.extend(
+            (0..MAX_OVERLAYS).map(|i| texture(OVERLAY_BINDING + i as u32, overlay_view(i))),
+        );
         let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some("compose"),
             layout: &self.layout,
-            entries: &[
-                wgpu::BindGroupEntry {
-                    binding: 0,
-                    resource: uniform.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 1,
-                    resource: wgpu::BindingResource::TextureView(view(bottom, levels[0])),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 2,
-                    resource: wgpu::BindingResource::TextureView(view(top, levels[1])),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 3,
-                    resource: wgpu::BindingResource::TextureView(grid_view),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 4,
-                    resource: wgpu::BindingResource::TextureView(overlay_view(0)),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 5,
-                    resource: wgpu::BindingResource::TextureView(overlay_view(1)),
-                },
-            ],
+            entries: &entries,
         });
         self.slots[slot].bind_group = Some(bind_group);
         true
@@ -673,8 +669,8 @@ mod tests {
         Arc::new(Pyramid::of(&AnyImage::from_gray_f32(image)))
     }
 
-    /// The GPU compositor against its CPU twin, every blend mode, a warped top layer, two
-    /// overlays (one following the warp), tiled levels (4500 px wide: three tiles), at full
+    /// The GPU compositor against its CPU twin, every blend mode, a warped top layer, two and
+    /// six overlays (every other one following the warp), tiled levels (4500 px wide: three tiles), at full
     /// resolution and zoomed out.
     #[test]
     fn the_gpu_composite_matches_the_cpu_twin() {
@@ -694,32 +690,25 @@ mod tests {
             textured(4400, 650, 1.0),
             textured(3000, 700, 2.0),
             textured(4500, 500, 3.0),
+            textured(900, 300, 4.0),
+            textured(2500, 600, 5.0),
+            textured(700, 700, 6.0),
+            textured(4500, 200, 7.0),
         ];
         let affine = Affine::similarity(0.02, 1.01, [7.3, -4.1], [2200.0, 350.0]);
         let warp = Arc::new(WarpGrid::of(&affine, layers[0].size(), 8, 1024));
         let (device, queue) = (&context.device, &context.queue);
         let mut compositor = Compositor::new(device);
         compositor.set_scene(device, queue, &layers, Some(&warp));
-        let settings = [
-            OverlaySettings {
-                opacity: 0.4,
-                warped: false,
-            },
-            OverlaySettings {
-                opacity: 0.7,
-                warped: true,
-            },
-        ];
-        let overlays = [
-            Overlay {
-                pyramid: &layers[2],
-                settings: settings[0],
-            },
-            Overlay {
-                pyramid: &layers[3],
-                settings: settings[1],
-            },
-        ];
+        let settings: [OverlaySettings; MAX_OVERLAYS] = std::array::from_fn(|i| OverlaySettings {
+            opacity: 0.2 + 0.1 * i as f32,
+            warped: i % 2 == 1,
+        });
+        let overlays: Vec<Overlay> = layers[2..]
+            .iter()
+            .zip(settings)
+            .map(|(pyramid, settings)| Overlay { pyramid, settings })
+            .collect();
         let views = [
             (
                 ViewRect {
@@ -749,7 +738,7 @@ mod tests {
                 show_top,
                 show_bottom,
             };
-            for overlay_count in [0, 2] {
+            for overlay_count in [0, 2, MAX_OVERLAYS] {
                 let scene = Scene {
                     bottom: &layers[0],
                     top: &layers[1],
