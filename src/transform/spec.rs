@@ -156,10 +156,14 @@ impl TransformSpec {
                         "B-spline spacing and domain must be positive".into(),
                     ));
                 }
+                // A grid refined from a coarser one may carry a few points past the domain's
+                // end (2n - 3 points where a new grid at the finer spacing has fewer), so only
+                // too few points are an error.
                 let expect = BSplineTransform::new(w, h, b.spacing).grid();
-                if b.grid() != expect || b.u.dim() != b.v.dim() {
+                let [nx, ny] = b.grid();
+                if nx < expect[0] || ny < expect[1] || b.u.dim() != b.v.dim() {
                     return Err(invalid(format!(
-                        "B-spline grid {:?} does not fit domain {w} x {h} at spacing {:?} (expected {expect:?})",
+                        "B-spline grid {:?} does not cover domain {w} x {h} at spacing {:?} (at least {expect:?})",
                         b.grid(),
                         b.spacing
                     )));
@@ -231,6 +235,42 @@ mod tests {
         assert!(matches!(
             TransformFile::load(&p),
             Err(Error::Corrupt { .. })
+        ));
+    }
+
+    /// A registration refines its grid level by level; the saved grid can then have more
+    /// points than a new grid at the final spacing (661 px at 178.4 px, refined twice: 19
+    /// rows where a new grid at 44.6 px has 18), and it must load and map like the original.
+    #[test]
+    fn refined_grids_load_back_and_short_grids_are_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.json");
+        let mut coarse = BSplineTransform::new(892, 661, [178.4, 178.4]);
+        coarse.u[[2, 3]] = 4.0;
+        coarse.v[[3, 2]] = -3.0;
+        let fine = coarse.refined().refined();
+        assert_ne!(
+            fine.grid(),
+            BSplineTransform::new(892, 661, fine.spacing).grid()
+        );
+        let file = TransformFile::new([892, 661], [892, 661], TransformSpec::Bspline(fine.clone()));
+        file.save(&p).unwrap();
+        let back = TransformFile::load(&p).unwrap().build(dir.path()).unwrap();
+        for (x, y) in [(0.0, 0.0), (400.5, 300.25), (891.0, 660.0)] {
+            let [bx, by] = back.map_point(x, y);
+            let [cx, cy] = coarse.map_point(x, y);
+            assert!((bx - cx).abs() < 1e-9 && (by - cy).abs() < 1e-9);
+        }
+
+        let mut short = fine;
+        short.u = short.u.slice(ndarray::s![..-2, ..]).to_owned();
+        short.v = short.v.slice(ndarray::s![..-2, ..]).to_owned();
+        TransformFile::new([892, 661], [892, 661], TransformSpec::Bspline(short))
+            .save(&p)
+            .unwrap();
+        assert!(matches!(
+            TransformFile::load(&p),
+            Err(Error::InvalidData { .. })
         ));
     }
 }
