@@ -131,7 +131,7 @@ pub enum Task {
     /// Nothing.
     Idle,
     /// Loading a pair.
-    Loading(JobHandle<Layers>),
+    Loading(JobHandle<Layers>, Option<Progress>),
     /// Loading extra layers.
     AddingLayers(JobHandle<Vec<ExtraLayer>>),
     /// Exporting the composite and the results.
@@ -155,7 +155,7 @@ impl Task {
     pub fn name(&self) -> &'static str {
         match self {
             Task::Idle => "idle",
-            Task::Loading(_) => "loading",
+            Task::Loading(..) => "loading",
             Task::AddingLayers(_) => "adding layers",
             Task::Exporting { .. } => "exporting",
             Task::Registering { .. } => "registering",
@@ -449,12 +449,26 @@ impl AlinifyApp {
             View::Before
         };
         let job = JobHandle::spawn("alinify-load", move |reporter| {
+            let started = Instant::now();
+            let stage = |stage, fraction| {
+                reporter.progress(Progress {
+                    stage,
+                    level: None,
+                    iteration: None,
+                    metric: None,
+                    fraction,
+                })
+            };
+            stage(crate::job::Stage::Load, 0.0);
             // Every page: the first is the layer itself, the others become extra layers.
             let (f, m) = rayon::join(|| io::load_layers(&fixed), || io::load_layers(&moving));
             let (f, m) = (f?, m?);
+            let read_seconds = started.elapsed().as_secs_f64();
             reporter.check()?;
+            stage(crate::job::Stage::Pyramid, 0.7);
             let (fixed_pyramid, moving_pyramid) =
                 rayon::join(|| Pyramid::of(&f[0]), || Pyramid::of(&m[0]));
+            stage(crate::job::Stage::Load, 0.9);
             let mut extras = pages_as_layers(&fixed, f, 1, false);
             extras.extend(pages_as_layers(&moving, m, 1, true));
             extras.extend(load_extra_files(&extra_files, false, reporter)?);
@@ -462,6 +476,14 @@ impl AlinifyApp {
                 Some(path) => Some(Arc::new(WarpGrid::from_transform_file(path)?)),
                 None => None,
             };
+            eprintln!(
+                "alinify: loaded {} and {} ({} x {}) in {:.2} s ({read_seconds:.2} s reading)",
+                file_name(&fixed),
+                file_name(&moving),
+                fixed_pyramid.size()[0],
+                fixed_pyramid.size()[1],
+                started.elapsed().as_secs_f64()
+            );
             Ok(Layers {
                 fixed: Arc::new(fixed_pyramid),
                 moving: Arc::new(moving_pyramid),
@@ -472,7 +494,7 @@ impl AlinifyApp {
             })
         });
         match job {
-            Ok(job) => self.task = Task::Loading(job),
+            Ok(job) => self.task = Task::Loading(job, None),
             Err(e) => self.error = Some(format!("cannot start loading: {e}")),
         }
     }
@@ -621,7 +643,7 @@ impl AlinifyApp {
     pub fn cancel(&mut self) {
         match &self.task {
             Task::Idle => {}
-            Task::Loading(job) => job.cancel.cancel(),
+            Task::Loading(job, _) => job.cancel.cancel(),
             Task::AddingLayers(job) => job.cancel.cancel(),
             Task::Exporting { job, .. } => job.cancel.cancel(),
             Task::Registering { job, .. } => job.cancel.cancel(),
@@ -633,8 +655,8 @@ impl AlinifyApp {
         let task = std::mem::replace(&mut self.task, Task::Idle);
         self.task = match task {
             Task::Idle => Task::Idle,
-            Task::Loading(job) => match drain(&job) {
-                None => Task::Loading(job),
+            Task::Loading(job, mut progress) => match drain_progress(&job, &mut progress) {
+                None => Task::Loading(job, progress),
                 Some(Ok(layers)) => {
                     self.layers = Some(layers);
                     self.viewer.camera = None;
@@ -1080,11 +1102,18 @@ impl AlinifyApp {
 
     fn viewer(&mut self, ui: &mut egui::Ui) {
         let Some(layers) = &self.layers else {
-            ui.centered_and_justified(|ui| {
-                ui.label(match self.task {
-                    Task::Loading(_) => "Loading…",
-                    _ => "Open a pair, or try a generated one.",
-                });
+            ui.centered_and_justified(|ui| match &self.task {
+                Task::Loading(_, progress) => {
+                    let (fraction, text) = loading_text(progress.as_ref());
+                    ui.add(
+                        egui::ProgressBar::new(fraction)
+                            .text(text)
+                            .desired_width(320.0),
+                    );
+                }
+                _ => {
+                    ui.label("Open a pair, or try a generated one.");
+                }
             });
             return;
         };
@@ -1147,7 +1176,7 @@ impl AlinifyApp {
                         }
                         Task::Idle if self.layers.is_some() => "ready".to_string(),
                         Task::Idle => "no images".to_string(),
-                        Task::Loading(_) => "loading…".to_string(),
+                        Task::Loading(_, progress) => loading_text(progress.as_ref()).1,
                         Task::AddingLayers(_) => "adding layers…".to_string(),
                         Task::Exporting { fraction, .. } => {
                             format!("exporting… {:.0} %", fraction * 100.0)
@@ -1201,12 +1230,35 @@ fn drawn_overlays(extras: &[ExtraLayer]) -> Vec<(Arc<Pyramid>, OverlaySettings)>
 
 /// The events received so far, and the result when the job ended.
 fn drain<T: Send + 'static>(job: &JobHandle<T>) -> Option<Result<T>> {
+    drain_progress(job, &mut None)
+}
+
+/// As [`drain`], keeping the latest progress report in `progress`.
+fn drain_progress<T: Send + 'static>(
+    job: &JobHandle<T>,
+    progress: &mut Option<Progress>,
+) -> Option<Result<T>> {
     for event in job.events.try_iter() {
-        if let Event::Finished(result) = event {
-            return Some(result);
+        match event {
+            Event::Finished(result) => return Some(result),
+            Event::Progress(p) => *progress = Some(p),
+            Event::Log(_) => {}
         }
     }
     None
+}
+
+/// The loading job's fraction and what it is doing, for the viewer and the status bar.
+fn loading_text(progress: Option<&Progress>) -> (f32, String) {
+    let Some(p) = progress else {
+        return (0.0, "loading…".into());
+    };
+    let doing = match p.stage {
+        crate::job::Stage::Pyramid => "loading: building the display pyramids",
+        _ if p.fraction > 0.5 => "loading: the extra layers",
+        _ => "loading: reading the images",
+    };
+    (p.fraction, doing.into())
 }
 
 fn file_name(path: &Path) -> String {

@@ -37,12 +37,24 @@ impl Level {
     fn half(&self) -> Level {
         let (w, h) = (self.width.div_ceil(2), self.height.div_ceil(2));
         let mut pixels = vec![0u8; w * h];
-        pixels.par_chunks_mut(w).enumerate().for_each(|(y, row)| {
-            let (y0, y1) = (2 * y, (2 * y + 1).min(self.height - 1));
-            for (x, out) in row.iter_mut().enumerate() {
-                let (x0, x1) = (2 * x, (2 * x + 1).min(self.width - 1));
-                let p = |x: usize, y: usize| self.pixels[y * self.width + x] as u32;
-                *out = ((p(x0, y0) + p(x1, y0) + p(x0, y1) + p(x1, y1) + 2) / 4) as u8;
+        let row = |y: usize| &self.pixels[y * self.width..][..self.width];
+        pixels.par_chunks_mut(w).enumerate().for_each(|(y, out)| {
+            let (top, bottom) = (row(2 * y), row((2 * y + 1).min(self.height - 1)));
+            // Whole 2 x 2 blocks over slices (no per-pixel index checks), then an odd last
+            // column on its own.
+            let pairs = self.width / 2;
+            for ((o, t), b) in out
+                .iter_mut()
+                .zip(top.chunks_exact(2))
+                .zip(bottom.chunks_exact(2))
+            {
+                let sum = t[0] as u32 + t[1] as u32 + b[0] as u32 + b[1] as u32;
+                *o = ((sum + 2) / 4) as u8;
+            }
+            if pairs < w {
+                let last = self.width - 1;
+                let sum = 2 * (top[last] as u32 + bottom[last] as u32);
+                out[pairs] = ((sum + 2) / 4) as u8;
             }
         });
         Level {
@@ -71,7 +83,9 @@ impl Pyramid {
             |row, (y, out)| {
                 image.luminance_row(y, row);
                 for (o, v) in out.iter_mut().zip(row.iter()) {
-                    *o = (v.clamp(0.0, 1.0) * 255.0).round() as u8;
+                    // Non-negative after the clamp, so adding a half and truncating rounds
+                    // (and avoids a libm call per pixel).
+                    *o = (v.clamp(0.0, 1.0) * 255.0 + 0.5) as u8;
                 }
             },
         );
@@ -119,5 +133,35 @@ mod tests {
         assert_eq!(level.tile_rect(2, 0), [4096, 0, 4, 1000]);
         // A checkerboard of 0 and 255 averages to mid-gray.
         assert_eq!(p.levels[1].pixels[0], 128);
+    }
+
+    /// The slice-wise halving against the definition (the rounded mean of up to 2 x 2, edge
+    /// pixels repeated), on odd and even sizes.
+    #[test]
+    fn halving_is_the_rounded_mean_of_each_block() {
+        for (width, height) in [(7, 5), (8, 6), (1, 3), (9, 1)] {
+            let level = Level {
+                width,
+                height,
+                pixels: (0..width * height).map(|i| (i * 37 % 251) as u8).collect(),
+            };
+            let half = level.half();
+            for y in 0..half.height {
+                for x in 0..half.width {
+                    let p = |x: usize, y: usize| {
+                        level.pixels[y.min(height - 1) * width + x.min(width - 1)] as u32
+                    };
+                    let sum = p(2 * x, 2 * y)
+                        + p(2 * x + 1, 2 * y)
+                        + p(2 * x, 2 * y + 1)
+                        + p(2 * x + 1, 2 * y + 1);
+                    assert_eq!(
+                        half.pixels[y * half.width + x] as u32,
+                        (sum + 2) / 4,
+                        "{width} x {height} at ({x}, {y})"
+                    );
+                }
+            }
+        }
     }
 }
