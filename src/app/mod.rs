@@ -6,6 +6,7 @@
 //! [`JobHandle`]s; the UI polls their events every frame and never blocks.
 
 pub mod batch_panel;
+pub mod parameters;
 #[cfg(test)]
 mod tests;
 pub mod viewer;
@@ -18,6 +19,7 @@ use crate::register::{Mode, RegisterOptions, RegisterRequest, RegisterSummary};
 use crate::warmup::WarmupReport;
 use crate::{Error, Result, io};
 use batch_panel::{BatchAction, BatchPanel};
+use parameters::Parameters;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -33,6 +35,8 @@ pub struct Settings {
     pub composite: Composite,
     /// One blended pane, or the pair side by side.
     pub layout: Layout,
+    /// The registration's preset and key settings.
+    pub parameters: Parameters,
 }
 
 impl Default for Settings {
@@ -41,6 +45,7 @@ impl Default for Settings {
             mode: Mode::Fast,
             composite: Composite::default(),
             layout: Layout::default(),
+            parameters: Parameters::default(),
         }
     }
 }
@@ -191,6 +196,8 @@ pub struct RunResult {
     pub seconds: f64,
     /// `cpu` or `gpu`, and the adapter.
     pub backend: String,
+    /// The settings the run used.
+    pub options: RegisterOptions,
 }
 
 /// Which pair of layers the viewer composes.
@@ -511,9 +518,12 @@ impl AlinifyApp {
         self.error = None;
         self.notice = None;
         self.metric_history.clear();
-        let mut options = RegisterOptions {
-            mode: self.settings.mode,
-            ..RegisterOptions::default()
+        let mut options = match self.settings.parameters.options(self.settings.mode) {
+            Ok(options) => options,
+            Err(e) => {
+                self.error = Some(format!("parameters: {e}"));
+                return;
+            }
         };
         if matches!(self.warmup, WarmupState::Running { .. }) && options.mode == Mode::Fast {
             options.backend = crate::register::Backend::Cpu;
@@ -727,6 +737,7 @@ impl AlinifyApp {
                                 Some(a) => format!("{} ({a})", r.backend),
                                 None => r.backend.clone(),
                             },
+                            options: r.options.clone(),
                         });
                         if let Some(layers) = &mut self.layers {
                             layers.warp = Some(Arc::new(grid));
@@ -939,6 +950,13 @@ impl AlinifyApp {
             Mode::Fast => "dense optical flow, GPU when available",
             _ => "affine + B-spline, elastix-class",
         });
+        let idle = matches!(self.task, Task::Idle);
+        let shown = ui.add_enabled_ui(idle, |ui| {
+            self.settings.parameters.show(ui, &mut self.settings.mode)
+        });
+        if let Some(e) = shown.inner {
+            self.error = Some(e);
+        }
         ui.horizontal(|ui| {
             let idle = matches!(self.task, Task::Idle);
             if ui

@@ -506,3 +506,36 @@ fn a_person_adds_a_layer_hides_it_hides_the_moving_layer_and_removes_the_layer()
     harness.run_steps(2);
     assert!(harness.state().layers.as_ref().unwrap().extras.is_empty());
 }
+
+#[test]
+fn a_person_picks_the_cross_stain_preset_and_the_run_uses_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = loaded(dir.path(), 160, 6, Mode::Fast);
+    assert!(harness.query_by_label("Smoothness").is_some());
+    harness.get_by_label("Preset").click();
+    harness.run_steps(2);
+    harness.get_by_label("cross-stain").click();
+    harness.run_steps(2);
+    // The preset names the accurate mode: the toggle follows, and its settings show.
+    let parameters = &harness.state().settings.parameters;
+    assert_eq!(parameters.preset, "cross-stain");
+    assert_eq!(harness.state().settings.mode, Mode::Accurate);
+    assert!(harness.query_by_label("Bending weight").is_some());
+    assert!(harness.query_by_label("Metric").is_some());
+    assert_eq!(
+        harness.state().settings.parameters.values.metric,
+        Some(crate::metric::MetricKind::Mi)
+    );
+
+    harness.get_by_label("Run").click();
+    harness.run_steps(1);
+    step_until(&mut harness, |app| {
+        matches!(app.task, Task::Idle) && (app.result.is_some() || app.error.is_some())
+    });
+    assert_eq!(harness.state().error, None);
+    let options = &harness.state().result.as_ref().unwrap().options;
+    assert_eq!(options.mode, Mode::Accurate);
+    assert_eq!(options.metric, crate::metric::MetricKind::Mi);
+    assert_eq!(options.grid_levels, 3);
+    assert_eq!(options.bending_weight, 300.0);
+}

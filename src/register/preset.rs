@@ -62,8 +62,13 @@ impl Preset {
     /// Reads a preset file.
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::read(path, e))?;
-        toml::from_str(&text).map_err(|e| Error::Corrupt {
-            path: path.into(),
+        Self::parse(&text, path)
+    }
+
+    /// Parses preset `text` (errors name `origin`).
+    pub fn parse(text: &str, origin: &Path) -> Result<Self> {
+        toml::from_str(text).map_err(|e| Error::Corrupt {
+            path: origin.into(),
             detail: format!("not a valid preset: {}", e.message()),
         })
     }

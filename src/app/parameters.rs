@@ -1,0 +1,268 @@
+//! The registration panel's parameters: a preset (one of the bundled ones in
+//! `assets/presets`, or a file) and the key settings, which the person can change after
+//! choosing it. They persist with the other settings and become the run's
+//! [`RegisterOptions`] exactly as `alinify register --preset` does.
+
+use crate::metric::MetricKind;
+use crate::register::preset::Preset;
+use crate::register::{Mode, RegisterOptions};
+use eframe::egui;
+use std::path::Path;
+
+/// The presets shipped with Alinify: (name, TOML text).
+pub const BUNDLED: [(&str, &str); 3] = [
+    (
+        "same-modality",
+        include_str!("../../assets/presets/same-modality.toml"),
+    ),
+    (
+        "cross-stain",
+        include_str!("../../assets/presets/cross-stain.toml"),
+    ),
+    (
+        "photo-scene",
+        include_str!("../../assets/presets/photo-scene.toml"),
+    ),
+];
+
+/// The name shown when no preset is chosen.
+const DEFAULTS: &str = "defaults";
+
+/// The chosen preset and the settings on top of the defaults.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct Parameters {
+    /// What the values came from: a bundled preset's name, a file's name or "defaults";
+    /// marked as changed once edited.
+    pub preset: String,
+    /// Settings over [`RegisterOptions`]' defaults (the mode is the Fast/Accurate toggle's).
+    pub values: Preset,
+}
+
+impl Default for Parameters {
+    fn default() -> Self {
+        Self {
+            preset: DEFAULTS.into(),
+            values: Preset::default(),
+        }
+    }
+}
+
+impl Parameters {
+    /// A bundled preset by name.
+    pub fn bundled(name: &str) -> Option<crate::Result<Self>> {
+        let (name, text) = BUNDLED.iter().find(|(n, _)| *n == name)?;
+        Some(Preset::parse(text, Path::new(name)).map(|values| Self {
+            preset: (*name).into(),
+            values,
+        }))
+    }
+
+    /// The options of a run in `mode`: the defaults, then these values.
+    pub fn options(&self, mode: Mode) -> crate::Result<RegisterOptions> {
+        let mut options = RegisterOptions::default();
+        self.values.apply(&mut options)?;
+        options.mode = mode;
+        Ok(options)
+    }
+
+    /// Takes `chosen` as the parameters; a mode it names moves the toggle (`mode`).
+    fn choose(&mut self, mut chosen: Parameters, mode: &mut Mode) {
+        if let Some(m) = chosen.values.mode.take()
+            && m != Mode::Affine
+        {
+            *mode = m;
+        }
+        *self = chosen;
+    }
+
+    /// The preset chooser and the key settings of `mode`. Returns an error to show (a preset
+    /// file that does not parse).
+    pub fn show(&mut self, ui: &mut egui::Ui, mode: &mut Mode) -> Option<String> {
+        let mut error = None;
+        ui.horizontal(|ui| {
+            let mut chosen = None;
+            egui::ComboBox::from_label("Preset")
+                .selected_text(&self.preset)
+                .width(130.0)
+                .show_ui(ui, |ui| {
+                    if ui.selectable_label(false, DEFAULTS).clicked() {
+                        chosen = Some(Ok(Parameters::default()));
+                    }
+                    for (name, _) in BUNDLED {
+                        if ui.selectable_label(self.preset == name, name).clicked() {
+                            chosen = Parameters::bundled(name);
+                        }
+                    }
+                });
+            if ui
+                .button("Load…")
+                .on_hover_text("a preset file (TOML), as for alinify register --preset")
+                .clicked()
+                && let Some(path) = rfd::FileDialog::new()
+                    .set_title("Registration preset")
+                    .add_filter("preset", &["toml"])
+                    .pick_file()
+            {
+                chosen = Some(Preset::load(&path).map(|values| {
+                    Parameters {
+                        preset: path
+                            .file_name()
+                            .map_or("file".into(), |n| n.to_string_lossy().into()),
+                        values,
+                    }
+                }));
+            }
+            match chosen {
+                Some(Ok(chosen)) => self.choose(chosen, mode),
+                Some(Err(e)) => error = Some(e.to_string()),
+                None => {}
+            }
+        });
+        let defaults = RegisterOptions::default();
+        let before = self.values.clone();
+        let values = &mut self.values;
+        egui::Grid::new("parameters")
+            .num_columns(2)
+            .show(ui, |ui| match mode {
+                Mode::Fast => {
+                    let mut smoothness = values.smoothness.unwrap_or(defaults.flow.smoothness);
+                    ui.label("Smoothness");
+                    if ui
+                        .add(
+                            egui::DragValue::new(&mut smoothness)
+                                .range(0.5..=200.0)
+                                .speed(0.1),
+                        )
+                        .on_hover_text("larger is smoother")
+                        .changed()
+                    {
+                        values.smoothness = Some(smoothness);
+                    }
+                    ui.end_row();
+                    let mut search = values.search.unwrap_or(defaults.flow.search_radius);
+                    ui.label("Search radius");
+                    if ui
+                        .add(
+                            egui::DragValue::new(&mut search)
+                                .range(0..=32)
+                                .suffix(" px"),
+                        )
+                        .on_hover_text(
+                            "a discrete search on coarse levels, for objects that move on their \
+                             own (stereo, photo series); 0 for smooth deformations",
+                        )
+                        .changed()
+                    {
+                        values.search = Some(search);
+                    }
+                    ui.end_row();
+                }
+                _ => {
+                    let current = values.metric.unwrap_or(defaults.metric);
+                    let mut metric = current;
+                    let label = ui.label("Metric");
+                    egui::ComboBox::from_id_salt("metric")
+                        .selected_text(metric_label(metric))
+                        .show_ui(ui, |ui| {
+                            for m in [MetricKind::Ncc, MetricKind::Mse, MetricKind::Mi] {
+                                ui.selectable_value(&mut metric, m, metric_label(m));
+                            }
+                        })
+                        .response
+                        .labelled_by(label.id);
+                    if metric != current {
+                        values.metric = Some(metric);
+                    }
+                    ui.end_row();
+                    let mut automatic = values.grid_spacing.is_none();
+                    let mut spacing = values.grid_spacing.unwrap_or(64.0);
+                    ui.label("Grid spacing");
+                    ui.horizontal(|ui| {
+                        ui.checkbox(&mut automatic, "auto")
+                            .on_hover_text("the longer side / 20, at least 32 px");
+                        ui.add_enabled(
+                            !automatic,
+                            egui::DragValue::new(&mut spacing)
+                                .range(8.0..=4096.0)
+                                .suffix(" px"),
+                        );
+                    });
+                    values.grid_spacing = (!automatic).then_some(spacing);
+                    ui.end_row();
+                    let mut bending = values.bending_weight.unwrap_or(defaults.bending_weight);
+                    ui.label("Bending weight");
+                    if ui
+                        .add(
+                            egui::DragValue::new(&mut bending)
+                                .range(0.0..=100_000.0)
+                                .speed(5.0),
+                        )
+                        .on_hover_text("penalises bent deformations: 0 (none) to about 1000")
+                        .changed()
+                    {
+                        values.bending_weight = Some(bending);
+                    }
+                    ui.end_row();
+                    let mut iterations = values.iterations.unwrap_or(defaults.max_iterations);
+                    ui.label("Iterations");
+                    if ui
+                        .add(egui::DragValue::new(&mut iterations).range(1..=5000))
+                        .on_hover_text("per pyramid level, at most")
+                        .changed()
+                    {
+                        values.iterations = Some(iterations);
+                    }
+                    ui.end_row();
+                }
+            });
+        if self.values != before && !self.preset.ends_with(", changed") {
+            self.preset += ", changed";
+        }
+        error
+    }
+}
+
+/// The metric's name in the interface.
+fn metric_label(metric: MetricKind) -> &'static str {
+    match metric {
+        MetricKind::Ncc => "NCC (same modality)",
+        MetricKind::Mse => "MSE (same intensities)",
+        MetricKind::Mi => "MI (stains, modalities)",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_bundled_preset_parses_and_becomes_options() {
+        for (name, _) in BUNDLED {
+            let parameters = Parameters::bundled(name).unwrap().unwrap();
+            parameters.options(Mode::Accurate).unwrap();
+        }
+        let cross = Parameters::bundled("cross-stain").unwrap().unwrap();
+        let options = cross.options(Mode::Accurate).unwrap();
+        assert_eq!(options.metric, MetricKind::Mi);
+        assert_eq!(options.grid_levels, 3);
+        assert!(Parameters::bundled("no such preset").is_none());
+    }
+
+    #[test]
+    fn choosing_a_preset_moves_the_mode_toggle_to_its_mode() {
+        let mut parameters = Parameters::default();
+        let mut mode = Mode::Accurate;
+        parameters.choose(
+            Parameters::bundled("photo-scene").unwrap().unwrap(),
+            &mut mode,
+        );
+        assert_eq!(mode, Mode::Fast);
+        assert_eq!(parameters.preset, "photo-scene");
+        assert_eq!(parameters.values.mode, None);
+        assert_eq!(
+            parameters.options(Mode::Fast).unwrap().flow.search_radius,
+            parameters.values.search.unwrap()
+        );
+    }
+}
