@@ -420,6 +420,11 @@ fn run_job(
             record.error = Some(format!("internal error (a bug): {what}"));
         }
     }
+    if record.status != JobStatus::Done {
+        // A pair that failed before writing anything leaves no empty folder behind;
+        // `remove_dir` refuses a folder with anything in it, so nothing written is lost.
+        let _ = std::fs::remove_dir(options.out_dir.join(&job.name));
+    }
     record.wall_seconds = started.elapsed().as_secs_f64();
     record
 }

@@ -63,6 +63,10 @@ fn bad_pairs_fail_alone_and_every_pair_is_reported() {
             .contains("nowhere.tif: file not found")
     );
 
+    // The failed pairs wrote nothing, and leave no empty folder.
+    assert!(out.join("pair1").join("warped.tif").is_file());
+    assert!(!out.join("corrupt").exists() && !out.join("missing").exists());
+
     let csv = std::fs::read_to_string(out.join("summary.csv")).unwrap();
     assert_eq!(csv.lines().count(), 5, "{csv}");
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
