@@ -13,7 +13,9 @@ pub mod viewer;
 
 use eframe::egui;
 
-use crate::compose::{Blend, Composite, MAX_OVERLAYS, OverlaySettings, Pyramid, WarpGrid};
+use crate::compose::{
+    Blend, Composite, MAX_OVERLAYS, OverlaySettings, Pyramid, SharedScene, WarpGrid,
+};
 use crate::job::{Event, JobHandle, Progress};
 use crate::register::{Mode, RegisterOptions, RegisterRequest, RegisterSummary};
 use crate::warmup::WarmupReport;
@@ -23,7 +25,7 @@ use parameters::Parameters;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
-use viewer::{Layout, Viewer, ViewerScene};
+use viewer::{Layout, Viewer};
 
 /// Settings that persist between launches.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -568,32 +570,17 @@ impl AlinifyApp {
             return;
         }
         self.error = None;
-        let (bottom, top) = (layers.fixed.clone(), layers.moving.clone());
-        let warp = match self.view {
-            View::After => layers.warp.clone(),
-            View::Before => None,
-        };
+        let shared = self.shared_scene(layers);
         let composite = self.settings.composite;
-        let overlays = drawn_overlays(&layers.extras);
         let session = self.out_dir.path().to_path_buf();
         let has_result = self.result.is_some();
         let job = JobHandle::spawn("alinify-export", move |reporter| {
             let started = Instant::now();
             io::ensure_output_dir(&folder)?;
-            let overlay_layers = overlays;
-            let overlays = crate::compose::overlays_of(&overlay_layers);
-            let scene = crate::compose::Scene {
-                bottom: &bottom,
-                top: &top,
-                warp: warp.as_deref(),
-                overlays: &overlays,
-            };
-            let shared: Vec<Arc<Pyramid>> = [bottom.clone(), top.clone()]
-                .into_iter()
-                .chain(overlay_layers.iter().map(|(p, _)| p.clone()))
-                .collect();
+            let overlays = shared.borrowed_overlays();
+            let scene = shared.scene(&overlays);
             let (mut render, max_width, backend) =
-                match crate::compose::gpu_renderer(scene, &shared, composite, false) {
+                match crate::compose::gpu_renderer(&shared, composite, false) {
                     Ok(gpu) => gpu,
                     Err(why) => {
                         reporter.log(format!("exporting on the CPU: {why}"));
@@ -1118,6 +1105,20 @@ impl AlinifyApp {
         }
     }
 
+    /// What the viewer and the export compose: the pair (warped in the After view) and the
+    /// visible extra layers.
+    fn shared_scene(&self, layers: &Layers) -> SharedScene {
+        SharedScene {
+            bottom: layers.fixed.clone(),
+            top: layers.moving.clone(),
+            warp: match self.view {
+                View::After => layers.warp.clone(),
+                View::Before => None,
+            },
+            overlays: drawn_overlays(&layers.extras),
+        }
+    }
+
     fn viewer(&mut self, ui: &mut egui::Ui) {
         let Some(layers) = &self.layers else {
             ui.centered_and_justified(|ui| match &self.task {
@@ -1143,15 +1144,7 @@ impl AlinifyApp {
                 self.flicker_at = Some(now);
             }
         }
-        let scene = ViewerScene {
-            bottom: layers.fixed.clone(),
-            top: layers.moving.clone(),
-            warp: match self.view {
-                View::After => layers.warp.clone(),
-                View::Before => None,
-            },
-            overlays: drawn_overlays(&layers.extras),
-        };
+        let scene = self.shared_scene(layers);
         self.hover = self
             .viewer
             .show(ui, &scene, &self.settings.composite, self.settings.layout);

@@ -4,9 +4,7 @@
 //! one pane, or side by side in two panes that share one camera (linked navigation, and the
 //! cursor's position marked in the other pane).
 
-use crate::compose::{
-    self, Composite, MAX_OVERLAYS, OverlaySettings, Pyramid, Scene, ViewRect, WarpGrid,
-};
+use crate::compose::{self, Composite, MAX_OVERLAYS, OverlaySettings, SharedScene, ViewRect};
 use crate::gpu::{Compositor, Frame};
 use eframe::egui;
 use eframe::egui_wgpu;
@@ -164,33 +162,6 @@ pub fn panes(
     }
 }
 
-/// The layers on screen.
-#[derive(Clone)]
-pub struct ViewerScene {
-    /// The reference (frame of the view).
-    pub bottom: Arc<Pyramid>,
-    /// The layer over it.
-    pub top: Arc<Pyramid>,
-    /// How the top layer is warped (`None`: as loaded).
-    pub warp: Option<Arc<WarpGrid>>,
-    /// Visible layers drawn over the pair, in order (at most [`MAX_OVERLAYS`]).
-    pub overlays: Vec<(Arc<Pyramid>, OverlaySettings)>,
-}
-
-impl ViewerScene {
-    /// Every layer's pyramid: bottom, top, overlays.
-    fn pyramids(&self) -> Vec<Arc<Pyramid>> {
-        [self.bottom.clone(), self.top.clone()]
-            .into_iter()
-            .chain(self.overlays.iter().map(|(p, _)| p.clone()))
-            .collect()
-    }
-
-    fn overlay_settings(&self) -> [OverlaySettings; MAX_OVERLAYS] {
-        std::array::from_fn(|i| self.overlays.get(i).map(|(_, s)| *s).unwrap_or_default())
-    }
-}
-
 /// What the viewer keeps between frames.
 pub struct Viewer {
     /// Pan and zoom (`None` until the first frame fits the image).
@@ -245,7 +216,7 @@ impl Viewer {
     pub fn show(
         &mut self,
         ui: &mut egui::Ui,
-        scene: &ViewerScene,
+        scene: &SharedScene,
         composite: &Composite,
         layout: Layout,
     ) -> Option<[f64; 2]> {
@@ -418,7 +389,7 @@ impl Viewer {
         slot: usize,
         pane: &Pane,
         view: ViewRect,
-        scene: &ViewerScene,
+        scene: &SharedScene,
     ) {
         let ppp = ui.ctx().pixels_per_point();
         let rect = pane.rect;
@@ -447,16 +418,11 @@ impl Viewer {
         }
         let cached = &mut self.cpu_textures[slot];
         if cached.as_ref().is_none_or(|(_, k)| *k != key) {
-            let mut overlays = compose::overlays_of(&scene.overlays);
+            let mut overlays = scene.borrowed_overlays();
             for (overlay, settings) in overlays.iter_mut().zip(pane.overlays) {
                 overlay.settings = settings;
             }
-            let cpu_scene = Scene {
-                bottom: &scene.bottom,
-                top: &scene.top,
-                warp: scene.warp.as_deref(),
-                overlays: &overlays,
-            };
+            let cpu_scene = scene.scene(&overlays);
             let levels = cpu_scene.levels(&view);
             let rgba = compose::render(cpu_scene, &pane.composite, view, size, &levels);
             let image = egui::ColorImage::from_rgba_premultiplied(size, &rgba);
@@ -479,7 +445,7 @@ impl Viewer {
 
 /// One frame of the GPU composite, drawn in egui's render pass.
 struct ComposeCallback {
-    scene: ViewerScene,
+    scene: SharedScene,
     frame: Frame,
     format: wgpu::TextureFormat,
     complete: Arc<AtomicBool>,

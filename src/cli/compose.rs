@@ -1,9 +1,7 @@
 //! `alinify compose`: the viewer's composite of a pair at full resolution, as an RGB TIFF.
 
 use super::progress::Ui;
-use alinify::compose::{
-    self, Blend, Composite, Overlay, OverlaySettings, Pyramid, Scene, WarpGrid,
-};
+use alinify::compose::{self, Blend, Composite, OverlaySettings, Pyramid, SharedScene, WarpGrid};
 use alinify::job::CancelToken;
 use alinify::register::Backend;
 use std::path::PathBuf;
@@ -80,32 +78,29 @@ pub fn run(args: ComposeArgs, ui: &Ui) -> anyhow::Result<()> {
         .iter()
         .map(|p| alinify::io::load_image(p).map(|image| Arc::new(Pyramid::of(&image))))
         .collect::<alinify::Result<Vec<_>>>()?;
-    let overlays: Vec<Overlay<'_>> = overlay_pyramids
-        .iter()
-        .map(|pyramid| Overlay {
-            pyramid,
-            settings: OverlaySettings {
-                opacity: args.overlay_opacity,
-                warped: false,
-            },
-        })
-        .collect();
     let warp = args
         .transform
         .as_deref()
         .map(WarpGrid::from_transform_file)
         .transpose()?;
     let loaded = started.elapsed().as_secs_f64();
-    let layers: Vec<Arc<Pyramid>> = [bottom.clone(), top.clone()]
-        .into_iter()
-        .chain(overlay_pyramids.iter().cloned())
-        .collect();
-    let scene = Scene {
-        bottom: &bottom,
-        top: &top,
-        warp: warp.as_ref(),
-        overlays: &overlays,
+    let shared = SharedScene {
+        bottom,
+        top,
+        warp: warp.map(Arc::new),
+        overlays: overlay_pyramids
+            .into_iter()
+            .map(|pyramid| {
+                let settings = OverlaySettings {
+                    opacity: args.overlay_opacity,
+                    warped: false,
+                };
+                (pyramid, settings)
+            })
+            .collect(),
     };
+    let overlays = shared.borrowed_overlays();
+    let scene = shared.scene(&overlays);
     let composite = Composite {
         blend: args.blend,
         opacity: args.opacity,
@@ -121,8 +116,8 @@ pub fn run(args: ComposeArgs, ui: &Ui) -> anyhow::Result<()> {
     };
     let (mut render, max_width, backend) = match args.backend {
         Backend::Cpu => cpu(),
-        Backend::Gpu => gpu(scene, &layers, composite, true)?,
-        Backend::Auto => match gpu(scene, &layers, composite, false) {
+        Backend::Gpu => gpu(&shared, composite, true)?,
+        Backend::Auto => match gpu(&shared, composite, false) {
             Ok(gpu) => gpu,
             Err(why) => {
                 ui.say(format!("composing on the CPU: {why}"));
@@ -148,22 +143,20 @@ pub fn run(args: ComposeArgs, ui: &Ui) -> anyhow::Result<()> {
 
 /// The GPU renderer; with `allow_software`, a software adapter is accepted (`--backend gpu`).
 #[cfg(feature = "gpu")]
-fn gpu<'a>(
-    scene: Scene<'a>,
-    layers: &[Arc<Pyramid>],
+fn gpu(
+    shared: &SharedScene,
     composite: Composite,
     allow_software: bool,
-) -> anyhow::Result<(Box<compose::RenderFn<'a>>, usize, String)> {
-    compose::gpu_renderer(scene, layers, composite, allow_software)
+) -> anyhow::Result<(Box<compose::RenderFn<'static>>, usize, String)> {
+    compose::gpu_renderer(shared, composite, allow_software)
         .map_err(|why| anyhow::anyhow!(alinify::Error::Gpu(why)))
 }
 
 #[cfg(not(feature = "gpu"))]
-fn gpu<'a>(
-    _scene: Scene<'a>,
-    _layers: &[Arc<Pyramid>],
+fn gpu(
+    _shared: &SharedScene,
     _composite: Composite,
     _allow_software: bool,
-) -> anyhow::Result<(Box<compose::RenderFn<'a>>, usize, String)> {
+) -> anyhow::Result<(Box<compose::RenderFn<'static>>, usize, String)> {
     anyhow::bail!(alinify::Error::Gpu("built without the gpu feature".into()))
 }

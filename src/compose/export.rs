@@ -68,17 +68,13 @@ pub fn cpu_renderer<'a>(scene: Scene<'a>, composite: Composite) -> Box<RenderFn<
 
 /// The GPU renderer for [`export_composite`] on the engine's device, and the widest piece it
 /// draws at once; the reason when there is no GPU, or when it is a software renderer and
-/// `allow_software` is false.
+/// `allow_software` is false. The layers are uploaded from `shared` without copies.
 #[cfg(feature = "gpu")]
-///
-/// `layers` are the scene's pyramids (as [`Scene::pyramids`]), shared rather than copied.
-pub fn gpu_renderer<'a>(
-    scene: Scene<'a>,
-    layers: &[std::sync::Arc<super::Pyramid>],
+pub fn gpu_renderer(
+    shared: &super::SharedScene,
     composite: Composite,
     allow_software: bool,
-) -> std::result::Result<(Box<RenderFn<'a>>, usize, String), String> {
-    use std::sync::Arc;
+) -> std::result::Result<(Box<RenderFn<'static>>, usize, String), String> {
     let context = crate::gpu::GpuContext::shared().map_err(|e| e.to_string())?;
     if !allow_software && context.info.device_type == wgpu::DeviceType::Cpu {
         return Err(format!(
@@ -89,18 +85,13 @@ pub fn gpu_renderer<'a>(
     let max_width = (context.limits.max_texture_dimension_2d as usize).min(8192);
     let name = context.adapter_name();
     let mut compositor = crate::gpu::Compositor::new(&context.device);
-    debug_assert!(
-        layers
-            .iter()
-            .zip(scene.pyramids())
-            .all(|(a, p)| std::ptr::eq(Arc::as_ptr(a), p))
+    compositor.set_scene(
+        &context.device,
+        &context.queue,
+        &shared.pyramids(),
+        shared.warp.as_ref(),
     );
-    let warp = scene.warp.map(|w| Arc::new(w.clone()));
-    compositor.set_scene(&context.device, &context.queue, layers, warp.as_ref());
-    let mut overlays = [super::OverlaySettings::default(); super::MAX_OVERLAYS];
-    for (settings, overlay) in overlays.iter_mut().zip(scene.overlays) {
-        *settings = overlay.settings;
-    }
+    let overlays = shared.overlay_settings();
     let render = move |view: ViewRect, size: [usize; 2]| {
         let frame = crate::gpu::Frame {
             view,

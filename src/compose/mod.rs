@@ -19,6 +19,7 @@ pub use pyramid::{Level, Pyramid, TILE};
 pub use warp_grid::WarpGrid;
 
 use rayon::prelude::*;
+use std::sync::Arc;
 
 /// How the top layer is combined with the bottom one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -117,15 +118,56 @@ pub struct Overlay<'a> {
     pub settings: OverlaySettings,
 }
 
-/// Borrows shared overlay layers as [`Overlay`]s for a [`Scene`].
-pub fn overlays_of(layers: &[(std::sync::Arc<Pyramid>, OverlaySettings)]) -> Vec<Overlay<'_>> {
-    layers
-        .iter()
-        .map(|(pyramid, settings)| Overlay {
-            pyramid,
-            settings: *settings,
-        })
-        .collect()
+/// The layers of a composition held by shared pointers: what the viewer keeps between
+/// frames, and what the GPU compositor uploads without copying. [`SharedScene::scene`]
+/// borrows it as a [`Scene`] for the CPU twin.
+#[derive(Debug, Clone)]
+pub struct SharedScene {
+    /// The reference (defines the frame).
+    pub bottom: Arc<Pyramid>,
+    /// The layer over it.
+    pub top: Arc<Pyramid>,
+    /// How the top layer is warped (`None`: as loaded).
+    pub warp: Option<Arc<WarpGrid>>,
+    /// Drawn over the blended pair, in order (at most [`MAX_OVERLAYS`]).
+    pub overlays: Vec<(Arc<Pyramid>, OverlaySettings)>,
+}
+
+impl SharedScene {
+    /// Every layer's pyramid: bottom, top, then the overlays (as [`Scene::pyramids`]).
+    pub fn pyramids(&self) -> Vec<Arc<Pyramid>> {
+        [self.bottom.clone(), self.top.clone()]
+            .into_iter()
+            .chain(self.overlays.iter().map(|(p, _)| p.clone()))
+            .collect()
+    }
+
+    /// The overlays' settings, unused slots hidden.
+    pub fn overlay_settings(&self) -> [OverlaySettings; MAX_OVERLAYS] {
+        std::array::from_fn(|i| self.overlays.get(i).map(|(_, s)| *s).unwrap_or_default())
+    }
+
+    /// The overlays borrowed for [`SharedScene::scene`].
+    pub fn borrowed_overlays(&self) -> Vec<Overlay<'_>> {
+        self.overlays
+            .iter()
+            .map(|(pyramid, settings)| Overlay {
+                pyramid,
+                settings: *settings,
+            })
+            .collect()
+    }
+
+    /// Borrows the layers as a [`Scene`], with `overlays` from
+    /// [`SharedScene::borrowed_overlays`] (possibly with other settings).
+    pub fn scene<'a>(&'a self, overlays: &'a [Overlay<'a>]) -> Scene<'a> {
+        Scene {
+            bottom: &self.bottom,
+            top: &self.top,
+            warp: self.warp.as_deref(),
+            overlays,
+        }
+    }
 }
 
 /// Which part of the fixed image an output covers: output pixel `(i, j)` has its centre at
