@@ -4,8 +4,6 @@ use super::progress::Ui;
 use alinify::batch::{
     self, BatchEvent, BatchJob, BatchOptions, JobStatus, manifest, report::merge,
 };
-use alinify::metric::MetricKind;
-use alinify::register::{Backend, Mode, RegisterOptions, preset::Preset};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -30,18 +28,9 @@ pub struct BatchArgs {
     /// Batch folder: one sub-folder per pair, journal.jsonl, summary.csv/json, report.html.
     #[arg(long)]
     out: PathBuf,
-    /// Mode for pairs that do not set their own (default accurate).
-    #[arg(long)]
-    mode: Option<Mode>,
-    /// Where the fast mode computes: auto, cpu or gpu (env ALINIFY_BACKEND).
-    #[arg(long, env = "ALINIFY_BACKEND", default_value = "auto")]
-    backend: Backend,
-    /// Metric for pairs that do not set their own.
-    #[arg(long)]
-    metric: Option<MetricKind>,
-    /// Settings for every pair (a pair's own preset column wins).
-    #[arg(long)]
-    preset: Option<PathBuf>,
+    /// Registration settings for every pair (a pair's own mode and preset columns win).
+    #[command(flatten)]
+    settings: super::settings::SettingsArgs,
     /// Pairs registered at once (default: from cores, memory and image sizes). Threads per
     /// pair: the global --threads.
     #[arg(long)]
@@ -83,20 +72,7 @@ pub fn run(args: BatchArgs, threads: Option<usize>, ui: &Ui) -> anyhow::Result<(
         Some((i, n)) => manifest::shard(jobs, i, n),
         None => jobs,
     };
-    let mut options = RegisterOptions {
-        mode: Mode::Accurate,
-        ..RegisterOptions::default()
-    };
-    if let Some(path) = &args.preset {
-        Preset::load(path)?.apply(&mut options)?;
-    }
-    Preset {
-        mode: args.mode,
-        metric: args.metric,
-        ..Preset::default()
-    }
-    .apply(&mut options)?;
-    options.backend = args.backend;
+    let options = args.settings.options()?;
     let plan = batch::auto_plan(&jobs, args.jobs, threads);
     ui.say(format!(
         "{} of {total} pairs{}; {} at once x {} threads",

@@ -6,12 +6,11 @@ mod bench;
 mod compose;
 mod demo;
 mod progress;
+mod settings;
 
 use alinify::job::JobHandle;
-use alinify::metric::MetricKind;
 use alinify::raster::SampleDepth;
-use alinify::register::preset::Preset;
-use alinify::register::{Backend, Mode, RegisterOptions, RegisterRequest};
+use alinify::register::RegisterRequest;
 use alinify::synth::{Deform, SynthParams, Texture};
 use alinify::transform::TransformFile;
 use alinify::transform::warp::{Interpolation, warp_to_tiff};
@@ -120,59 +119,9 @@ struct RegisterArgs {
     fixed: PathBuf,
     /// The image to align.
     moving: PathBuf,
-    /// Registration mode: accurate (affine + B-spline, default), affine, fast.
-    #[arg(long)]
-    mode: Option<Mode>,
-    /// Where to compute: auto, cpu or gpu (env ALINIFY_BACKEND).
-    #[arg(long, env = "ALINIFY_BACKEND", default_value = "auto")]
-    backend: Backend,
-    /// Metric: ncc (same modality, robust to exposure changes; default), mse (identical
-    /// intensities), mi (different stains or modalities).
-    #[arg(long)]
-    metric: Option<MetricKind>,
-    /// Settings from a TOML preset (see assets/presets); flags given here override it.
-    #[arg(long)]
-    preset: Option<PathBuf>,
-    /// Pyramid levels (default: down to about 64 px).
-    #[arg(long)]
-    levels: Option<usize>,
-    /// Finest pyramid level registered (default 0; 1 above 100 megapixels).
-    #[arg(long)]
-    finest_level: Option<usize>,
-    /// Samples per metric evaluation (default 20000; more for fine B-spline grids).
-    #[arg(long)]
-    samples: Option<usize>,
-    /// Samples at the finest B-spline level (default: a fifth of its pixels, 20000 to 300000).
-    #[arg(long)]
-    final_samples: Option<usize>,
-    /// Iterations per level at most (default 100).
-    #[arg(long)]
-    iterations: Option<usize>,
-    /// Final B-spline control-point spacing in pixels (default: longer side / 20, at least 32).
-    #[arg(long)]
-    grid_spacing: Option<f64>,
-    /// Control-grid resolutions (default 4: the spacing halves three times).
-    #[arg(long)]
-    grid_levels: Option<usize>,
-    /// Bending-energy penalty weight (default 0; useful values 10 to 1000).
-    #[arg(long)]
-    bending_weight: Option<f64>,
-    /// Fast mode: smoothness of the flow (default 8; larger is smoother).
-    #[arg(long)]
-    smoothness: Option<f32>,
-    /// Fast mode: linearisations per pyramid level (default 3).
-    #[arg(long)]
-    warps: Option<u32>,
-    /// Fast mode: solver sweeps per linearisation (default 12).
-    #[arg(long)]
-    sweeps: Option<u32>,
-    /// Fast mode: radius in pixels of a discrete search on coarse levels, for objects that move
-    /// independently (stereo, photo series); 0 (default) for smooth deformations.
-    #[arg(long)]
-    search: Option<u32>,
-    /// Register on this channel (0-based) instead of the luminance.
-    #[arg(long)]
-    channel: Option<usize>,
+    /// Registration settings.
+    #[command(flatten)]
+    settings: settings::SettingsArgs,
     /// Only sample the fixed image where this mask is non-zero.
     #[arg(long)]
     fixed_mask: Option<PathBuf>,
@@ -188,40 +137,6 @@ struct RegisterArgs {
     /// Also write the transform as elastix TransformParameters for transformix.
     #[arg(long)]
     export_elastix: Option<PathBuf>,
-}
-
-impl RegisterArgs {
-    /// Defaults, then the preset, then the flags given.
-    fn options(&self) -> anyhow::Result<RegisterOptions> {
-        let mut options = RegisterOptions {
-            mode: Mode::Accurate,
-            ..RegisterOptions::default()
-        };
-        if let Some(path) = &self.preset {
-            Preset::load(path)?.apply(&mut options)?;
-        }
-        let flags = Preset {
-            mode: self.mode,
-            metric: self.metric,
-            levels: self.levels,
-            samples: self.samples,
-            final_samples: self.final_samples,
-            iterations: self.iterations,
-            grid_spacing: self.grid_spacing,
-            grid_levels: self.grid_levels,
-            bending_weight: self.bending_weight,
-            finest_level: self.finest_level,
-            channel: self.channel,
-            smoothness: self.smoothness,
-            warps: self.warps,
-            sweeps: self.sweeps,
-            search: self.search,
-            ..Preset::default()
-        };
-        flags.apply(&mut options)?;
-        options.backend = self.backend;
-        Ok(options)
-    }
 }
 
 fn parse_size(s: &str) -> Result<(usize, usize), String> {
@@ -342,7 +257,7 @@ fn open_gui(_files: &[PathBuf]) -> anyhow::Result<()> {
 
 fn register(args: RegisterArgs, ui: &progress::Ui) -> anyhow::Result<()> {
     let request = RegisterRequest {
-        options: args.options()?,
+        options: args.settings.options()?,
         fixed: args.fixed,
         moving: args.moving,
         out_dir: args.out.clone(),
