@@ -907,12 +907,7 @@ impl AlinifyApp {
                     self.load(f, m);
                 }
             }
-            if ui.button("Generated pair").clicked() {
-                match generate_demo_pair(self.out_dir.path()) {
-                    Ok((f, m)) => self.load(f, m),
-                    Err(e) => self.error = Some(e.to_string()),
-                }
-            }
+            self.sample_buttons(ui);
             ui.toggle_value(&mut self.show_debug, "Debug")
                 .on_hover_text("frame times, warmup steps (F12)");
             if let Some(layers) = &self.layers {
@@ -1105,6 +1100,43 @@ impl AlinifyApp {
         }
     }
 
+    /// "Sample pair" (the bundled cross-stain pair, with the cross-stain preset) and
+    /// "Generated pair" (a synthetic pair with a known deformation).
+    fn sample_buttons(&mut self, ui: &mut egui::Ui) {
+        let idle = matches!(self.task, Task::Idle);
+        if ui
+            .add_enabled(idle, egui::Button::new("Sample pair"))
+            .on_hover_text("two stains of a rat kidney section (assets/sample), cross-stain preset")
+            .clicked()
+        {
+            self.open_sample_pair();
+        }
+        if ui
+            .add_enabled(idle, egui::Button::new("Generated pair"))
+            .on_hover_text("a textured pair with a known smooth deformation")
+            .clicked()
+        {
+            match generate_demo_pair(self.out_dir.path()) {
+                Ok((f, m)) => self.load(f, m),
+                Err(e) => self.error = Some(e.to_string()),
+            }
+        }
+    }
+
+    /// Loads the bundled sample pair and chooses the cross-stain preset (accurate mode).
+    pub fn open_sample_pair(&mut self) {
+        match write_sample_pair(self.out_dir.path()) {
+            Ok((fixed, moving)) => {
+                if let Some(Ok(preset)) = Parameters::bundled("cross-stain") {
+                    let settings = &mut self.settings;
+                    settings.parameters.choose(preset, &mut settings.mode);
+                }
+                self.load(fixed, moving);
+            }
+            Err(e) => self.error = Some(format!("cannot write the sample pair: {e}")),
+        }
+    }
+
     /// What the viewer and the export compose: the pair (warped in the After view) and the
     /// visible extra layers.
     fn shared_scene(&self, layers: &Layers) -> SharedScene {
@@ -1121,19 +1153,26 @@ impl AlinifyApp {
 
     fn viewer(&mut self, ui: &mut egui::Ui) {
         let Some(layers) = &self.layers else {
-            ui.centered_and_justified(|ui| match &self.task {
-                Task::Loading(_, progress) => {
-                    let (fraction, text) = loading_text(progress.as_ref());
+            if let Task::Loading(_, progress) = &self.task {
+                let (fraction, text) = loading_text(progress.as_ref());
+                ui.centered_and_justified(|ui| {
                     ui.add(
                         egui::ProgressBar::new(fraction)
                             .text(text)
                             .desired_width(320.0),
                     );
-                }
-                _ => {
-                    ui.label("Open a pair, or try a generated one.");
-                }
-            });
+                });
+            } else {
+                ui.vertical_centered(|ui| {
+                    ui.add_space((ui.available_height() / 2.0 - 30.0).max(0.0));
+                    ui.label("Open a pair (or drop two images here), or try one:");
+                    ui.horizontal(|ui| {
+                        // Centre the two buttons.
+                        ui.add_space((ui.available_width() - 220.0).max(0.0) / 2.0);
+                        self.sample_buttons(ui);
+                    });
+                });
+            }
             return;
         };
         if self.settings.composite.blend == Blend::Flicker {
@@ -1277,6 +1316,36 @@ fn file_name(path: &Path) -> String {
         || path.display().to_string(),
         |n| n.to_string_lossy().into(),
     )
+}
+
+/// The bundled sample pair (assets/sample, BSD-3-Clause): the reference and the moving image.
+const SAMPLE_PAIR: [(&str, &[u8]); 2] = [
+    (
+        "rat-kidney-he.jpg",
+        include_bytes!("../../assets/sample/rat-kidney-he.jpg"),
+    ),
+    (
+        "rat-kidney-pancytokeratin.jpg",
+        include_bytes!("../../assets/sample/rat-kidney-pancytokeratin.jpg"),
+    ),
+];
+
+/// Writes the bundled sample pair into `dir/sample` and returns its paths.
+pub fn write_sample_pair(dir: &Path) -> Result<(PathBuf, PathBuf)> {
+    use std::io::Write;
+    let dir = dir.join("sample");
+    io::ensure_output_dir(&dir)?;
+    let mut paths = Vec::new();
+    for (name, bytes) in SAMPLE_PAIR {
+        let path = dir.join(name);
+        io::write_atomic(&path, |w| {
+            w.write_all(bytes).map_err(|e| Error::write(&path, e))
+        })?;
+        paths.push(path);
+    }
+    let moving = paths.pop().expect("two files");
+    let fixed = paths.pop().expect("two files");
+    Ok((fixed, moving))
 }
 
 /// Writes a 512 x 512 generated pair into `dir/generated` and returns its paths.

@@ -539,3 +539,35 @@ fn a_person_picks_the_cross_stain_preset_and_the_run_uses_it() {
     assert_eq!(options.grid_levels, 3);
     assert_eq!(options.bending_weight, 300.0);
 }
+
+#[test]
+fn the_sample_pair_opens_with_the_cross_stain_preset() {
+    let app = AlinifyApp::new(Settings::default()).unwrap();
+    let mut harness = harness(app);
+    harness.run_steps(2);
+    // Offered in the toolbar and on the empty viewer.
+    assert_eq!(harness.get_all_by_label("Sample pair").count(), 2);
+    harness
+        .get_all_by_label("Sample pair")
+        .next()
+        .unwrap()
+        .click();
+    harness.run_steps(1);
+    step_until(&mut harness, |app| {
+        app.layers.is_some() || app.error.is_some()
+    });
+    let app = harness.state();
+    assert_eq!(app.error, None);
+    let layers = app.layers.as_ref().unwrap();
+    // The two stains differ in size; the reference defines the frame.
+    assert_eq!(layers.fixed.size(), [1164, 787]);
+    assert_eq!(layers.moving.size(), [1123, 724]);
+    assert_eq!(app.settings.mode, Mode::Accurate);
+    assert_eq!(app.settings.parameters.preset, "cross-stain");
+    assert!(
+        harness
+            .query_all_by_label_contains("rat-kidney-he.jpg")
+            .next()
+            .is_some()
+    );
+}
