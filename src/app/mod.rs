@@ -85,6 +85,8 @@ pub struct ExtraLayer {
     /// Follows the moving image through the warp (a page of the moving image), rather than the
     /// fixed frame.
     pub follows_moving: bool,
+    /// The file it came from and its page there (0-based), for the full-resolution export.
+    pub source: (PathBuf, usize),
 }
 
 /// Every page of each of `paths` as extra layers.
@@ -129,6 +131,7 @@ fn pages_as_layers(
             visible: true,
             opacity: 0.5,
             follows_moving,
+            source: (path.to_path_buf(), i),
         })
         .collect()
 }
@@ -572,6 +575,14 @@ impl AlinifyApp {
         self.error = None;
         let shared = self.shared_scene(layers);
         let composite = self.settings.composite;
+        let reference_size = layers.fixed.size();
+        // Every layer that follows the moving image is warped like it, at full resolution.
+        let following: Vec<(String, (PathBuf, usize))> = layers
+            .extras
+            .iter()
+            .filter(|e| e.follows_moving)
+            .map(|e| (e.name.clone(), e.source.clone()))
+            .collect();
         let session = self.out_dir.path().to_path_buf();
         let has_result = self.result.is_some();
         let job = JobHandle::spawn("alinify-export", move |reporter| {
@@ -618,6 +629,13 @@ impl AlinifyApp {
                         copied += 1;
                     }
                 }
+                copied += warp_following_layers(
+                    &following,
+                    &session.join("transform.json"),
+                    reference_size,
+                    &folder,
+                    reporter.cancel_token(),
+                )?;
             }
             Ok(format!(
                 "exported composite.tif{} to {} in {:.1} s ({compute:.1} s composing on {backend})",
@@ -1316,6 +1334,49 @@ fn file_name(path: &Path) -> String {
         || path.display().to_string(),
         |n| n.to_string_lossy().into(),
     )
+}
+
+/// Warps each extra layer that follows the moving image (`(name, (file, page))`) through the
+/// registration's `transform` onto the `[width, height]` reference grid, at full resolution
+/// and every channel, as `warped-<name>.tif` in `folder`; returns how many were written.
+fn warp_following_layers(
+    layers: &[(String, (PathBuf, usize))],
+    transform: &Path,
+    [width, height]: [usize; 2],
+    folder: &Path,
+    cancel: &crate::job::CancelToken,
+) -> Result<usize> {
+    if layers.is_empty() {
+        return Ok(0);
+    }
+    let file = crate::transform::TransformFile::load(transform)?;
+    let t = file.build(transform.parent().unwrap_or(Path::new(".")))?;
+    for (name, (path, page)) in layers {
+        let mut pages = io::load_layers(path)?;
+        if *page >= pages.len() {
+            return Err(Error::InvalidArgument(format!(
+                "{} has no page {} any more",
+                path.display(),
+                page + 1
+            )));
+        }
+        let image = pages.swap_remove(*page);
+        let stem: String = name
+            .trim_end_matches(".tif")
+            .chars()
+            .map(|c| if c.is_alphanumeric() { c } else { '-' })
+            .collect();
+        crate::transform::warp::warp_to_tiff(
+            &folder.join(format!("warped-{stem}.tif")),
+            &image,
+            t.as_ref(),
+            width,
+            height,
+            crate::transform::warp::Interpolation::Linear,
+            cancel,
+        )?;
+    }
+    Ok(layers.len())
 }
 
 /// The bundled sample pair (assets/sample, BSD-3-Clause): the reference and the moving image.

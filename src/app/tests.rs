@@ -452,6 +452,11 @@ fn export_writes_the_full_resolution_composite_and_the_results() {
     step_until(&mut harness, |app| {
         matches!(app.task, Task::Idle) && (app.result.is_some() || app.error.is_some())
     });
+    // The moving image again, as a layer that follows it: its export must be warped.tif.
+    let moving = harness.state().layers.as_ref().unwrap().moving_path.clone();
+    harness.state_mut().add_layers(vec![moving], true);
+    harness.run_steps(1);
+    step_until(&mut harness, |app| matches!(app.task, Task::Idle));
     let folder = dir.path().join("export");
     harness.state_mut().export(folder.clone());
     harness.run_steps(1);
@@ -470,6 +475,9 @@ fn export_writes_the_full_resolution_composite_and_the_results() {
     for name in ["warped.tif", "transform.json", "report.json"] {
         assert!(folder.join(name).is_file(), "{name}");
     }
+    let warped = io::load_image(&folder.join("warped.tif")).unwrap();
+    let layer = io::load_image(&folder.join("warped-moving.tif")).unwrap();
+    assert_eq!(layer.luminance(), warped.luminance());
 }
 
 #[test]
