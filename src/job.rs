@@ -105,6 +105,17 @@ pub struct Progress {
 }
 
 impl Progress {
+    /// A report of `stage` alone (no level, iteration or metric) at `fraction`.
+    pub fn at(stage: Stage, fraction: f32) -> Self {
+        Self {
+            stage,
+            level: None,
+            iteration: None,
+            metric: None,
+            fraction,
+        }
+    }
+
     /// One line for a status bar: stage, level, iteration and metric where known.
     pub fn describe(&self) -> String {
         let mut s = self.stage.to_string();

@@ -462,15 +462,7 @@ impl AlinifyApp {
         };
         let job = JobHandle::spawn("alinify-load", move |reporter| {
             let started = Instant::now();
-            let stage = |stage, fraction| {
-                reporter.progress(Progress {
-                    stage,
-                    level: None,
-                    iteration: None,
-                    metric: None,
-                    fraction,
-                })
-            };
+            let stage = |stage, fraction| reporter.progress(Progress::at(stage, fraction));
             stage(crate::job::Stage::Load, 0.0);
             // Every page: the first is the layer itself, the others become extra layers.
             let (f, m) = rayon::join(|| io::load_layers(&fixed), || io::load_layers(&moving));
@@ -602,15 +594,8 @@ impl AlinifyApp {
                         )
                     }
                 };
-            let progress = |fraction: f32| {
-                reporter.progress(Progress {
-                    stage: crate::job::Stage::Write,
-                    level: None,
-                    iteration: None,
-                    metric: None,
-                    fraction,
-                })
-            };
+            let progress =
+                |fraction: f32| reporter.progress(Progress::at(crate::job::Stage::Write, fraction));
             let compute = crate::compose::export_composite(
                 &folder.join("composite.tif"),
                 scene,

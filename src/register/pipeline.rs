@@ -125,15 +125,7 @@ pub fn register_files<T>(
     let started = Instant::now();
     let options = &request.options;
     let mut seconds = StageSeconds::default();
-    let stage = |stage: Stage, fraction: f32| {
-        reporter.progress(Progress {
-            stage,
-            level: None,
-            iteration: None,
-            metric: None,
-            fraction,
-        })
-    };
+    let stage = |stage: Stage, fraction: f32| reporter.progress(Progress::at(stage, fraction));
     io::ensure_output_dir(&request.out_dir)?;
     if let Some(field) = &request.field
         && let Some(parent) = field.parent().filter(|p| !p.as_os_str().is_empty())
