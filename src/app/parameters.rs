@@ -126,37 +126,23 @@ impl Parameters {
             .num_columns(2)
             .show(ui, |ui| match mode {
                 Mode::Fast => {
-                    let mut smoothness = values.smoothness.unwrap_or(defaults.flow.smoothness);
-                    ui.label("Smoothness");
-                    if ui
-                        .add(
-                            egui::DragValue::new(&mut smoothness)
-                                .range(0.5..=200.0)
-                                .speed(0.1),
-                        )
-                        .on_hover_text("larger is smoother")
-                        .changed()
-                    {
-                        values.smoothness = Some(smoothness);
-                    }
-                    ui.end_row();
-                    let mut search = values.search.unwrap_or(defaults.flow.search_radius);
-                    ui.label("Search radius");
-                    if ui
-                        .add(
-                            egui::DragValue::new(&mut search)
-                                .range(0..=32)
-                                .suffix(" px"),
-                        )
-                        .on_hover_text(
-                            "a discrete search on coarse levels, for objects that move on their \
-                             own (stereo, photo series); 0 for smooth deformations",
-                        )
-                        .changed()
-                    {
-                        values.search = Some(search);
-                    }
-                    ui.end_row();
+                    number_row(
+                        ui,
+                        "Smoothness",
+                        "larger is smoother",
+                        &mut values.smoothness,
+                        defaults.flow.smoothness,
+                        |d| d.range(0.5..=200.0).speed(0.1),
+                    );
+                    number_row(
+                        ui,
+                        "Search radius",
+                        "a discrete search on coarse levels, for objects that move on their own \
+                         (stereo, photo series); 0 for smooth deformations",
+                        &mut values.search,
+                        defaults.flow.search_radius,
+                        |d| d.range(0..=32).suffix(" px"),
+                    );
                 }
                 _ => {
                     let current = values.metric.unwrap_or(defaults.metric);
@@ -190,30 +176,22 @@ impl Parameters {
                     });
                     values.grid_spacing = (!automatic).then_some(spacing);
                     ui.end_row();
-                    let mut bending = values.bending_weight.unwrap_or(defaults.bending_weight);
-                    ui.label("Bending weight");
-                    if ui
-                        .add(
-                            egui::DragValue::new(&mut bending)
-                                .range(0.0..=100_000.0)
-                                .speed(5.0),
-                        )
-                        .on_hover_text("penalises bent deformations: 0 (none) to about 1000")
-                        .changed()
-                    {
-                        values.bending_weight = Some(bending);
-                    }
-                    ui.end_row();
-                    let mut iterations = values.iterations.unwrap_or(defaults.max_iterations);
-                    ui.label("Iterations");
-                    if ui
-                        .add(egui::DragValue::new(&mut iterations).range(1..=5000))
-                        .on_hover_text("per pyramid level, at most")
-                        .changed()
-                    {
-                        values.iterations = Some(iterations);
-                    }
-                    ui.end_row();
+                    number_row(
+                        ui,
+                        "Bending weight",
+                        "penalises bent deformations: 0 (none) to about 1000",
+                        &mut values.bending_weight,
+                        defaults.bending_weight,
+                        |d| d.range(0.0..=100_000.0).speed(5.0),
+                    );
+                    number_row(
+                        ui,
+                        "Iterations",
+                        "per pyramid level, at most",
+                        &mut values.iterations,
+                        defaults.max_iterations,
+                        |d| d.range(1..=5000),
+                    );
                 }
             });
         if self.values != before && !self.preset.ends_with(", changed") {
@@ -221,6 +199,28 @@ impl Parameters {
         }
         error
     }
+}
+
+/// One grid row: `label`, then a drag value showing `value` (or `default` when unset) that
+/// sets `value` once the person changes it; `style` sets its range, speed and suffix.
+fn number_row<T: egui::emath::Numeric>(
+    ui: &mut egui::Ui,
+    label: &str,
+    hover: &str,
+    value: &mut Option<T>,
+    default: T,
+    style: impl FnOnce(egui::DragValue<'_>) -> egui::DragValue<'_>,
+) {
+    let mut shown = value.unwrap_or(default);
+    ui.label(label);
+    if ui
+        .add(style(egui::DragValue::new(&mut shown)))
+        .on_hover_text(hover)
+        .changed()
+    {
+        *value = Some(shown);
+    }
+    ui.end_row();
 }
 
 /// The metric's name in the interface.
