@@ -1336,16 +1336,20 @@ fn warp_following_layers(
     }
     let file = crate::transform::TransformFile::load(transform)?;
     let t = file.build(transform.parent().unwrap_or(Path::new(".")))?;
+    // Consecutive layers from one file (its pages, in load order) share one read.
+    let mut loaded: Option<(&Path, Vec<crate::raster::AnyImage>)> = None;
     for (name, (path, page)) in layers {
-        let mut pages = io::load_layers(path)?;
-        if *page >= pages.len() {
+        if loaded.as_ref().is_none_or(|(p, _)| *p != path.as_path()) {
+            loaded = Some((path, io::load_layers(path)?));
+        }
+        let (_, pages) = loaded.as_ref().expect("just loaded");
+        let Some(image) = pages.get(*page) else {
             return Err(Error::InvalidArgument(format!(
                 "{} has no page {} any more",
                 path.display(),
                 page + 1
             )));
-        }
-        let image = pages.swap_remove(*page);
+        };
         let stem: String = name
             .trim_end_matches(".tif")
             .chars()
@@ -1353,7 +1357,7 @@ fn warp_following_layers(
             .collect();
         crate::transform::warp::warp_to_tiff(
             &folder.join(format!("warped-{stem}.tif")),
-            &image,
+            image,
             t.as_ref(),
             width,
             height,
