@@ -2,6 +2,8 @@
 //! window on the fixed intensities and a cubic B-spline window on the moving intensities, which
 //! makes the value smooth in the transform parameters and the gradient analytic.
 
+use rayon::prelude::*;
+
 use super::{MI_BINS, Probe, SampleSet};
 
 /// Centred cubic B-spline kernel.
@@ -33,6 +35,10 @@ fn bspline3_derivative(t: f64) -> f64 {
     }
 }
 
+/// Samples per histogram task. Chunks are fixed in size and summed in order, so the value does
+/// not depend on the number of threads.
+const SAMPLES_PER_CHUNK: usize = 8192;
+
 /// Returns `-MI` and appends `d(-MI)/dM_i` for every sample to `weights`.
 pub(super) fn mattes(
     samples: &SampleSet,
@@ -53,20 +59,33 @@ pub(super) fn mattes(
     let fscale = (bins - 1) as f64 / (fhi - flo).max(1e-12);
     let (mlo, mhi) = moving_range;
     let mdelta = (mhi - mlo).max(1e-12) / (bins - 1) as f64;
-    let fixed_bin = |f: f64| (((f - flo) * fscale).round() as usize).min(bins - 1);
+    let fixed_bin = |f: f32| (((f as f64 - flo) * fscale).round() as usize).min(bins - 1);
     let moving_pos = |m: f64| ((m - mlo) / mdelta + 2.0).clamp(2.0, (bins + 1) as f64);
 
     let n = valid as f64;
+    let chunk_histograms: Vec<Vec<f64>> = samples
+        .points
+        .par_chunks(SAMPLES_PER_CHUNK)
+        .zip(probes.par_chunks(SAMPLES_PER_CHUNK))
+        .map(|(points, probes)| {
+            let mut joint = vec![0.0f64; bins * mbins];
+            for (s, p) in points.iter().zip(probes) {
+                let Some((m, _, _)) = p else { continue };
+                let fb = fixed_bin(s.value);
+                let eta = moving_pos(*m);
+                let k0 = eta.floor() as usize - 1;
+                for k in k0..k0 + 4 {
+                    joint[fb * mbins + k] += bspline3(k as f64 - eta);
+                }
+            }
+            joint
+        })
+        .collect();
     let mut joint = vec![0.0f64; bins * mbins];
-    for (s, p) in samples.points.iter().zip(probes) {
-        let Some((m, _, _)) = p else { continue };
-        let fb = fixed_bin(s.value as f64);
-        let eta = moving_pos(*m);
-        let k0 = eta.floor() as usize - 1;
-        for k in k0..k0 + 4 {
-            joint[fb * mbins + k] += bspline3(k as f64 - eta) / n;
-        }
+    for histogram in &chunk_histograms {
+        joint.iter_mut().zip(histogram).for_each(|(j, h)| *j += h);
     }
+    joint.iter_mut().for_each(|j| *j /= n);
     let mut pf = vec![0.0; bins];
     let mut pm = vec![0.0; mbins];
     for f in 0..bins {
@@ -76,34 +95,42 @@ pub(super) fn mattes(
         }
     }
     let mut mi = 0.0;
+    // ln(p(f, k) / pm(k)) per bin, 0 where a probability vanishes: the sample weights below
+    // look it up instead of taking four logarithms per sample.
+    let mut log_conditional = vec![0.0f64; bins * mbins];
     for f in 0..bins {
         for k in 0..mbins {
             let p = joint[f * mbins + k];
             if p > 1e-16 {
                 mi += p * (p / (pf[f] * pm[k])).ln();
+                if pm[k] > 1e-16 {
+                    log_conditional[f * mbins + k] = (p / pm[k]).ln();
+                }
             }
         }
     }
     // d(-MI)/dM_i = (1 / (n * delta)) * sum_k B3'(k - eta_i) * ln(p(f_i, k) / pm(k))
     // (the derivative of eta is 1/delta and B3(k - eta) differentiates to -B3'(k - eta)).
-    weights.extend(samples.points.iter().zip(probes).map(|(s, p)| {
+    let weight = |s: &super::samples::Sample, p: &Probe| {
         let Some((m, _, _)) = p else { return 0.0 };
-        let raw = (m - mlo) / mdelta + 2.0;
-        if raw <= 2.0 || raw >= (bins + 1) as f64 {
+        let eta = (m - mlo) / mdelta + 2.0;
+        if eta <= 2.0 || eta >= (bins + 1) as f64 {
             return 0.0; // clamped: locally constant
         }
-        let fb = fixed_bin(s.value as f64);
-        let eta = raw;
+        let row = &log_conditional[fixed_bin(s.value) * mbins..][..mbins];
         let k0 = eta.floor() as usize - 1;
-        let mut acc = 0.0;
-        for k in k0..k0 + 4 {
-            let p = joint[fb * mbins + k];
-            if p > 1e-16 && pm[k] > 1e-16 {
-                acc += bspline3_derivative(k as f64 - eta) * (p / pm[k]).ln();
-            }
-        }
+        let acc: f64 = (k0..k0 + 4)
+            .map(|k| bspline3_derivative(k as f64 - eta) * row[k])
+            .sum();
         acc / (n * mdelta)
-    }));
+    };
+    weights.par_extend(
+        samples
+            .points
+            .par_iter()
+            .zip(probes.par_iter())
+            .map(|(s, p)| weight(s, p)),
+    );
     -mi
 }
 

@@ -110,6 +110,13 @@ type Probe = Option<(f64, f64, f64)>;
 /// rayon's overhead, and a 20k-sample iteration still spreads over 20 tasks.
 const SAMPLES_PER_TASK: usize = 1024;
 
+/// Samples per partial gradient: a part is one task and one parameter-sized accumulator.
+const GRADIENT_SAMPLES_PER_PART: usize = 4096;
+
+/// At most this many partial gradients, which bounds their memory on fine control grids
+/// (16 parts × 8 bytes per parameter) and still spreads the work over 16 cores.
+const GRADIENT_PARTS_MAX: usize = 16;
+
 /// Fewer valid samples than this fraction means the transform left the image.
 const MIN_VALID_FRACTION: f64 = 0.05;
 
@@ -316,8 +323,12 @@ fn accumulate_gradient(
     partials: &mut Vec<Vec<f64>>,
 ) {
     let n = gradient.len();
-    let parts =
-        (2 * rayon::current_num_threads()).clamp(1, probes.len().div_ceil(SAMPLES_PER_TASK).max(1));
+    // The partition depends on the sample count alone, and the parts are summed in order, so the
+    // gradient is the same bit for bit whatever the number of threads.
+    let parts = probes
+        .len()
+        .div_ceil(GRADIENT_SAMPLES_PER_PART)
+        .clamp(1, GRADIENT_PARTS_MAX);
     let per_part = probes.len().div_ceil(parts);
     partials.resize_with(parts, Vec::new);
     partials.par_iter_mut().enumerate().for_each(|(part, acc)| {
@@ -426,6 +437,36 @@ mod tests {
     fn mi_gradient_matches_finite_differences() {
         check_gradient(MetricKind::Mi, &mut affine(), 1.0);
         check_gradient(MetricKind::Mi, &mut bspline(), 1.0);
+    }
+
+    #[test]
+    fn mi_value_and_gradient_do_not_depend_on_the_thread_count() {
+        let (fixed, moving) = pair();
+        // More samples than one histogram chunk, so the chunks' partial sums are combined.
+        let samples = SampleSet::random(&fixed, None, 20_000, 3);
+        let level = MovingLevel::new(&moving);
+        let t = bspline();
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let mut gradient = vec![0.0; t.num_params()];
+                let value = evaluate(
+                    MetricKind::Mi,
+                    &samples,
+                    &level,
+                    &t,
+                    1.0,
+                    Some(&mut gradient),
+                )
+                .unwrap()
+                .value;
+                (value, gradient)
+            })
+        };
+        assert_eq!(run(1), run(3));
     }
 
     #[test]

@@ -87,6 +87,41 @@ fn accurate_mode_beats_affine_on_a_smooth_deformation() {
     );
 }
 
+/// Sums over samples are split by sample count, never by thread count, so a result on a
+/// 2-core laptop reproduces on a 16-core workstation bit for bit.
+#[test]
+fn accurate_results_do_not_depend_on_the_thread_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let pair = synth(&dir.path().join("pair"), "320x288", 8, "both");
+    let transforms: Vec<String> = ["1", "3"]
+        .iter()
+        .map(|threads| {
+            let out = dir.path().join(format!("threads-{threads}"));
+            alinify_ok(&[
+                "register",
+                s(&pair.join("fixed.tif")),
+                s(&pair.join("moving.tif")),
+                "--mode",
+                "accurate",
+                "--metric",
+                "mi",
+                "--final-samples",
+                "30000",
+                "--threads",
+                threads,
+                "--out",
+                s(&out),
+                "-q",
+            ]);
+            std::fs::read_to_string(out.join("transform.json")).unwrap()
+        })
+        .collect();
+    assert!(
+        transforms[0] == transforms[1],
+        "transform.json differs between 1 and 3 threads"
+    );
+}
+
 #[test]
 fn cancelling_stops_within_one_iteration() {
     let dir = tempfile::tempdir().unwrap();
