@@ -1,6 +1,6 @@
 //! Accurate mode: recovering a known B-spline deformation, cancellation, presets and export.
 
-use crate::common::{alinify_ok, register_and_score, s, synth};
+use crate::common::{alinify_ok, register_and_score, register_pair, s, synth};
 use alinify::analysis::end_point_error;
 use alinify::job::{CancelToken, Progress, Reporter};
 use alinify::raster::{AnyImage, GrayF32, SampleDepth};
@@ -97,22 +97,19 @@ fn accurate_results_do_not_depend_on_the_thread_count() {
         .iter()
         .map(|threads| {
             let out = dir.path().join(format!("threads-{threads}"));
-            alinify_ok(&[
-                "register",
-                s(&pair.join("fixed.tif")),
-                s(&pair.join("moving.tif")),
+            let settings = [
                 "--mode",
                 "accurate",
                 "--metric",
                 "mi",
                 "--final-samples",
                 "30000",
-                "--threads",
-                threads,
-                "--out",
-                s(&out),
-                "-q",
-            ]);
+            ];
+            register_pair(
+                &pair,
+                &out,
+                &[&settings[..], &["--threads", threads]].concat(),
+            );
             std::fs::read_to_string(out.join("transform.json")).unwrap()
         })
         .collect();

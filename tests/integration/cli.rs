@@ -1,7 +1,8 @@
 //! The command line end to end: conventions, accuracy and outputs.
 
 use crate::common::{
-    alinify, alinify_ok, epe_mean, register_and_score, s, synth, warp_with_saved_transform,
+    alinify, alinify_ok, epe_mean, register_and_score, register_pair, s, synth,
+    warp_with_saved_transform,
 };
 use alinify::io;
 
@@ -55,19 +56,7 @@ fn affine_registration_recovers_a_generated_affine_to_a_tenth_of_a_pixel() {
     let dir = tempfile::tempdir().unwrap();
     let pair = synth(&dir.path().join("pair"), "1024x1024", 11, "affine");
     let out = dir.path().join("out");
-    let field = out.join("field.flo");
-    alinify_ok(&[
-        "register",
-        s(&pair.join("fixed.tif")),
-        s(&pair.join("moving.tif")),
-        "--mode",
-        "affine",
-        "--out",
-        s(&out),
-        "--field",
-        s(&field),
-        "-q",
-    ]);
+    let field = register_pair(&pair, &out, &["--mode", "affine"]);
     let epe = epe_mean(&field, &pair);
     assert!(epe < 0.1, "mean EPE {epe} px");
 
@@ -186,16 +175,7 @@ fn compose_warps_through_the_transform_and_writes_a_full_resolution_composite() 
     let dir = tempfile::tempdir().unwrap();
     let pair = synth(dir.path(), "200x160", 8, "affine");
     let out = dir.path().join("reg");
-    alinify_ok(&[
-        "register",
-        s(&pair.join("fixed.tif")),
-        s(&pair.join("moving.tif")),
-        "--mode",
-        "affine",
-        "--out",
-        s(&out),
-        "-q",
-    ]);
+    register_pair(&pair, &out, &["--mode", "affine"]);
     let (fixed, moving) = (pair.join("fixed.tif"), pair.join("moving.tif"));
     let difference = |transform: Option<&std::path::Path>| {
         let composite = dir.path().join("composite.tif");

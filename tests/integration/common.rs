@@ -142,8 +142,9 @@ pub fn epe_mean(field: &std::path::Path, pair: &std::path::Path) -> f64 {
     v["epe_mean"].as_f64().unwrap()
 }
 
-/// Registers a generated pair with extra arguments into `out` and returns the mean EPE.
-pub fn register_and_score(pair: &Path, out: &Path, extra: &[&str]) -> f64 {
+/// Registers a generated pair (`pair/moving.tif` to `pair/fixed.tif`) with extra arguments
+/// into `out`, writing the field to `out/f.flo`, and returns the field's path.
+pub fn register_pair(pair: &Path, out: &Path, extra: &[&str]) -> PathBuf {
     let (fixed, moving, field) = (
         pair.join("fixed.tif"),
         pair.join("moving.tif"),
@@ -153,6 +154,12 @@ pub fn register_and_score(pair: &Path, out: &Path, extra: &[&str]) -> f64 {
     args.extend_from_slice(extra);
     args.extend_from_slice(&["--out", s(out), "--field", s(&field), "-q"]);
     alinify_ok(&args);
+    field
+}
+
+/// Registers a generated pair with extra arguments into `out` and returns the mean EPE.
+pub fn register_and_score(pair: &Path, out: &Path, extra: &[&str]) -> f64 {
+    let field = register_pair(pair, out, extra);
     epe_mean(&field, pair)
 }
 
