@@ -192,25 +192,68 @@ impl ViewRect {
 /// the level's pixel centres, or `None` outside the image.
 #[inline]
 pub fn sample(level: &Level, scale: f64, x: f64, y: f64) -> Option<f32> {
-    let lx = (x + 0.5) / scale - 0.5;
-    let ly = (y + 0.5) / scale - 0.5;
-    let (w, h) = (level.width as f64, level.height as f64);
-    if !(-0.5..w - 0.5).contains(&lx) || !(-0.5..h - 0.5).contains(&ly) {
-        return None;
+    LevelRow::at(level, scale, y)?.sample(x)
+}
+
+/// The vertical half of [`sample`] for one full-resolution row `y`: the two level rows around
+/// it and the weight between them. A layer drawn unwarped keeps one per output row and pays
+/// only the horizontal half per pixel, with the same result as [`sample`].
+#[derive(Debug, Clone, Copy)]
+pub struct LevelRow<'a> {
+    upper: &'a [u8],
+    lower: &'a [u8],
+    fy: f32,
+    /// `1 / scale`: exact, as level scales are powers of two.
+    inverse_scale: f64,
+}
+
+/// `v / 255` for every byte `v`, bit for bit: a lookup instead of a division per texel.
+static UNIT_OF_BYTE: std::sync::LazyLock<[f32; 256]> =
+    std::sync::LazyLock::new(|| std::array::from_fn(|v| v as f32 / 255.0));
+
+impl<'a> LevelRow<'a> {
+    /// The row of `level` (whose pixels are `scale` full-resolution pixels, a power of two) at
+    /// `y`, or `None` outside the image.
+    #[inline]
+    pub fn at(level: &'a Level, scale: f64, y: f64) -> Option<Self> {
+        let inverse_scale = 1.0 / scale;
+        let ly = (y + 0.5) * inverse_scale - 0.5;
+        let h = level.height as f64;
+        if !(-0.5..h - 0.5).contains(&ly) || level.width == 0 {
+            return None;
+        }
+        let ly = ly.clamp(0.0, h - 1.0);
+        // Non-negative after the clamp, so truncation is the floor (and avoids a libm call).
+        let y0 = ly as usize;
+        let y1 = (y0 + 1).min(level.height - 1);
+        let row = |y: usize| &level.pixels[y * level.width..(y + 1) * level.width];
+        Some(Self {
+            upper: row(y0),
+            lower: row(y1),
+            fy: (ly - y0 as f64) as f32,
+            inverse_scale,
+        })
     }
-    let lx = lx.clamp(0.0, w - 1.0);
-    let ly = ly.clamp(0.0, h - 1.0);
-    // Non-negative after the clamp, so truncation is the floor (and avoids a libm call).
-    let (x0, y0) = (lx as usize, ly as usize);
-    let (x1, y1) = (
-        (x0 + 1).min(level.width - 1),
-        (y0 + 1).min(level.height - 1),
-    );
-    let (fx, fy) = ((lx - x0 as f64) as f32, (ly - y0 as f64) as f32);
-    let p = |x: usize, y: usize| level.pixels[y * level.width + x] as f32 / 255.0;
-    let top = p(x0, y0) + fx * (p(x1, y0) - p(x0, y0));
-    let bottom = p(x0, y1) + fx * (p(x1, y1) - p(x0, y1));
-    Some(top + fy * (bottom - top))
+
+    /// The value at full-resolution column `x` of this row, or `None` outside the image.
+    #[inline]
+    pub fn sample(&self, x: f64) -> Option<f32> {
+        let lx = (x + 0.5) * self.inverse_scale - 0.5;
+        let width = self.upper.len();
+        let w = width as f64;
+        if !(-0.5..w - 0.5).contains(&lx) {
+            return None;
+        }
+        let lx = lx.clamp(0.0, w - 1.0);
+        let x0 = lx as usize;
+        let x1 = (x0 + 1).min(width - 1);
+        let fx = (lx - x0 as f64) as f32;
+        let unit = &*UNIT_OF_BYTE;
+        let p = |row: &[u8], x: usize| unit[row[x] as usize];
+        let top = p(self.upper, x0) + fx * (p(self.upper, x1) - p(self.upper, x0));
+        let bottom = p(self.lower, x0) + fx * (p(self.lower, x1) - p(self.lower, x0));
+        Some(top + self.fy * (bottom - top))
+    }
 }
 
 /// The RGBA colour of one output pixel: `bottom` and `top` values (`None` outside their
@@ -290,22 +333,37 @@ pub fn render(
     rgba.par_chunks_mut(width * 4)
         .enumerate()
         .for_each(|(j, row)| {
+            let y = view.origin[1] + view.step * j as f64;
+            // Layers drawn in the fixed frame keep their level rows for the whole output row.
+            let bottom_row = LevelRow::at(bl, bs, y);
+            let overlay_rows: Vec<Option<LevelRow>> = scene
+                .overlays
+                .iter()
+                .zip(&layers[2..])
+                .map(|(o, (level, scale))| {
+                    (!o.settings.warped)
+                        .then(|| LevelRow::at(level, *scale, y))
+                        .flatten()
+                })
+                .collect();
             for i in 0..width {
-                let p = [
-                    view.origin[0] + view.step * i as f64,
-                    view.origin[1] + view.step * j as f64,
-                ];
+                let p = [view.origin[0] + view.step * i as f64, y];
                 let q = scene.warp.map_or(p, |w| w.map(p));
                 let mut colour = blend_pixel(
-                    sample(bl, bs, p[0], p[1]),
+                    bottom_row.and_then(|r| r.sample(p[0])),
                     sample(tl, ts, q[0], q[1]),
                     p,
                     composite,
                 );
                 if colour[3] > 0.0 {
-                    for (overlay, (level, scale)) in scene.overlays.iter().zip(&layers[2..]) {
-                        let at = if overlay.settings.warped { q } else { p };
-                        if let Some(v) = sample(level, *scale, at[0], at[1]) {
+                    let overlays = scene.overlays.iter().zip(&layers[2..]).zip(&overlay_rows);
+                    for ((overlay, (level, scale)), fixed_row) in overlays {
+                        let value = if overlay.settings.warped {
+                            sample(level, *scale, q[0], q[1])
+                        } else {
+                            fixed_row.and_then(|r| r.sample(p[0]))
+                        };
+                        if let Some(v) = value {
                             for c in &mut colour[..3] {
                                 *c += overlay.settings.opacity * (v - *c);
                             }
@@ -473,6 +531,65 @@ mod tests {
             render(scene, &shown, view, [1, 1], &[0, 0, 0, 0]),
             [102, 102, 102, 255]
         );
+    }
+
+    /// Layers in the fixed frame are sampled through one [`LevelRow`] per output row; through
+    /// an identity warp the same layers take the per-pixel path. Both must agree bit for bit,
+    /// at a zoom that lands between texels and over the image's edges.
+    #[test]
+    fn row_sampling_of_unwarped_layers_equals_per_pixel_sampling() {
+        let textured = |seed: u64, w: usize, h: usize| {
+            let mut rng = crate::rng::SplitMix64::new(seed);
+            let image = GrayF32::from_shape_fn((h, w), |_| rng.uniform(0.0, 1.0) as f32);
+            Pyramid::of(&AnyImage::from_gray_f32(image))
+        };
+        let (bottom, top, overlay) = (
+            textured(1, 37, 29),
+            textured(2, 31, 33),
+            textured(3, 23, 41),
+        );
+        let identity = WarpGrid::of(
+            &crate::transform::Affine::identity([0.0, 0.0]),
+            [37, 29],
+            1,
+            64,
+        );
+        let scene = |warped: bool, overlays: &[Overlay<'_>; 1]| {
+            render(
+                Scene {
+                    bottom: &bottom,
+                    top: &top,
+                    warp: warped.then_some(&identity),
+                    overlays,
+                },
+                &Composite {
+                    blend: Blend::Alpha,
+                    opacity: 0.4,
+                    ..Composite::default()
+                },
+                ViewRect {
+                    origin: [-3.3, -2.7],
+                    step: 0.37,
+                },
+                [120, 96],
+                &[0, 0, 0],
+            )
+        };
+        let drawn = |warped: bool| {
+            scene(
+                warped,
+                &[Overlay {
+                    pyramid: &overlay,
+                    settings: OverlaySettings {
+                        opacity: 0.6,
+                        warped,
+                    },
+                }],
+            )
+        };
+        let (by_row, by_pixel) = (drawn(false), drawn(true));
+        assert!(by_row.iter().any(|&v| v != 0), "the view shows the layers");
+        assert_eq!(by_row, by_pixel);
     }
 
     #[test]
