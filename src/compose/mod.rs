@@ -422,8 +422,9 @@ mod tests {
         assert_eq!(pixel(&c, 0), [128, 128, 128, 255]);
     }
 
-    #[test]
-    fn outside_the_bottom_layer_is_transparent_and_outside_the_top_shows_the_bottom() {
+    /// One row of six output pixels from x = -1: a 0.2 bottom layer 4 px wide under a 0.8
+    /// top layer 2 px wide, so the row crosses both layers' edges.
+    fn row_across_the_layer_edges(composite: &Composite) -> Vec<u8> {
         let (b, t) = (constant(0.2, 4), constant(0.8, 2));
         let scene = Scene {
             bottom: &b,
@@ -435,11 +436,15 @@ mod tests {
             origin: [-1.0, 0.0],
             step: 1.0,
         };
-        let c = Composite {
+        render(scene, composite, view, [6, 1], &[0, 0])
+    }
+
+    #[test]
+    fn outside_the_bottom_layer_is_transparent_and_outside_the_top_shows_the_bottom() {
+        let row = row_across_the_layer_edges(&Composite {
             blend: Blend::Difference,
             ..Composite::default()
-        };
-        let row = render(scene, &c, view, [6, 1], &[0, 0]);
+        });
         assert_eq!(&row[0..4], &[0, 0, 0, 0]);
         assert_eq!(&row[4..8], &[153, 153, 153, 255]);
         assert_eq!(&row[12..16], &[51, 51, 51, 255]);
@@ -447,23 +452,12 @@ mod tests {
 
     #[test]
     fn a_hidden_bottom_shows_the_top_alone_inside_the_frame_and_nothing_elsewhere() {
-        let (b, t) = (constant(0.2, 4), constant(0.8, 2));
-        let scene = Scene {
-            bottom: &b,
-            top: &t,
-            warp: None,
-            overlays: &[],
-        };
-        let view = ViewRect {
-            origin: [-1.0, 0.0],
-            step: 1.0,
-        };
         let c = Composite {
             blend: Blend::Difference,
             show_bottom: false,
             ..Composite::default()
         };
-        let row = render(scene, &c, view, [6, 1], &[0, 0]);
+        let row = row_across_the_layer_edges(&c);
         // Outside the frame, the top alone (whatever the blend), outside the top.
         assert_eq!(&row[0..4], &[0, 0, 0, 0]);
         assert_eq!(&row[4..8], &[204, 204, 204, 255]);
@@ -472,11 +466,7 @@ mod tests {
             show_top: false,
             ..c
         };
-        assert!(
-            render(scene, &hidden, view, [6, 1], &[0, 0])
-                .iter()
-                .all(|&v| v == 0)
-        );
+        assert!(row_across_the_layer_edges(&hidden).iter().all(|&v| v == 0));
     }
 
     #[test]

@@ -216,16 +216,18 @@ impl Compositor {
             label: Some("compose.wgsl"),
             source: wgpu::ShaderSource::Wgsl(super::COMPOSE_SHADER.into()),
         });
-        let tiles = |binding| wgpu::BindGroupLayoutEntry {
+        let texture = |binding, view_dimension| wgpu::BindGroupLayoutEntry {
             binding,
             visibility: wgpu::ShaderStages::FRAGMENT,
             ty: wgpu::BindingType::Texture {
                 sample_type: wgpu::TextureSampleType::Float { filterable: false },
-                view_dimension: wgpu::TextureViewDimension::D2Array,
+                view_dimension,
                 multisampled: false,
             },
             count: None,
         };
+        // A layer's tiles are one 2D array texture.
+        let tiles = |binding| texture(binding, wgpu::TextureViewDimension::D2Array);
         let mut entries = vec![
             wgpu::BindGroupLayoutEntry {
                 binding: 0,
@@ -239,16 +241,8 @@ impl Compositor {
             },
             tiles(1),
             tiles(2),
-            wgpu::BindGroupLayoutEntry {
-                binding: 3,
-                visibility: wgpu::ShaderStages::FRAGMENT,
-                ty: wgpu::BindingType::Texture {
-                    sample_type: wgpu::TextureSampleType::Float { filterable: false },
-                    view_dimension: wgpu::TextureViewDimension::D2,
-                    multisampled: false,
-                },
-                count: None,
-            },
+            // The warp grid.
+            texture(3, wgpu::TextureViewDimension::D2),
         ];
         entries.extend((0..MAX_OVERLAYS).map(|i| tiles(OVERLAY_BINDING + i as u32)));
         let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
