@@ -1,8 +1,7 @@
 //! The command line end to end: conventions, accuracy and outputs.
 
 use crate::common::{
-    alinify, alinify_ok, epe_mean, register_and_score, register_pair, s, synth,
-    warp_with_saved_transform,
+    alinify, alinify_ok, register_and_score, register_pair, s, synth, warp_with_saved_transform,
 };
 use alinify::io;
 
@@ -56,8 +55,7 @@ fn affine_registration_recovers_a_generated_affine_to_a_tenth_of_a_pixel() {
     let dir = tempfile::tempdir().unwrap();
     let pair = synth(&dir.path().join("pair"), "1024x1024", 11, "affine");
     let out = dir.path().join("out");
-    let field = register_pair(&pair, &out, &["--mode", "affine"]);
-    let epe = epe_mean(&field, &pair);
+    let epe = register_and_score(&pair, &out, &["--mode", "affine"]);
     assert!(epe < 0.1, "mean EPE {epe} px");
 
     // The outputs the contract promises.
