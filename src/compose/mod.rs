@@ -207,9 +207,17 @@ pub struct LevelRow<'a> {
     inverse_scale: f64,
 }
 
-/// `v / 255` for every byte `v`, bit for bit: a lookup instead of a division per texel.
-static UNIT_OF_BYTE: std::sync::LazyLock<[f32; 256]> =
-    std::sync::LazyLock::new(|| std::array::from_fn(|v| v as f32 / 255.0));
+/// `v / 255` for every byte `v`, bit for bit: a lookup instead of a division per texel, built
+/// at compile time so the hot path has no lazy initialisation to check.
+static UNIT_OF_BYTE: [f32; 256] = {
+    let mut table = [0f32; 256];
+    let mut v = 0;
+    while v < 256 {
+        table[v] = v as f32 / 255.0;
+        v += 1;
+    }
+    table
+};
 
 impl<'a> LevelRow<'a> {
     /// The row of `level` (whose pixels are `scale` full-resolution pixels, a power of two) at
@@ -248,8 +256,7 @@ impl<'a> LevelRow<'a> {
         let x0 = lx as usize;
         let x1 = (x0 + 1).min(width - 1);
         let fx = (lx - x0 as f64) as f32;
-        let unit = &*UNIT_OF_BYTE;
-        let p = |row: &[u8], x: usize| unit[row[x] as usize];
+        let p = |row: &[u8], x: usize| UNIT_OF_BYTE[row[x] as usize];
         let top = p(self.upper, x0) + fx * (p(self.upper, x1) - p(self.upper, x0));
         let bottom = p(self.lower, x0) + fx * (p(self.lower, x1) - p(self.lower, x0));
         Some(top + self.fy * (bottom - top))
