@@ -3,7 +3,10 @@
 //! A job runs on a named thread and talks through a typed, bounded event channel. Progress events
 //! are dropped rather than queued when the receiver falls behind (the next one supersedes them),
 //! so a fast worker never floods a UI; log lines and the final result always arrive. The same
-//! handle serves the CLI (progress bars), the GUI and the batch runner.
+//! handle serves the CLI (progress bars), the GUI and the batch runner. A [`Waker`] given at
+//! spawn is called after every event, so a window repaints when there is news instead of
+//! polling every frame; [`JobHandle::drain`] is the one place events are taken without
+//! blocking.
 
 use crate::{Error, Result};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
@@ -146,12 +149,16 @@ pub enum Event<T> {
 /// A callback run on the worker's thread for every progress report, before it is sent.
 pub type ProgressObserver = Arc<dyn Fn(&Progress) + Send + Sync>;
 
+/// Called on the worker's thread after each event is sent (a window's repaint request).
+pub type Waker = Arc<dyn Fn() + Send + Sync>;
+
 /// The worker's side: sends events and carries the cancel token.
 #[derive(Clone)]
 pub struct Reporter<T> {
     sender: Option<Sender<Event<T>>>,
     cancel: CancelToken,
     observer: Option<ProgressObserver>,
+    waker: Option<Waker>,
 }
 
 impl<T> std::fmt::Debug for Reporter<T> {
@@ -170,6 +177,7 @@ impl<T> Reporter<T> {
             sender: None,
             cancel,
             observer: None,
+            waker: None,
         }
     }
 
@@ -181,6 +189,7 @@ impl<T> Reporter<T> {
             sender: None,
             cancel,
             observer: Some(observer),
+            waker: None,
         }
     }
 
@@ -199,17 +208,27 @@ impl<T> Reporter<T> {
         if let Some(observer) = &self.observer {
             observer(&progress);
         }
-        if let Some(s) = &self.sender
-            && let Err(TrySendError::Disconnected(_)) = s.try_send(Event::Progress(progress))
-        {
-            // Nobody listens any more: nothing to do.
+        if let Some(s) = &self.sender {
+            match s.try_send(Event::Progress(progress)) {
+                Ok(()) => self.wake(),
+                // Full: the next report supersedes this one. Disconnected: nobody listens.
+                Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {}
+            }
         }
     }
 
     /// Sends a log line (blocks if the channel is full).
     pub fn log(&self, line: impl Into<String>) {
-        if let Some(s) = &self.sender {
-            let _ = s.send(Event::Log(line.into()));
+        if let Some(s) = &self.sender
+            && s.send(Event::Log(line.into())).is_ok()
+        {
+            self.wake();
+        }
+    }
+
+    fn wake(&self) {
+        if let Some(waker) = &self.waker {
+            waker();
         }
     }
 }
@@ -234,12 +253,23 @@ impl<T: Send + 'static> JobHandle<T> {
         name: &str,
         work: impl FnOnce(&Reporter<T>) -> Result<T> + Send + 'static,
     ) -> std::io::Result<Self> {
+        Self::spawn_woken(name, None, work)
+    }
+
+    /// As [`JobHandle::spawn`], calling `waker` after every event the job sends, its result
+    /// included.
+    pub fn spawn_woken(
+        name: &str,
+        waker: Option<Waker>,
+        work: impl FnOnce(&Reporter<T>) -> Result<T> + Send + 'static,
+    ) -> std::io::Result<Self> {
         let (sender, events) = crossbeam_channel::bounded(EVENT_CAPACITY);
         let cancel = CancelToken::new();
         let reporter = Reporter {
             sender: Some(sender.clone()),
             cancel: cancel.clone(),
             observer: None,
+            waker,
         };
         let thread = std::thread::Builder::new()
             .name(name.to_owned())
@@ -255,12 +285,25 @@ impl<T: Send + 'static> JobHandle<T> {
                             Err(Error::Internal(format!("internal error (a bug): {msg}")))
                         });
                 let _ = sender.send(Event::Finished(result));
+                reporter.wake();
             })?;
         Ok(Self {
             events,
             cancel,
             thread: Some(thread),
         })
+    }
+
+    /// Takes the events received so far without blocking, passing each one before the last to
+    /// `on_event`; the job's result once it has ended (then the handle is spent).
+    pub fn drain(&self, mut on_event: impl FnMut(Event<T>)) -> Option<Result<T>> {
+        for event in self.events.try_iter() {
+            match event {
+                Event::Finished(result) => return Some(result),
+                event => on_event(event),
+            }
+        }
+        None
     }
 
     /// Blocks until the job ends, passing every event before the last to `on_event`.
@@ -316,6 +359,45 @@ mod tests {
         });
         assert_eq!(result.unwrap(), 42);
         assert_eq!(logs, 1);
+    }
+
+    #[test]
+    fn drain_passes_every_event_then_returns_the_result_and_the_waker_hears_each() {
+        let (gate, release) = crossbeam_channel::bounded::<()>(0);
+        let woken = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = woken.clone();
+        let waker: Waker = Arc::new(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+        });
+        let job = JobHandle::spawn_woken("test-drain", Some(waker), move |r: &Reporter<u32>| {
+            r.log("one");
+            r.progress(Progress::at(Stage::Load, 0.5));
+            gate.send(()).unwrap();
+            Ok(7)
+        })
+        .unwrap();
+        release.recv().unwrap();
+        let mut seen = Vec::new();
+        let mut result = None;
+        while result.is_none() {
+            result = job.drain(|e| seen.push(format!("{e:?}")));
+            std::thread::yield_now();
+        }
+        assert_eq!(result.unwrap().unwrap(), 7);
+        assert_eq!(seen.len(), 2, "{seen:?}");
+        assert!(
+            seen[0].contains("one") && seen[1].contains("Load"),
+            "{seen:?}"
+        );
+        // The result is sent before the last wake: wait for the thread to make it.
+        let started = std::time::Instant::now();
+        while woken.load(Ordering::SeqCst) < 3 {
+            assert!(
+                started.elapsed().as_secs() < 10,
+                "the waker was not called thrice"
+            );
+            std::thread::yield_now();
+        }
     }
 
     #[test]

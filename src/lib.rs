@@ -1,10 +1,22 @@
 //! Alinify: registration (alignment) of very large 2D images.
 //!
-//! The engine is organised in layers, each a module with one job:
-//! [`io`] loads and saves images and fields, [`raster`] holds pixel data, pyramids, interpolation
-//! and tiling, [`transform`] maps fixed-image points into the moving image, [`metric`] scores an
-//! alignment (value and analytic gradient), [`optimize`] drives the parameters, and [`register`]
-//! assembles pipelines that report progress through a [`job`] handle.
+//! The engine is organised in layers, each a module with one job, importing only from the
+//! layers below it (`docs/ARCHITECTURE.md` is the map):
+//!
+//! - the base: [`error`] (the error type), [`job`] (progress, cancel, the job handle),
+//!   [`memory`] (available and peak memory), [`rng`] (seeded random numbers);
+//! - [`raster`]: pixel data, pyramids, interpolation, tiling, the prepared input image;
+//! - [`transform`]: points of the fixed image mapped into the moving image, and warping;
+//! - [`io`]: images, `.flo` fields, `transform.json`, elastix files, streamed warps to TIFF;
+//! - [`metric`] scores an alignment (value and analytic gradient), [`optimize`] drives the
+//!   parameters, [`synth`] generates pairs with a known deformation, [`analysis`] measures
+//!   results (end-point error, NCC);
+//! - [`flow`]: the fast mode's optical flow on the CPU; [`compose`]: layer pyramids, blending
+//!   and the CPU compositor;
+//! - [`gpu`]: the wgpu device, the flow and compositor kernels (feature `gpu`);
+//! - [`register`]: the pipelines and their [`register::Settings`]; [`export`]: a session's
+//!   full-resolution export; [`batch`]: many pairs, isolated and resumable; [`warmup`];
+//! - at the top, `app` (the desktop application, feature `gui`) and the CLI (`main.rs`).
 //!
 //! Conventions used everywhere: pixel centres are integer coordinates, `x` is the column, and a
 //! displacement field lives on the FIXED image's grid: `warped(x, y) = moving(x + u, y + v)`.
@@ -16,7 +28,8 @@
 //! use alinify::analysis::end_point_error;
 //! use alinify::job::{CancelToken, Reporter};
 //! use alinify::raster::SampleDepth;
-//! use alinify::register::{affine::register_affine, PreparedImage, RegisterOptions};
+//! use alinify::raster::PreparedImage;
+//! use alinify::register::{affine::register_affine, RegisterOptions};
 //! use alinify::synth::{generate, Deform, SynthParams, Texture};
 //! use alinify::transform::displacement_field;
 //!
@@ -42,6 +55,7 @@ pub mod app;
 pub mod batch;
 pub mod compose;
 pub mod error;
+pub mod export;
 pub mod flow;
 #[cfg(feature = "gpu")]
 pub mod gpu;

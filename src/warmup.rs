@@ -1,6 +1,6 @@
-//! The warmup (DESIGN.md, "The warmup"): open the GPU device, compile every pipeline (with the
-//! on-disk pipeline cache where the backend has one), and run a tiny registration in each mode,
-//! so that the first real run pays no first-use cost.
+//! The warmup (docs/ARCHITECTURE.md, "The application"): open the GPU device, compile every
+//! pipeline (with the on-disk pipeline cache where the backend has one), and run a tiny
+//! registration in each mode, so that the first real run pays no first-use cost.
 //!
 //! It runs on a named background thread ([`JobHandle`]); each step is announced with a log
 //! event as it begins, for a status bar.
@@ -34,8 +34,8 @@ pub struct WarmupReport {
 }
 
 /// Starts the warmup on a thread named `alinify-warmup`.
-pub fn spawn() -> Result<JobHandle<WarmupReport>> {
-    JobHandle::spawn("alinify-warmup", run)
+pub fn spawn(waker: Option<crate::job::Waker>) -> Result<JobHandle<WarmupReport>> {
+    JobHandle::spawn_woken("alinify-warmup", waker, run)
         .map_err(|e| Error::Internal(format!("cannot start the warmup thread: {e}")))
 }
 

@@ -1,14 +1,16 @@
 //! The Batch panel: many pairs on the engine's batch runner, with a table of jobs (status,
 //! progress, NCC, time), cancel one or all, and a button that opens a result in the viewer.
 //!
-//! The runner works on its own thread and reports through a channel that the panel drains every
-//! frame; the panel never blocks the window.
+//! The batch runs with the registration panel's preset and settings (one [`Parameters`] for
+//! the pair and the batch). The runner works on its own thread and reports through a channel
+//! whose sender wakes the window; the panel never blocks it.
 
+use super::parameters::{Parameters, mode_toggle};
 use crate::batch::{
     self, BatchControl, BatchEvent, BatchJob, BatchOptions, BatchSummary, JobRecord, JobStatus,
     Plan, manifest,
 };
-use crate::job::{CancelToken, Event, JobHandle, Progress};
+use crate::job::{CancelToken, JobHandle, Progress, Waker};
 use crate::register::{Mode, RegisterOptions};
 use crate::{Error, Result};
 use crossbeam_channel::Receiver;
@@ -120,13 +122,12 @@ struct BatchRun {
 }
 
 /// The panel's state.
+#[derive(Default)]
 pub struct BatchPanel {
     /// The pairs to register.
     pub source: Option<BatchSource>,
     /// The batch folder.
     pub out_dir: Option<PathBuf>,
-    /// Mode for pairs that do not set their own.
-    pub mode: Mode,
     /// Pairs at once; `None` lets the engine choose from cores, memory and image sizes.
     pub jobs_at_once: Option<usize>,
     /// Skip pairs this batch folder's journal records as done.
@@ -135,24 +136,10 @@ pub struct BatchPanel {
     pub rows: Vec<JobRow>,
     /// The outcome of the last batch, or why it could not start.
     pub message: Option<String>,
+    /// The mode of pairs that do not set their own: the running batch's, else the one chosen.
+    pub batch_mode: Option<Mode>,
     run: Option<BatchRun>,
     listed: Option<BatchSource>,
-}
-
-impl Default for BatchPanel {
-    fn default() -> Self {
-        Self {
-            source: None,
-            out_dir: None,
-            mode: Mode::Fast,
-            jobs_at_once: None,
-            resume: false,
-            rows: Vec::new(),
-            message: None,
-            run: None,
-            listed: None,
-        }
-    }
 }
 
 impl BatchPanel {
@@ -161,18 +148,20 @@ impl BatchPanel {
         self.run.is_some()
     }
 
-    /// Starts the batch; a problem with the inputs goes to [`BatchPanel::message`].
-    pub fn start(&mut self) {
+    /// Starts the batch with `options` for every pair (a pair's own mode and preset columns
+    /// win); a problem with the inputs goes to [`BatchPanel::message`]. `waker` is called
+    /// whenever the batch has news.
+    pub fn start(&mut self, options: Result<RegisterOptions>, waker: Option<Waker>) {
         if self.run.is_some() {
             return;
         }
-        match self.try_start() {
+        match options.and_then(|options| self.try_start(options, waker)) {
             Ok(()) => self.message = None,
             Err(e) => self.message = Some(e.to_string()),
         }
     }
 
-    fn try_start(&mut self) -> Result<()> {
+    fn try_start(&mut self, options: RegisterOptions, waker: Option<Waker>) -> Result<()> {
         let source = self.source.clone().ok_or_else(|| {
             Error::InvalidArgument("choose a manifest, a reference and folder, or a chain".into())
         })?;
@@ -184,12 +173,10 @@ impl BatchPanel {
         let plan = batch::auto_plan(&jobs, self.jobs_at_once, None);
         self.rows = jobs.iter().cloned().map(JobRow::queued).collect();
         self.listed = Some(source.clone());
+        self.batch_mode = Some(options.mode);
         let options = BatchOptions {
             out_dir: out_dir.clone(),
-            options: RegisterOptions {
-                mode: self.mode,
-                ..RegisterOptions::default()
-            },
+            options,
             plan,
             resume: self.resume,
         };
@@ -197,9 +184,14 @@ impl BatchPanel {
         let (sender, events) = crossbeam_channel::unbounded();
         let is_chain = matches!(source, BatchSource::Chain(_));
         let worker_control = control.clone();
-        let handle = JobHandle::spawn("alinify-batch", move |_reporter| {
+        let sink_waker = waker.clone();
+        let handle = JobHandle::spawn_woken("alinify-batch", waker, move |_reporter| {
             let sink: batch::EventSink = Arc::new(move |event| {
-                let _ = sender.send(event);
+                if sender.send(event).is_ok()
+                    && let Some(wake) = &sink_waker
+                {
+                    wake();
+                }
             });
             let summary = batch::run_batch(jobs, &options, &worker_control, sink)?;
             if is_chain {
@@ -257,13 +249,9 @@ impl BatchPanel {
                 }
             }
         }
-        let mut finished = None;
-        for event in run.handle.events.try_iter() {
-            if let Event::Finished(result) = event {
-                finished = Some(result);
-            }
-        }
-        let Some(result) = finished else { return };
+        let Some(result) = run.handle.drain(|_| {}) else {
+            return;
+        };
         let seconds = run.started.elapsed().as_secs_f64();
         for row in &mut self.rows {
             if row.state == RowState::Running {
@@ -319,20 +307,34 @@ impl BatchPanel {
         }
     }
 
-    /// The panel; returns what the app should do (open a result).
-    pub fn show(&mut self, ui: &mut egui::Ui) -> Option<BatchAction> {
+    /// The panel, whose batch runs with `parameters` in `mode` (the registration panel's,
+    /// edited here too); returns what the app should do (open a result).
+    pub fn show(
+        &mut self,
+        ui: &mut egui::Ui,
+        parameters: &mut Parameters,
+        mode: &mut Mode,
+        waker: Option<Waker>,
+    ) -> Option<BatchAction> {
         self.poll();
         self.list_source();
-        self.inputs(ui);
+        if self.run.is_none() {
+            // Listed pairs show the mode they would run in; a running batch keeps its own.
+            self.batch_mode = Some(*mode);
+        }
+        self.inputs(ui, parameters, mode, waker);
         ui.separator();
         self.overall(ui);
-        if self.run.is_some() {
-            ui.ctx().request_repaint();
-        }
         self.table(ui)
     }
 
-    fn inputs(&mut self, ui: &mut egui::Ui) {
+    fn inputs(
+        &mut self,
+        ui: &mut egui::Ui,
+        parameters: &mut Parameters,
+        mode: &mut Mode,
+        waker: Option<Waker>,
+    ) {
         let idle = self.run.is_none();
         ui.add_enabled_ui(idle, |ui| {
             ui.horizontal(|ui| {
@@ -383,11 +385,15 @@ impl BatchPanel {
                         .map_or("none chosen".into(), |d| d.display().to_string()),
                 );
             });
+            egui::CollapsingHeader::new("Registration settings (shared with the Pair tab)")
+                .default_open(true)
+                .show(ui, |ui| {
+                    mode_toggle(ui, mode);
+                    if let Some(e) = parameters.show(ui, mode) {
+                        self.message = Some(e);
+                    }
+                });
             ui.horizontal(|ui| {
-                ui.label("Mode:");
-                ui.selectable_value(&mut self.mode, Mode::Fast, "Fast");
-                ui.selectable_value(&mut self.mode, Mode::Accurate, "Accurate");
-                ui.separator();
                 let mut auto = self.jobs_at_once.is_none();
                 if ui.checkbox(&mut auto, "pairs at once: auto").changed() {
                     self.jobs_at_once = if auto { None } else { Some(1) };
@@ -401,11 +407,12 @@ impl BatchPanel {
         });
         ui.horizontal(|ui| {
             let ready = self.source.is_some() && self.out_dir.is_some();
+            ui.label(format!("{} mode, preset {}", mode, parameters.preset));
             if ui
                 .add_enabled(idle && ready, egui::Button::new("Start batch"))
                 .clicked()
             {
-                self.start();
+                self.start(parameters.options(*mode), waker);
             }
             if ui
                 .add_enabled(!idle, egui::Button::new("Cancel all"))
@@ -447,15 +454,24 @@ impl BatchPanel {
         }
     }
 
+    /// The mode a row runs (or ran) in: its record's, its own column's, or the batch's.
+    pub fn row_mode(&self, row: &JobRow) -> Option<Mode> {
+        row.record
+            .as_ref()
+            .map(|r| r.mode)
+            .or(row.job.mode)
+            .or(self.batch_mode)
+    }
+
     fn table(&mut self, ui: &mut egui::Ui) -> Option<BatchAction> {
         let mut action = None;
         let mut cancel = None;
         egui::ScrollArea::vertical().show(ui, |ui| {
             egui::Grid::new("batch-jobs")
                 .striped(true)
-                .num_columns(7)
+                .num_columns(8)
                 .show(ui, |ui| {
-                    for heading in ["#", "pair", "status", "progress", "NCC", "time", ""] {
+                    for heading in ["#", "pair", "mode", "status", "progress", "NCC", "time", ""] {
                         ui.strong(heading);
                     }
                     ui.end_row();
@@ -466,6 +482,7 @@ impl BatchPanel {
                             row.job.fixed.display(),
                             row.job.moving.display()
                         ));
+                        ui.label(self.row_mode(row).map_or(String::new(), |m| m.to_string()));
                         status_cell(ui, row);
                         progress_cell(ui, row);
                         match &row.record {

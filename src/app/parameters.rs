@@ -4,26 +4,9 @@
 //! [`RegisterOptions`] exactly as `alinify register --preset` does.
 
 use crate::metric::MetricKind;
-use crate::register::preset::Preset;
-use crate::register::{Mode, RegisterOptions};
+use crate::register::settings::BUNDLED;
+use crate::register::{Mode, RegisterOptions, Settings};
 use eframe::egui;
-use std::path::Path;
-
-/// The presets shipped with Alinify: (name, TOML text).
-pub const BUNDLED: [(&str, &str); 3] = [
-    (
-        "same-modality",
-        include_str!("../../assets/presets/same-modality.toml"),
-    ),
-    (
-        "cross-stain",
-        include_str!("../../assets/presets/cross-stain.toml"),
-    ),
-    (
-        "photo-scene",
-        include_str!("../../assets/presets/photo-scene.toml"),
-    ),
-];
 
 /// The name shown when no preset is chosen.
 const DEFAULTS: &str = "defaults";
@@ -36,14 +19,14 @@ pub struct Parameters {
     /// marked as changed once edited.
     pub preset: String,
     /// Settings over [`RegisterOptions`]' defaults (the mode is the Fast/Accurate toggle's).
-    pub values: Preset,
+    pub values: Settings,
 }
 
 impl Default for Parameters {
     fn default() -> Self {
         Self {
             preset: DEFAULTS.into(),
-            values: Preset::default(),
+            values: Settings::default(),
         }
     }
 }
@@ -51,19 +34,19 @@ impl Default for Parameters {
 impl Parameters {
     /// A bundled preset by name.
     pub fn bundled(name: &str) -> Option<crate::Result<Self>> {
-        let (name, text) = BUNDLED.iter().find(|(n, _)| *n == name)?;
-        Some(Preset::parse(text, Path::new(name)).map(|values| Self {
-            preset: (*name).into(),
+        Some(Settings::bundled(name)?.map(|values| Self {
+            preset: name.into(),
             values,
         }))
     }
 
     /// The options of a run in `mode`: the defaults, then these values.
     pub fn options(&self, mode: Mode) -> crate::Result<RegisterOptions> {
-        let mut options = RegisterOptions::default();
-        self.values.apply(&mut options)?;
-        options.mode = mode;
-        Ok(options)
+        Settings {
+            mode: Some(mode),
+            ..self.values.clone()
+        }
+        .options()
     }
 
     /// Takes `chosen` as the parameters; a mode it names moves the toggle (`mode`).
@@ -104,7 +87,7 @@ impl Parameters {
                     .add_filter("preset", &["toml"])
                     .pick_file()
             {
-                chosen = Some(Preset::load(&path).map(|values| {
+                chosen = Some(Settings::load(&path).map(|values| {
                     Parameters {
                         preset: path
                             .file_name()
@@ -140,7 +123,7 @@ impl Parameters {
                         "a discrete search on coarse levels, for objects that move on their own \
                          (stereo, photo series); 0 for smooth deformations",
                         &mut values.search,
-                        defaults.flow.search_radius,
+                        defaults.flow.search,
                         |d| d.range(0..=32).suffix(" px"),
                     );
                 }
@@ -189,7 +172,7 @@ impl Parameters {
                         "Iterations",
                         "per pyramid level, at most",
                         &mut values.iterations,
-                        defaults.max_iterations,
+                        defaults.iterations,
                         |d| d.range(1..=5000),
                     );
                 }
@@ -199,6 +182,18 @@ impl Parameters {
         }
         error
     }
+}
+
+/// The Fast/Accurate toggle and what the chosen mode does.
+pub fn mode_toggle(ui: &mut egui::Ui, mode: &mut Mode) {
+    ui.horizontal(|ui| {
+        ui.selectable_value(mode, Mode::Fast, "Fast");
+        ui.selectable_value(mode, Mode::Accurate, "Accurate");
+    });
+    ui.label(match mode {
+        Mode::Fast => "dense optical flow, GPU when available",
+        _ => "affine + B-spline, elastix-class",
+    });
 }
 
 /// One grid row: `label`, then a drag value showing `value` (or `default` when unset) that
@@ -261,7 +256,7 @@ mod tests {
         assert_eq!(parameters.preset, "photo-scene");
         assert_eq!(parameters.values.mode, None);
         assert_eq!(
-            parameters.options(Mode::Fast).unwrap().flow.search_radius,
+            parameters.options(Mode::Fast).unwrap().flow.search,
             parameters.values.search.unwrap()
         );
     }

@@ -1,11 +1,16 @@
 //! The app driven like a person uses it (egui_kittest): load a pair, toggle the mode, run,
 //! cancel, change the blend; and a wgpu render of the viewer (lavapipe in CI).
 
+use super::layers::drawn_overlays;
 use super::*;
+use crate::compose::WarpGrid;
+use crate::io;
 use crate::synth::write_generated_pair;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
+use std::path::Path;
 use std::time::Duration;
+use std::time::Instant;
 
 /// An app in `mode` with a generated `size` pair loaded, in a harness.
 fn loaded<'a>(dir: &Path, size: usize, seed: u64, mode: Mode) -> Harness<'a, AlinifyApp> {
@@ -319,7 +324,7 @@ fn batch_harness<'a>(
     let mut app = AlinifyApp::new(Settings::default()).unwrap();
     app.batch.source = Some(batch_panel::BatchSource::Manifest(dir.join("pairs.csv")));
     app.batch.out_dir = Some(dir.join("out"));
-    app.batch.mode = mode;
+    app.settings.mode = mode;
     app.batch.jobs_at_once = Some(1);
     let mut harness = harness(app);
     harness.get_by_label("Batch").click();
@@ -578,4 +583,64 @@ fn the_sample_pair_opens_with_the_cross_stain_preset() {
             .next()
             .is_some()
     );
+}
+
+#[test]
+fn a_person_picks_a_preset_in_the_batch_tab_and_the_batch_uses_its_metric() {
+    use crate::batch::JobStatus;
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = batch_harness(dir.path(), 1, 128, "", Mode::Fast);
+    harness.get_by_label("Preset").click();
+    harness.run_steps(2);
+    harness.get_by_label("cross-stain").click();
+    harness.run_steps(2);
+    // The preset names the accurate mode: the shared toggle follows.
+    assert_eq!(harness.state().settings.mode, Mode::Accurate);
+    assert_eq!(harness.state().settings.parameters.preset, "cross-stain");
+    harness.get_by_label("Start batch").click();
+    harness.run_steps(1);
+    step_until(&mut harness, |app| !app.batch.is_running());
+    let batch = &harness.state().batch;
+    assert_eq!(
+        batch.rows[0].state,
+        batch_panel::RowState::Ended(JobStatus::Done),
+        "{:?}",
+        batch.message
+    );
+    assert_eq!(batch.row_mode(&batch.rows[0]), Some(Mode::Accurate));
+    // The table's mode column.
+    assert!(harness.query_by_label("accurate").is_some());
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("out/pair0/report.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(report["options"]["metric"], "mi");
+    assert_eq!(report["options"]["mode"], "accurate");
+    assert_eq!(report["options"]["bending_weight"], 300.0);
+}
+
+#[test]
+fn the_sample_pair_borrows_its_preset_without_changing_the_saved_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = AlinifyApp::new(Settings::default()).unwrap();
+    app.open_sample_pair();
+    let mut harness = harness(app);
+    step_until(&mut harness, |app| {
+        app.layers.is_some() || app.error.is_some()
+    });
+    assert_eq!(harness.state().settings.parameters.preset, "cross-stain");
+    assert!(
+        harness
+            .query_by_label_contains("chosen for the sample pair")
+            .is_some()
+    );
+    // What is saved is the person's own choice.
+    assert_eq!(harness.state().persisted(), Settings::default());
+    // The next pair brings it back.
+    let (fixed, moving) = write_generated_pair(&dir.path().join("next"), 128, 2).unwrap();
+    harness.state_mut().load(fixed, moving);
+    harness.run_steps(1);
+    step_until(&mut harness, |app| matches!(app.task, Task::Idle));
+    assert_eq!(harness.state().settings, Settings::default());
+    assert!(harness.state().own_choice.is_none());
 }

@@ -12,7 +12,7 @@ pub use schedule::Plan;
 
 use crate::job::{CancelToken, Progress, Reporter};
 use crate::raster::{AnyImage, GrayF32, SampleDepth};
-use crate::register::{Mode, RegisterOptions, RegisterRequest, StageSeconds, preset::Preset};
+use crate::register::{Mode, RegisterOptions, RegisterRequest, Settings, StageSeconds};
 use crate::{Error, Result, io};
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -356,7 +356,7 @@ fn run_job(
     };
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> Result<_> {
         if let Some(preset) = &job.preset {
-            Preset::load(preset)?.apply(&mut settings)?;
+            Settings::load(preset)?.apply(&mut settings)?;
         }
         if let Some(mode) = job.mode {
             settings.mode = mode;
@@ -480,7 +480,7 @@ pub const TO_FIRST: &str = "to_first.json";
 /// `i + 1`. `alinify warp IMAGE <job>/to_first.json` then aligns that image to the first one.
 /// Stops at the first job that did not finish. Returns how many were written.
 pub fn compose_chain(out_dir: &Path, records: &[JobRecord]) -> Result<usize> {
-    use crate::transform::{TransformFile, TransformSpec};
+    use crate::io::{TransformFile, TransformSpec};
     let mut records: Vec<&JobRecord> = records.iter().collect();
     records.sort_by_key(|r| r.index);
     let mut steps: Vec<TransformSpec> = Vec::new();
@@ -508,8 +508,8 @@ pub fn compose_chain(out_dir: &Path, records: &[JobRecord]) -> Result<usize> {
 
 /// A job's transform as seen from a sibling job folder: stored fields are found through
 /// `../<job>/`.
-fn relocate(spec: crate::transform::TransformSpec, job: &str) -> crate::transform::TransformSpec {
-    use crate::transform::TransformSpec;
+fn relocate(spec: crate::io::TransformSpec, job: &str) -> crate::io::TransformSpec {
+    use crate::io::TransformSpec;
     match spec {
         TransformSpec::Dense { field, scale } => TransformSpec::Dense {
             field: Path::new("..").join(job).join(field),

@@ -2,9 +2,10 @@
 //! Run one benchmark per process so that each peak-memory figure is its own.
 
 use super::progress::Ui;
+use alinify::io::warp_to_tiff;
 use alinify::job::CancelToken;
 use alinify::raster::{AnyImage, Pyramid, PyramidParams, Raster};
-use alinify::transform::warp::{Interpolation, warp_image, warp_to_tiff};
+use alinify::transform::warp::{Interpolation, warp_image};
 use alinify::transform::{Affine, BSplineTransform, Composed};
 use std::path::PathBuf;
 use std::time::Instant;

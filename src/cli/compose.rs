@@ -148,7 +148,7 @@ fn gpu(
     composite: Composite,
     allow_software: bool,
 ) -> anyhow::Result<(Box<compose::RenderFn<'static>>, usize, String)> {
-    compose::gpu_renderer(shared, composite, allow_software)
+    alinify::gpu::export_renderer(shared, composite, allow_software)
         .map_err(|why| anyhow::anyhow!(alinify::Error::Gpu(why)))
 }
 

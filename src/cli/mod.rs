@@ -8,12 +8,12 @@ mod demo;
 mod progress;
 mod settings;
 
+use alinify::io::{TransformFile, warp_to_tiff};
 use alinify::job::JobHandle;
 use alinify::raster::SampleDepth;
 use alinify::register::RegisterRequest;
 use alinify::synth::{Deform, SynthParams, Texture};
-use alinify::transform::TransformFile;
-use alinify::transform::warp::{Interpolation, warp_to_tiff};
+use alinify::transform::warp::Interpolation;
 use alinify::{Error, io};
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};

@@ -66,46 +66,6 @@ pub fn cpu_renderer<'a>(scene: Scene<'a>, composite: Composite) -> Box<RenderFn<
     Box::new(move |view, size| Ok(super::render(scene, &composite, view, size, &levels)))
 }
 
-/// The GPU renderer for [`export_composite`] on the engine's device, and the widest piece it
-/// draws at once; the reason when there is no GPU, or when it is a software renderer and
-/// `allow_software` is false. The layers are uploaded from `shared` without copies.
-#[cfg(feature = "gpu")]
-pub fn gpu_renderer(
-    shared: &super::SharedScene,
-    composite: Composite,
-    allow_software: bool,
-) -> std::result::Result<(Box<RenderFn<'static>>, usize, String), String> {
-    let context = crate::gpu::GpuContext::shared().map_err(|e| e.to_string())?;
-    if !allow_software && context.info.device_type == wgpu::DeviceType::Cpu {
-        return Err(format!(
-            "the only adapter, {}, is a software renderer",
-            context.adapter_name()
-        ));
-    }
-    let max_width = (context.limits.max_texture_dimension_2d as usize).min(8192);
-    let name = context.adapter_name();
-    let mut compositor = crate::gpu::Compositor::new(&context.device);
-    compositor.set_scene(
-        &context.device,
-        &context.queue,
-        &shared.pyramids(),
-        shared.warp.as_ref(),
-    );
-    let overlays = shared.overlay_settings();
-    let render = move |view: ViewRect, size: [usize; 2]| {
-        let frame = crate::gpu::Frame {
-            view,
-            composite,
-            overlays,
-            target_origin: [0.0, 0.0],
-        };
-        let rgba = compositor.render_offscreen(&context.device, &context.queue, frame, size)?;
-        context.check()?;
-        Ok(rgba)
-    };
-    Ok((Box::new(render), max_width, name))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,8 +12,6 @@ mod export;
 mod pyramid;
 mod warp_grid;
 
-#[cfg(feature = "gpu")]
-pub use export::gpu_renderer;
 pub use export::{RenderFn, cpu_renderer, export_composite};
 pub use pyramid::{Level, Pyramid, TILE};
 pub use warp_grid::WarpGrid;

@@ -1,7 +1,11 @@
 //! A transform sampled on a coarse grid, for warping layers on the fly (viewer and export).
 
+use crate::io::{TransformFile, TransformSpec};
 use crate::transform::Transform;
 use rayon::prelude::*;
+
+/// The most grid points a side of a registration's grid for the viewer and the export.
+pub const VIEW_GRID_MAX_SIDE: usize = 2048;
 
 /// Displacements `T(p) - p` at the grid points `p = scale * (i, j)` of the fixed image, in
 /// full-resolution pixels; between points they are interpolated bilinearly, beyond the grid
@@ -48,22 +52,30 @@ impl WarpGrid {
         }
     }
 
-    /// The transform saved in a `transform.json` on a grid of at most 2048 points a side over
-    /// its fixed image (at the field's own scale for a dense field, so that it is exact).
-    pub fn from_transform_file(path: &std::path::Path) -> crate::Result<Self> {
-        use crate::transform::{TransformFile, TransformSpec};
-        let file = TransformFile::load(path)?;
-        let base = path.parent().unwrap_or(std::path::Path::new("."));
-        let min_scale = match &file.transform {
+    /// `transform`, described by `spec`, on a grid of at most [`VIEW_GRID_MAX_SIDE`] points a
+    /// side over a `fixed = [width, height]` image (at the field's own scale for a dense field,
+    /// so that it is exact).
+    pub fn of_registration(
+        transform: &dyn Transform,
+        spec: &TransformSpec,
+        fixed: [usize; 2],
+    ) -> Self {
+        let min_scale = match spec {
             TransformSpec::Dense { scale, .. } => *scale as usize,
             _ => 4,
         };
+        Self::of(transform, fixed, min_scale, VIEW_GRID_MAX_SIDE)
+    }
+
+    /// The transform saved in a `transform.json`, as [`WarpGrid::of_registration`] samples it.
+    pub fn from_transform_file(path: &std::path::Path) -> crate::Result<Self> {
+        let file = TransformFile::load(path)?;
+        let base = path.parent().unwrap_or(std::path::Path::new("."));
         let transform = file.build(base)?;
-        Ok(Self::of(
+        Ok(Self::of_registration(
             transform.as_ref(),
+            &file.transform,
             [file.fixed.width, file.fixed.height],
-            min_scale,
-            2048,
         ))
     }
 

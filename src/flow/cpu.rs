@@ -51,7 +51,7 @@ impl FlowSolver for CpuSolver {
             cancel.check()?;
             linearize(problem, &cells, &mut coefficients, &mut rhs);
             smoothness(problem, &cells, &mut weights);
-            for _ in 0..problem.params.iterations {
+            for _ in 0..problem.params.sweeps {
                 for colour in 0..2 {
                     sweep(problem, colour, &cells, &coefficients, &rhs, &weights);
                 }

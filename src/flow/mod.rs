@@ -9,7 +9,7 @@
 //!   sampled at `p(x) = A(x) + r(x)`, and smoothness acts on `r` only, so the affine part costs
 //!   nothing.
 //! - Each level runs `warps` linearisations of the robust (Charbonnier) brightness constancy
-//!   `|I_m(p(x)) - I_f(x)|` with lagged weights, and after each, `iterations` red-black
+//!   `|I_m(p(x)) - I_f(x)|` with lagged weights, and after each, `sweeps` red-black
 //!   successive over-relaxation sweeps of the Euler-Lagrange equations with an edge-preserving
 //!   (Charbonnier) smoothness term. Red-black ordering makes every sweep a data-parallel pass,
 //!   identical on the CPU and the GPU.
@@ -22,8 +22,9 @@ pub mod normalize;
 pub mod search;
 
 use crate::job::{CancelToken, Progress, Reporter, Stage};
+use crate::optimize::LevelReport;
 use crate::raster::GrayF32;
-use crate::register::{LevelReport, PreparedImage};
+use crate::raster::PreparedImage;
 use crate::transform::{Affine, DenseField};
 use crate::{Error, Result};
 use ndarray::{Array2, ArrayView2, s};
@@ -36,7 +37,7 @@ pub struct FlowParams {
     /// Linearisations (warps) per level; coarse levels (at most 400 px) run twice as many.
     pub warps: u32,
     /// Red-black SOR sweeps per linearisation.
-    pub iterations: u32,
+    pub sweeps: u32,
     /// Weight of the smoothness term against the data term (normalised images).
     pub smoothness: f32,
     /// Charbonnier epsilon of the data term (normalised intensity units).
@@ -53,20 +54,20 @@ pub struct FlowParams {
     /// [`search::MAX_SIDE`] pixels before their refinement (0: none). For scenes where objects
     /// move independently (stereo, photo series); smooth deformations do better without it.
     #[serde(default)]
-    pub search_radius: u32,
+    pub search: u32,
 }
 
 impl Default for FlowParams {
     fn default() -> Self {
         Self {
             warps: 3,
-            iterations: 12,
+            sweeps: 12,
             smoothness: 8.0,
             data_epsilon: 0.05,
             smooth_epsilon: 0.2,
             relaxation: 1.8,
             median_radius: 1,
-            search_radius: 0,
+            search: 0,
         }
     }
 }
@@ -75,8 +76,8 @@ impl FlowParams {
     /// Rejects settings the solver cannot run with.
     pub fn validate(&self) -> Result<()> {
         let bad = |what: &str| Err(Error::InvalidArgument(format!("flow: {what}")));
-        if self.warps == 0 || self.iterations == 0 {
-            return bad("warps and iterations must be at least 1");
+        if self.warps == 0 || self.sweeps == 0 {
+            return bad("warps and sweeps must be at least 1");
         }
         if !(self.smoothness > 0.0 && self.smoothness.is_finite()) {
             return bad("smoothness must be positive");
@@ -90,7 +91,7 @@ impl FlowParams {
         if self.median_radius > 3 {
             return bad("the median radius is at most 3");
         }
-        if self.search_radius > search::MAX_RADIUS {
+        if self.search > search::MAX_RADIUS {
             return bad(&format!(
                 "the search radius is at most {}",
                 search::MAX_RADIUS
@@ -104,7 +105,7 @@ impl FlowParams {
     /// neighbour, the edge weights one more, every sweep pair moves information two pixels, and
     /// the median filter its radius.
     pub fn reach(&self) -> usize {
-        self.warps as usize * (2 * self.iterations as usize + 2 + self.median_radius as usize) + 2
+        self.warps as usize * (2 * self.sweeps as usize + 2 + self.median_radius as usize) + 2
     }
 }
 
@@ -234,8 +235,8 @@ pub fn estimate_flow<T>(
             Some(coarse) => upsample_flow(&coarse, w, h),
         };
         let level_affine = affine_at_level(affine, level);
-        if params.search_radius > 0 && w.max(h) <= search::MAX_SIDE {
-            let moved = search::search(&f, &m, level_affine, params.search_radius, &mut r);
+        if params.search > 0 && w.max(h) <= search::MAX_SIDE {
+            let moved = search::search(&f, &m, level_affine, params.search, &mut r);
             reporter.log(format!(
                 "level {level}: search moved {:.1} % of pixels",
                 100.0 * moved
@@ -292,7 +293,7 @@ pub fn estimate_flow<T>(
             width: w,
             height: h,
             samples: w * h,
-            iterations: (params.warps * params.iterations) as usize,
+            iterations: (params.warps * params.sweeps) as usize,
             metric_start,
             metric_end,
             stop: crate::optimize::StopReason::Completed,

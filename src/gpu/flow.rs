@@ -337,7 +337,7 @@ impl FlowSolver for GpuFlowSolver {
                 pass.set_pipeline(&pipelines.smoothness);
                 pass.dispatch_workgroups(groups_x, groups_y, 1);
                 pass.set_pipeline(&pipelines.sweep);
-                for _ in 0..p.iterations {
+                for _ in 0..p.sweeps {
                     for group in &buffers.groups {
                         pass.set_bind_group(0, group, &[]);
                         pass.dispatch_workgroups(sweep_x, groups_y, 1);

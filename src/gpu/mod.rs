@@ -6,9 +6,11 @@
 //! to the CPU instead of the process panicking.
 
 mod compose;
+mod export;
 mod flow;
 
 pub use compose::{Compositor, Frame};
+pub use export::export_renderer;
 pub use flow::GpuFlowSolver;
 
 use crate::{Error, Result};

@@ -7,7 +7,8 @@
 //! the B-spline file is the affine file's initial transform, combined by "Compose"
 //! (transformix computes `T_affine(T_bspline(p))`).
 
-use crate::transform::{Affine, AffineBSpline, BSplineTransform, TransformSpec};
+use super::TransformSpec;
+use crate::transform::{Affine, AffineBSpline, BSplineTransform};
 use crate::{Error, Result};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

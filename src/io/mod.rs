@@ -1,6 +1,7 @@
 //! Loading and saving: PNG, JPEG and TIFF images (8/16-bit, float; gray, RGB, RGBA; strips and
 //! tiles; none/LZW/Deflate/PackBits; BigTIFF; multi-page TIFF as layers), Middlebury `.flo`
-//! displacement fields, and atomic writes.
+//! displacement fields, `transform.json` files, the elastix interchange, streamed warps into
+//! TIFFs, and atomic writes.
 //!
 //! Every loader checks the dimensions in the file's header, in 64-bit arithmetic, against the
 //! pixel limit and the memory available *before* allocating, and every failure is an
@@ -12,9 +13,13 @@ mod codecs;
 pub mod elastix;
 pub mod flo;
 pub mod tiff;
+mod transform_file;
+mod warp_tiff;
 
 pub use atomic::{AtomicFile, ensure_output_dir, write_atomic};
 pub use tiff::{TiffSpec, write_tiff_streaming};
+pub use transform_file::{ImageSize, TransformFile, TransformSpec, dense_transform};
+pub use warp_tiff::warp_to_tiff;
 
 use crate::raster::{AnyImage, Sample, SampleDepth};
 use crate::{Error, Result};

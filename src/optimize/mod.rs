@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 #[derive(Debug, Clone)]
 pub struct LbfgsParams {
     /// Iterations at most.
-    pub max_iterations: usize,
+    pub iterations: usize,
     /// Correction pairs kept.
     pub memory: usize,
     /// Stop when the metric improves by less than this fraction of its magnitude over
@@ -22,7 +22,7 @@ pub struct LbfgsParams {
 impl Default for LbfgsParams {
     fn default() -> Self {
         Self {
-            max_iterations: 100,
+            iterations: 100,
             memory: 7,
             relative_tolerance: 1e-6,
             patience: 3,
@@ -81,7 +81,7 @@ pub fn lbfgs(
     let mut iterations = 0;
     let mut trial = vec![0.0; n];
     let mut trial_g = vec![0.0; n];
-    for it in 1..=params.max_iterations {
+    for it in 1..=params.iterations {
         iterations = it;
         let mut d = two_loop(&g, &history);
         let mut slope = dot(&g, &d);
@@ -182,6 +182,57 @@ fn two_loop(g: &[f64], history: &VecDeque<(Vec<f64>, Vec<f64>, f64)>) -> Vec<f64
     q
 }
 
+/// What happened at one pyramid level.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LevelReport {
+    /// The level (0 = full resolution).
+    pub level: usize,
+    /// Which stage ran (`affine`, `bspline`, ...).
+    pub stage: String,
+    /// Level width.
+    pub width: usize,
+    /// Level height.
+    pub height: usize,
+    /// Samples per evaluation.
+    pub samples: usize,
+    /// Iterations run.
+    pub iterations: usize,
+    /// Metric at the start.
+    pub metric_start: f64,
+    /// Metric at the end.
+    pub metric_end: f64,
+    /// Why the level stopped.
+    pub stop: StopReason,
+    /// Wall time of the level (sampling, interpolation set-up and optimisation).
+    pub seconds: f64,
+}
+
+impl LevelReport {
+    /// The report of a level that ran `stage` on a `size` level with `samples` samples and
+    /// ended at `minimum` after `seconds`.
+    pub fn new(
+        level: usize,
+        stage: &str,
+        size: [usize; 2],
+        samples: usize,
+        minimum: &Minimum,
+        seconds: f64,
+    ) -> Self {
+        Self {
+            level,
+            stage: stage.into(),
+            width: size[0],
+            height: size[1],
+            samples,
+            iterations: minimum.iterations,
+            metric_start: minimum.start_value,
+            metric_end: minimum.value,
+            stop: minimum.stop,
+            seconds,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,7 +251,7 @@ mod tests {
         };
         let params = LbfgsParams {
             relative_tolerance: 0.0,
-            max_iterations: 200,
+            iterations: 200,
             ..Default::default()
         };
         let m = lbfgs(f, &[5.0, -3.0, 2.0, 9.0], &params, |_, _| Ok(())).unwrap();
@@ -219,7 +270,7 @@ mod tests {
             Ok((1.0 - a).powi(2) + 100.0 * (b - a * a).powi(2))
         };
         let params = LbfgsParams {
-            max_iterations: 500,
+            iterations: 500,
             relative_tolerance: 0.0,
             max_step: 0.5,
             ..Default::default()

@@ -3,11 +3,13 @@
 
 mod image;
 pub mod interpolate;
+mod prepared;
 pub mod pyramid;
 pub mod tiles;
 
 pub use image::{AnyImage, Raster, Sample, SampleDepth};
 pub use interpolate::{BilinearSampler, CubicBSplineSampler};
+pub use prepared::PreparedImage;
 pub use pyramid::{Pyramid, PyramidParams};
 pub use tiles::{Band, Tile, TileGrid};
 

@@ -1,10 +1,12 @@
 //! Multi-resolution affine registration: phase-correlation initialisation at the coarsest level,
 //! then L-BFGS on the chosen metric from coarse to fine.
 
-use super::{LevelReport, PreparedImage, RegisterOptions};
+use super::RegisterOptions;
 use crate::job::{Progress, Reporter, Stage};
 use crate::metric::{self, MovingLevel, SampleSet};
+use crate::optimize::LevelReport;
 use crate::optimize::{LbfgsParams, lbfgs};
+use crate::raster::PreparedImage;
 use crate::transform::{Affine, AffineParametric, Parametric};
 use crate::{Error, Result};
 
@@ -90,7 +92,7 @@ pub fn register_affine<T>(
         let samples =
             SampleSet::random(&fixed_l, None, options.samples, options.seed + level as u64);
         let params = LbfgsParams {
-            max_iterations: options.max_iterations,
+            iterations: options.iterations,
             // Parameters are in full-resolution pixels: limit a step to ~2 level pixels.
             max_step: 2.0 * scale,
             relative_tolerance: options.relative_tolerance,
@@ -113,8 +115,7 @@ pub fn register_affine<T>(
             .map(|v| v.value)
         };
         let fraction = |it: usize| {
-            (done as f32 + (it as f32 / options.max_iterations as f32).min(1.0))
-                / total_levels as f32
+            (done as f32 + (it as f32 / options.iterations as f32).min(1.0)) / total_levels as f32
         };
         let minimum = lbfgs(objective, &transform.params(), &params, |it, value| {
             reporter.check()?;

@@ -3,10 +3,12 @@
 //! grid; when the grid spacing halves, the grid is refined exactly (the deformation is kept) and
 //! optimisation continues on the finer level.
 
-use super::{LevelReport, PreparedImage, RegisterOptions};
+use super::RegisterOptions;
 use crate::job::{Progress, Reporter, Stage};
 use crate::metric::{self, MovingLevel, SampleSet};
+use crate::optimize::LevelReport;
 use crate::optimize::{LbfgsParams, lbfgs};
+use crate::raster::PreparedImage;
 use crate::transform::{Affine, AffineBSpline, BSplineTransform, Parametric};
 use crate::{Error, Result};
 use ndarray::Array2;
@@ -200,7 +202,7 @@ pub fn register_bspline<T>(
         );
         drop(fixed_l);
         let params = LbfgsParams {
-            max_iterations: options.max_iterations,
+            iterations: options.iterations,
             max_step: 2.0 * scale,
             relative_tolerance: options.relative_tolerance,
             ..LbfgsParams::default()
@@ -264,8 +266,7 @@ pub fn register_bspline<T>(
                 level: Some(step.level),
                 iteration: Some(it),
                 metric: Some(value),
-                fraction: (done as f32 + (it as f32 / options.max_iterations as f32).min(1.0))
-                    / total,
+                fraction: (done as f32 + (it as f32 / options.iterations as f32).min(1.0)) / total,
             });
             Ok(())
         })?;

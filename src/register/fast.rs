@@ -1,9 +1,11 @@
 //! Fast mode: affine pre-alignment, then the coarse-to-fine dense flow of [`crate::flow`] on the
 //! CPU or the GPU.
 
-use super::{Backend, LevelReport, PreparedImage, RegisterOptions};
+use super::{Backend, RegisterOptions};
 use crate::flow::{FlowLevels, FlowOutcome, FlowSolver, cpu::CpuSolver};
 use crate::job::Reporter;
+use crate::optimize::LevelReport;
+use crate::raster::PreparedImage;
 use crate::transform::Affine;
 use crate::{Error, Result};
 

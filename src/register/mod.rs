@@ -6,28 +6,26 @@ pub mod bspline;
 pub mod fast;
 pub mod init;
 mod pipeline;
-pub mod preset;
+pub mod settings;
+
+pub use settings::Settings;
 
 pub use pipeline::{
     ImageReport, RegisterRequest, RegisterSummary, Report, StageSeconds, register_files,
 };
 
-use crate::job::CancelToken;
 use crate::metric::MetricKind;
-use crate::optimize::StopReason;
-use crate::raster::pyramid::RowSource;
-use crate::raster::{AnyImage, GrayF32, Pyramid, PyramidParams};
-use crate::{Error, Result};
-use std::borrow::Cow;
+use crate::raster::{AnyImage, PyramidParams};
 
 /// What kind of registration to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Affine only (multi-resolution).
-    #[default]
     Affine,
-    /// Affine, then a multi-resolution cubic B-spline.
+    /// Affine, then a multi-resolution cubic B-spline: the default everywhere (command line,
+    /// presets, the GUI and its batch tab).
+    #[default]
     Accurate,
     /// Dense optical flow (GPU or CPU).
     Fast,
@@ -80,7 +78,8 @@ impl std::str::FromStr for Backend {
     }
 }
 
-/// Settings of a registration.
+/// The resolved settings of a registration, as the pipelines read them: the defaults with a
+/// [`Settings`] applied (see [`settings`]), and the backend.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct RegisterOptions {
     /// The pipeline.
@@ -94,7 +93,7 @@ pub struct RegisterOptions {
     /// Samples at the finest B-spline level (`None`: [`bspline::default_final_samples`]).
     pub final_samples: Option<usize>,
     /// Iterations per level at most.
-    pub max_iterations: usize,
+    pub iterations: usize,
     /// Stop a level when the metric improves by less than this fraction.
     pub relative_tolerance: f64,
     /// Seed for sample selection.
@@ -120,12 +119,12 @@ pub struct RegisterOptions {
 impl Default for RegisterOptions {
     fn default() -> Self {
         Self {
-            mode: Mode::Affine,
+            mode: Mode::default(),
             metric: MetricKind::Ncc,
             levels: None,
             samples: 20_000,
             final_samples: None,
-            max_iterations: 100,
+            iterations: 100,
             relative_tolerance: 1e-5,
             seed: 1,
             backend: Backend::Auto,
@@ -146,159 +145,6 @@ pub const MAX_LEVELS: usize = 10;
 /// The affine stage stops at the first level whose longer side is at most this: finer levels
 /// cost full-resolution copies and add no accuracy an affine can use.
 pub const AFFINE_MAX_SIDE: usize = 2048;
-
-/// What happened at one pyramid level.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct LevelReport {
-    /// The level (0 = full resolution).
-    pub level: usize,
-    /// Which stage ran (`affine`, `bspline`, ...).
-    pub stage: String,
-    /// Level width.
-    pub width: usize,
-    /// Level height.
-    pub height: usize,
-    /// Samples per evaluation.
-    pub samples: usize,
-    /// Iterations run.
-    pub iterations: usize,
-    /// Metric at the start.
-    pub metric_start: f64,
-    /// Metric at the end.
-    pub metric_end: f64,
-    /// Why the level stopped.
-    pub stop: StopReason,
-    /// Wall time of the level (sampling, interpolation set-up and optimisation).
-    pub seconds: f64,
-}
-
-impl LevelReport {
-    /// The report of a level that ran `stage` on a `size` level with `samples` samples and
-    /// ended at `minimum` after `seconds`.
-    pub fn new(
-        level: usize,
-        stage: &str,
-        size: [usize; 2],
-        samples: usize,
-        minimum: &crate::optimize::Minimum,
-        seconds: f64,
-    ) -> Self {
-        Self {
-            level,
-            stage: stage.into(),
-            width: size[0],
-            height: size[1],
-            samples,
-            iterations: minimum.iterations,
-            metric_start: minimum.start_value,
-            metric_end: minimum.value,
-            stop: minimum.stop,
-            seconds,
-        }
-    }
-}
-
-/// An input image with its Gaussian pyramid (levels 1..; level 0 is the image itself).
-#[derive(Debug)]
-pub struct PreparedImage {
-    /// The image as loaded.
-    pub image: AnyImage,
-    /// Levels 1 and coarser.
-    pub pyramid: Pyramid,
-    /// The channel registered (`None`: luminance).
-    pub channel: Option<usize>,
-}
-
-impl PreparedImage {
-    /// Builds `levels` levels (including level 0) of the luminance.
-    pub fn new(image: AnyImage, levels: usize, cancel: &CancelToken) -> Result<Self> {
-        Self::with_channel(image, None, levels, cancel)
-    }
-
-    /// Builds `levels` levels of `channel` (the luminance when `None`).
-    pub fn with_channel(
-        image: AnyImage,
-        channel: Option<usize>,
-        levels: usize,
-        cancel: &CancelToken,
-    ) -> Result<Self> {
-        if let Some(c) = channel
-            && c >= image.channels()
-        {
-            return Err(Error::InvalidArgument(format!(
-                "--channel {c}: the image has {} channel(s), numbered from 0",
-                image.channels()
-            )));
-        }
-        let params = PyramidParams {
-            levels,
-            ..PyramidParams::default()
-        };
-        let source = ChannelSource {
-            image: &image,
-            channel,
-        };
-        let pyramid = Pyramid::build(&source, &params, cancel)?;
-        Ok(Self {
-            image,
-            pyramid,
-            channel,
-        })
-    }
-    /// Width at full resolution.
-    pub fn width(&self) -> usize {
-        self.image.width()
-    }
-    /// Height at full resolution.
-    pub fn height(&self) -> usize {
-        self.image.height()
-    }
-    /// Number of levels including level 0.
-    pub fn levels(&self) -> usize {
-        self.pyramid.reduced.len() + 1
-    }
-    /// Level `l` of the registered channel; level 0 is converted on demand (a full-size copy).
-    pub fn level(&self, l: usize) -> Cow<'_, GrayF32> {
-        if l == 0 {
-            let source = ChannelSource {
-                image: &self.image,
-                channel: self.channel,
-            };
-            let mut out = GrayF32::zeros((self.height(), self.width()));
-            use rayon::prelude::*;
-            out.axis_iter_mut(ndarray::Axis(0))
-                .into_par_iter()
-                .enumerate()
-                .for_each(|(y, mut row)| {
-                    source.read_row(y, row.as_slice_mut().expect("standard layout"))
-                });
-            Cow::Owned(out)
-        } else {
-            Cow::Borrowed(self.pyramid.level(l))
-        }
-    }
-}
-
-/// Rows of one channel (or the luminance) of an image.
-struct ChannelSource<'a> {
-    image: &'a AnyImage,
-    channel: Option<usize>,
-}
-
-impl RowSource for ChannelSource<'_> {
-    fn width(&self) -> usize {
-        self.image.width()
-    }
-    fn height(&self) -> usize {
-        self.image.height()
-    }
-    fn read_row(&self, y: usize, out: &mut [f32]) {
-        match self.channel {
-            None => self.image.luminance_row(y, out),
-            Some(c) => crate::with_raster!(self.image, r => r.channel_row(y, c, out)),
-        }
-    }
-}
 
 /// Levels for a pair: the coarsest level of both images at least [`COARSEST_SIDE`] pixels.
 pub fn auto_levels(fixed: &AnyImage, moving: &AnyImage) -> usize {

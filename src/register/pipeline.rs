@@ -1,13 +1,15 @@
 //! The file-to-file registration pipeline shared by the CLI, the GUI and the batch runner.
 
-use super::{Backend, LevelReport, Mode, PreparedImage, RegisterOptions};
-use crate::io::{self, flo};
+use super::{Backend, Mode, RegisterOptions};
+use crate::io::{self, TransformFile, TransformSpec, flo, warp_to_tiff};
 use crate::job::{Progress, Reporter, Stage};
-use crate::raster::SampleDepth;
-use crate::transform::warp::{Interpolation, warp_to_tiff};
-use crate::transform::{Transform, TransformFile, TransformSpec};
+use crate::optimize::LevelReport;
+use crate::raster::{PreparedImage, SampleDepth};
+use crate::transform::Transform;
+use crate::transform::warp::Interpolation;
 use crate::{Error, Result};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// What to register and where to put the results.
@@ -103,8 +105,11 @@ pub struct Report {
 pub struct RegisterSummary {
     /// The report (also written as `report.json`).
     pub report: Report,
-    /// The transform found.
+    /// The transform found, as `transform.json` describes it.
     pub transform: TransformSpec,
+    /// The same transform, evaluated (the fast mode's field in memory): callers such as the
+    /// viewer and the export use it instead of reading the files back.
+    pub mapping: Arc<dyn Transform>,
 }
 
 /// The fast mode's field, at its pyramid level, beside transform.json.
@@ -244,7 +249,7 @@ pub fn register_files<T>(
             crate::io::flo::write_flo(&flow_path, &outcome.flow.field)?;
             let scale = (1u64 << outcome.flow.level) as f64;
             // The field is in memory already: no need to read flow.flo back.
-            in_memory = Some(crate::transform::dense_transform(outcome.flow.field, scale));
+            in_memory = Some(crate::io::dense_transform(outcome.flow.field, scale));
             (
                 TransformSpec::Dense {
                     field: FLOW_FILE.into(),
@@ -255,9 +260,9 @@ pub fn register_files<T>(
         }
     };
     seconds.register = t.elapsed().as_secs_f64();
-    let transform: Box<dyn Transform> = match in_memory {
-        Some(transform) => transform,
-        None => spec.build(&request.out_dir)?,
+    let transform: Arc<dyn Transform> = match in_memory {
+        Some(transform) => transform.into(),
+        None => spec.build(&request.out_dir)?.into(),
     };
 
     // Similarity before and after, on a level small enough to be cheap.
@@ -329,6 +334,7 @@ pub fn register_files<T>(
     Ok(RegisterSummary {
         report,
         transform: spec,
+        mapping: transform,
     })
 }
 

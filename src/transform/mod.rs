@@ -9,14 +9,12 @@ mod affine;
 mod affine_bspline;
 mod bspline;
 mod dense;
-mod spec;
 pub mod warp;
 
 pub use affine::{Affine, AffineParametric};
 pub use affine_bspline::AffineBSpline;
 pub use bspline::BSplineTransform;
 pub use dense::{DenseField, ScaledField};
-pub use spec::{TransformFile, TransformSpec, dense_transform};
 
 use crate::raster::GrayF32;
 use ndarray::Axis;

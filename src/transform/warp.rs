@@ -2,16 +2,13 @@
 //! every channel at the moving image's own depth.
 //!
 //! Memory is bounded: the transform is evaluated one row at a time through a [`RowMapper`]
-//! (never a full-resolution field), and [`warp_to_tiff`] streams bands of rows to disk.
+//! (never a full-resolution field), and the `io` layer streams such bands into a TIFF.
 
 use super::Transform;
-use crate::io::tiff::BandBuffer;
-use crate::io::{TiffSpec, write_tiff_streaming};
+use crate::Result;
 use crate::job::CancelToken;
 use crate::raster::{AnyImage, Band, Raster, Sample};
-use crate::{Error, Result};
 use rayon::prelude::*;
-use std::path::Path;
 
 /// How samples between pixels are computed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -145,52 +142,6 @@ pub fn warp_image(
     })
 }
 
-/// Warps `moving` onto a `width x height` grid straight into a TIFF at `path`, one band at a
-/// time: memory is the moving image plus one band, whatever the output size. Returns the seconds
-/// spent computing (the rest of the wall time is encoding and writing).
-pub fn warp_to_tiff(
-    path: &Path,
-    moving: &AnyImage,
-    transform: &dyn Transform,
-    width: usize,
-    height: usize,
-    interpolation: Interpolation,
-    cancel: &CancelToken,
-) -> Result<f64> {
-    let spec = TiffSpec {
-        width,
-        height,
-        channels: moving.channels(),
-        depth: moving.depth(),
-    };
-    let mapper = transform.row_mapper(0, width);
-    let mapper = mapper.as_ref();
-    let mut compute_seconds = 0.0;
-    write_tiff_streaming(path, spec, &mut |band, buffer| {
-        cancel.check()?;
-        let started = std::time::Instant::now();
-        match (moving, buffer) {
-            (AnyImage::U8(r), BandBuffer::U8(b)) => {
-                warp_band(r, mapper, band, width, interpolation, b)
-            }
-            (AnyImage::U16(r), BandBuffer::U16(b)) => {
-                warp_band(r, mapper, band, width, interpolation, b)
-            }
-            (AnyImage::F32(r), BandBuffer::F32(b)) => {
-                warp_band(r, mapper, band, width, interpolation, b)
-            }
-            _ => {
-                return Err(Error::Internal(
-                    "band buffer depth differs from the image".into(),
-                ));
-            }
-        }
-        compute_seconds += started.elapsed().as_secs_f64();
-        Ok(())
-    })?;
-    Ok(compute_seconds)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -232,26 +183,5 @@ mod tests {
         assert_eq!(out.data[[3, 4, 0]], inp.data[[4, 6, 0]]);
         assert_eq!(out.data[[7, 4, 0]], 0);
         assert_eq!(out.data[[2, 15, 0]], 0);
-    }
-
-    #[test]
-    fn streamed_tiff_warp_equals_in_memory_warp() {
-        let dir = tempfile::tempdir().unwrap();
-        let src: Vec<f32> = (0..64 * 50).map(|i| (i as f32 * 0.1).sin()).collect();
-        let img = AnyImage::F32(Raster::from_interleaved(64, 50, 1, src).unwrap());
-        let t = Affine::similarity(0.05, 1.01, [0.7, -1.3], [32.0, 25.0]);
-        let mem = warp_image(&img, &t, 70, 45, Interpolation::Linear, &CancelToken::new()).unwrap();
-        let p = dir.path().join("w.tif");
-        warp_to_tiff(
-            &p,
-            &img,
-            &t,
-            70,
-            45,
-            Interpolation::Linear,
-            &CancelToken::new(),
-        )
-        .unwrap();
-        assert_eq!(crate::io::load_image(&p).unwrap(), mem);
     }
 }

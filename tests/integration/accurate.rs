@@ -200,7 +200,7 @@ fn preset_and_elastix_export_are_used_and_round_trip() {
         serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
     assert_eq!(report["options"]["metric"], "mi");
     assert_eq!(report["mode"], "accurate");
-    let ours = alinify::transform::TransformFile::load(&out.join("transform.json"))
+    let ours = alinify::io::TransformFile::load(&out.join("transform.json"))
         .unwrap()
         .build(&out)
         .unwrap();
@@ -212,4 +212,30 @@ fn preset_and_elastix_export_are_used_and_round_trip() {
         let (a, b) = (ours.map_point(x, y), back.map_point(x, y));
         assert!((a[0] - b[0]).abs() < 1e-6 && (a[1] - b[1]).abs() < 1e-6);
     }
+}
+
+#[test]
+fn a_bundled_preset_is_taken_by_name_flags_win_over_it_and_accurate_is_the_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let pair = synth(&dir.path().join("pair"), "192x160", 4, "both");
+    let report = |out: &std::path::Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap()
+    };
+    let named = dir.path().join("named");
+    register_pair(
+        &pair,
+        &named,
+        &["--preset", "cross-stain", "--bending-weight", "50"],
+    );
+    let options = &report(&named)["options"];
+    assert_eq!(options["mode"], "accurate");
+    assert_eq!(options["metric"], "mi");
+    assert_eq!(options["grid_levels"], 3);
+    assert_eq!(options["bending_weight"], 50.0);
+    let plain = dir.path().join("plain");
+    register_pair(&pair, &plain, &["--iterations", "5"]);
+    let r = report(&plain);
+    assert_eq!(r["mode"], "accurate");
+    assert_eq!(r["options"]["iterations"], 5);
+    assert_eq!(r["options"]["metric"], "ncc");
 }

@@ -5,8 +5,8 @@
 use alinify::flow::{FlowLevels, FlowParams, FlowSolver, cpu::CpuSolver, estimate_flow};
 use alinify::gpu::{GpuContext, GpuFlowSolver, SHADERS, adapter_required};
 use alinify::job::{CancelToken, Reporter};
+use alinify::raster::PreparedImage;
 use alinify::raster::SampleDepth;
-use alinify::register::PreparedImage;
 use alinify::synth::{Deform, SynthParams, Texture, generate};
 use alinify::transform::{Affine, DenseField};
 use std::sync::Arc;

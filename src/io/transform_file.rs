@@ -1,7 +1,9 @@
 //! `transform.json`: the project's complete, self-describing transform file.
 
-use super::{Affine, AffineBSpline, BSplineTransform, Composed, Identity, Transform};
-use crate::io::{flo, write_atomic};
+use super::{flo, write_atomic};
+use crate::transform::{
+    Affine, AffineBSpline, BSplineTransform, Composed, DenseField, Identity, ScaledField, Transform,
+};
 use crate::{Error, Result};
 use std::path::{Path, PathBuf};
 
@@ -198,12 +200,12 @@ impl TransformSpec {
 }
 
 /// A dense field stored at `scale` full-resolution pixels per field pixel, as a transform: the
-/// field itself on the fixed grid (`scale` 1), else a [`super::ScaledField`].
-pub fn dense_transform(field: super::DenseField, scale: f64) -> Box<dyn Transform> {
+/// field itself on the fixed grid (`scale` 1), else a [`ScaledField`].
+pub fn dense_transform(field: DenseField, scale: f64) -> Box<dyn Transform> {
     if scale == 1.0 {
         Box::new(field)
     } else {
-        Box::new(super::ScaledField { field, scale })
+        Box::new(ScaledField { field, scale })
     }
 }
 

@@ -1,7 +1,11 @@
-//! Presets: registration settings in a TOML file, for `--preset FILE` and the GUI.
+//! The registration settings a person chooses, in one type: [`Settings`] is the preset file
+//! format (TOML), the command line's tuning flags (flattened into `alinify register` and
+//! `alinify batch`), and what the GUI's registration panel edits. Each field is optional;
+//! `None` keeps the default, which is defined once, in [`RegisterOptions::default`].
 //!
-//! Every key is optional; unknown keys are errors (a typo must not be ignored silently).
-//! Example:
+//! Layering (later wins): the defaults, a preset (bundled by name or a file), the settings
+//! given on top (flags, or the GUI's edits). In a batch, a pair's own preset and mode columns
+//! win over the batch's settings.
 //!
 //! ```toml
 //! mode = "accurate"
@@ -12,53 +16,93 @@
 //! samples = 20000
 //! iterations = 100
 //! ```
+//!
+//! Unknown keys are errors: a typo must not be ignored silently.
 
 use super::{Mode, RegisterOptions};
 use crate::metric::MetricKind;
 use crate::{Error, Result};
 use std::path::Path;
 
-/// Settings that override [`RegisterOptions`]' defaults; `None` leaves a setting alone.
-#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize, serde::Serialize)]
+/// The presets shipped with Alinify (`assets/presets`): (name, TOML text). They are accepted by
+/// name wherever a preset file is (`--preset cross-stain`).
+pub const BUNDLED: [(&str, &str); 3] = [
+    (
+        "same-modality",
+        include_str!("../../assets/presets/same-modality.toml"),
+    ),
+    (
+        "cross-stain",
+        include_str!("../../assets/presets/cross-stain.toml"),
+    ),
+    (
+        "photo-scene",
+        include_str!("../../assets/presets/photo-scene.toml"),
+    ),
+];
+
+/// Registration settings over [`RegisterOptions`]' defaults; `None` leaves a setting alone.
+/// Field names are the preset keys and, with dashes, the command-line flags.
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize, serde::Serialize, clap::Args)]
 #[serde(deny_unknown_fields)]
-pub struct Preset {
-    /// Registration mode.
+pub struct Settings {
+    /// Registration mode: accurate (affine + B-spline, the default), affine, fast.
+    #[arg(long)]
     pub mode: Option<Mode>,
-    /// Metric.
+    /// Metric: ncc (same modality, robust to exposure changes; the default), mse (identical
+    /// intensities), mi (different stains or modalities).
+    #[arg(long)]
     pub metric: Option<MetricKind>,
-    /// Pyramid levels.
+    /// Pyramid levels (default: down to about 64 px).
+    #[arg(long)]
     pub levels: Option<usize>,
-    /// Samples per metric evaluation.
+    /// Samples per metric evaluation (at least 100).
+    #[arg(long)]
     pub samples: Option<usize>,
-    /// Samples at the finest level.
+    /// Samples at the finest B-spline level (default: a fifth of its pixels, 20000 to 300000).
+    #[arg(long)]
     pub final_samples: Option<usize>,
-    /// Iterations per level at most.
+    /// Iterations per pyramid level at most.
+    #[arg(long)]
     pub iterations: Option<usize>,
-    /// Relative metric tolerance that ends a level.
+    /// Stop a level when the metric improves by less than this fraction.
+    #[arg(long)]
     pub relative_tolerance: Option<f64>,
-    /// Final B-spline control-point spacing (pixels).
+    /// Final B-spline control-point spacing in full-resolution pixels (default: the longer
+    /// side / 20, at least 32).
+    #[arg(long)]
     pub grid_spacing: Option<f64>,
-    /// Control-grid resolutions.
+    /// Control-grid resolutions: the spacing halves this many times minus one.
+    #[arg(long)]
     pub grid_levels: Option<usize>,
-    /// Bending-energy weight.
+    /// Bending-energy penalty weight (0: none; useful values 10 to 1000).
+    #[arg(long)]
     pub bending_weight: Option<f64>,
-    /// Finest pyramid level.
+    /// Finest pyramid level registered (default 0; 1 above 100 megapixels).
+    #[arg(long)]
     pub finest_level: Option<usize>,
-    /// Channel to register instead of the luminance.
+    /// Register on this channel (0-based) instead of the luminance.
+    #[arg(long)]
     pub channel: Option<usize>,
-    /// Sampling seed.
+    /// Seed of the metric's random sampling.
+    #[arg(long)]
     pub seed: Option<u64>,
-    /// Fast mode: smoothness weight of the flow.
+    /// Fast mode: smoothness of the flow (larger is smoother).
+    #[arg(long)]
     pub smoothness: Option<f32>,
-    /// Fast mode: linearisations per level.
+    /// Fast mode: linearisations per pyramid level.
+    #[arg(long)]
     pub warps: Option<u32>,
     /// Fast mode: solver sweeps per linearisation.
+    #[arg(long)]
     pub sweeps: Option<u32>,
-    /// Fast mode: radius of the coarse-level discrete search (0: off).
+    /// Fast mode: radius in pixels of a discrete search on coarse levels, for objects that move
+    /// independently (stereo, photo series); 0 (the default) for smooth deformations.
+    #[arg(long)]
     pub search: Option<u32>,
 }
 
-impl Preset {
+impl Settings {
     /// Reads a preset file.
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::read(path, e))?;
@@ -71,6 +115,24 @@ impl Preset {
             path: origin.into(),
             detail: format!("not a valid preset: {}", e.message()),
         })
+    }
+
+    /// A bundled preset by name (`None`: no preset has that name).
+    pub fn bundled(name: &str) -> Option<Result<Self>> {
+        let (name, text) = BUNDLED.iter().find(|(n, _)| *n == name)?;
+        Some(Self::parse(text, Path::new(name)))
+    }
+
+    /// A bundled preset's name, or else a preset file's path.
+    pub fn named(name_or_path: &str) -> Result<Self> {
+        Self::bundled(name_or_path).unwrap_or_else(|| Self::load(Path::new(name_or_path)))
+    }
+
+    /// The defaults with these settings on top.
+    pub fn options(&self) -> Result<RegisterOptions> {
+        let mut options = RegisterOptions::default();
+        self.apply(&mut options)?;
+        Ok(options)
     }
 
     /// Writes the settings that are set onto `options`, checking their ranges.
@@ -107,7 +169,7 @@ impl Preset {
             options.final_samples = Some(at_least_one("final_samples", v)?.max(100));
         }
         if let Some(v) = self.iterations {
-            options.max_iterations = at_least_one("iterations", v)?;
+            options.iterations = at_least_one("iterations", v)?;
         }
         if let Some(v) = self.relative_tolerance {
             options.relative_tolerance = positive("relative_tolerance", v)?;
@@ -142,10 +204,10 @@ impl Preset {
             options.flow.warps = at_least_one("warps", v as usize)? as u32;
         }
         if let Some(v) = self.sweeps {
-            options.flow.iterations = at_least_one("sweeps", v as usize)? as u32;
+            options.flow.sweeps = at_least_one("sweeps", v as usize)? as u32;
         }
         if let Some(v) = self.search {
-            options.flow.search_radius = v;
+            options.flow.search = v;
         }
         Ok(())
     }
@@ -165,31 +227,44 @@ mod tests {
         )
         .unwrap();
         let mut o = RegisterOptions::default();
-        Preset::load(&p).unwrap().apply(&mut o).unwrap();
+        Settings::load(&p).unwrap().apply(&mut o).unwrap();
         assert_eq!(
             (o.mode, o.metric, o.grid_spacing),
             (Mode::Accurate, MetricKind::Mi, Some(48.0))
         );
         std::fs::write(&p, "grid_spacnig = 48.0\n").unwrap();
-        let e = Preset::load(&p).unwrap_err();
+        let e = Settings::load(&p).unwrap_err();
         assert!(e.to_string().contains("grid_spacnig"), "{e}");
-        let bad = Preset {
+        let bad = Settings {
             grid_spacing: Some(-1.0),
-            ..Preset::default()
+            ..Settings::default()
         };
         assert!(bad.apply(&mut o).is_err());
     }
 
     #[test]
-    fn shipped_presets_are_valid() {
+    fn shipped_presets_are_valid_and_bundled_by_name() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/presets");
         let mut n = 0;
         for entry in std::fs::read_dir(dir).unwrap() {
             let path = entry.unwrap().path();
-            let mut o = RegisterOptions::default();
-            Preset::load(&path).unwrap().apply(&mut o).unwrap();
+            let from_file = Settings::load(&path).unwrap();
+            from_file.options().unwrap();
+            let name = path.file_stem().unwrap().to_str().unwrap();
+            assert_eq!(Settings::named(name).unwrap(), from_file, "{name}");
             n += 1;
         }
-        assert!(n >= 2);
+        assert_eq!(n, BUNDLED.len());
+        let cross = Settings::named("cross-stain").unwrap().options().unwrap();
+        assert_eq!((cross.metric, cross.grid_levels), (MetricKind::Mi, 3));
+        let e = Settings::named("no-such-preset").unwrap_err();
+        assert!(e.to_string().contains("no-such-preset"), "{e}");
+    }
+
+    #[test]
+    fn the_default_mode_is_accurate_everywhere() {
+        assert_eq!(Mode::default(), Mode::Accurate);
+        assert_eq!(RegisterOptions::default().mode, Mode::Accurate);
+        assert_eq!(Settings::default().options().unwrap().mode, Mode::Accurate);
     }
 }

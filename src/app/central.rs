@@ -1,0 +1,71 @@
+//! The central area: the viewer over the pair, the loading progress while a pair loads, or
+//! the start screen; and what the cursor points at.
+
+use super::layers::loading_text;
+use super::{AlinifyApp, Task, View};
+use crate::compose::{Blend, Pyramid};
+use eframe::egui;
+use std::time::{Duration, Instant};
+
+/// How long each layer shows in the flicker blend.
+pub const FLICKER_PERIOD: Duration = Duration::from_millis(500);
+
+impl AlinifyApp {
+    pub(super) fn central(&mut self, ui: &mut egui::Ui) {
+        let Some(layers) = &self.layers else {
+            if let Task::Loading(_, progress) = &self.task {
+                let (fraction, text) = loading_text(progress.as_ref());
+                ui.centered_and_justified(|ui| {
+                    ui.add(
+                        egui::ProgressBar::new(fraction)
+                            .text(text)
+                            .desired_width(320.0),
+                    );
+                });
+            } else {
+                ui.vertical_centered(|ui| {
+                    ui.add_space((ui.available_height() / 2.0 - 30.0).max(0.0));
+                    ui.label("Open a pair (or drop two images here), or try one:");
+                    ui.horizontal(|ui| {
+                        // Centre the two buttons.
+                        ui.add_space((ui.available_width() - 220.0).max(0.0) / 2.0);
+                        self.sample_buttons(ui);
+                    });
+                });
+            }
+            return;
+        };
+        if self.settings.composite.blend == Blend::Flicker {
+            let now = Instant::now();
+            let at = *self.flicker_at.get_or_insert(now);
+            if now - at >= FLICKER_PERIOD {
+                self.settings.composite.flicker_top = !self.settings.composite.flicker_top;
+                self.flicker_at = Some(now);
+            }
+        }
+        let scene = self.shared_scene(layers);
+        self.hover = self
+            .viewer
+            .show(ui, &scene, &self.settings.composite, self.settings.layout);
+    }
+
+    /// Text for the cursor's position: coordinates and the layers' values there.
+    pub(super) fn hover_text(&self) -> Option<String> {
+        let (p, layers) = (self.hover?, self.layers.as_ref()?);
+        let value = |pyramid: &Pyramid, q: [f64; 2]| {
+            crate::compose::sample(&pyramid.levels[0], 1.0, q[0].round(), q[1].round())
+                .map_or("-".into(), |v| format!("{:.0}", v * 255.0))
+        };
+        let q = match (self.view, &layers.warp) {
+            (View::After, Some(w)) => w.map(p),
+            _ => p,
+        };
+        Some(format!(
+            "x {:.0}, y {:.0}: fixed {}, moving {}",
+            p[0].floor(),
+            p[1].floor(),
+            value(&layers.fixed, p),
+            value(&layers.moving, q)
+        ))
+    }
+}

@@ -1,0 +1,240 @@
+//! The app's background work: the one task at a time (loading, adding layers, registering,
+//! exporting) and the warmup, their events (taken with [`JobHandle::drain`]) and cancel.
+
+use super::layers::{ExtraLayer, Layers};
+use super::{AlinifyApp, View};
+use crate::Error;
+use crate::compose::WarpGrid;
+use crate::job::{Event, JobHandle, Progress};
+use crate::register::RegisterSummary;
+use crate::warmup::WarmupReport;
+use std::time::Instant;
+
+/// What the app is doing in the background.
+pub enum Task {
+    /// Nothing.
+    Idle,
+    /// Loading a pair.
+    Loading(JobHandle<Layers>, Option<Progress>),
+    /// Loading extra layers.
+    AddingLayers(JobHandle<Vec<ExtraLayer>>),
+    /// Exporting the composite and the results.
+    Exporting {
+        /// The job: a summary line.
+        job: JobHandle<String>,
+        /// Fraction done.
+        fraction: f32,
+    },
+    /// Registering the pair.
+    Registering {
+        /// The job: its summary and the transform on the viewer's grid.
+        job: JobHandle<(RegisterSummary, WarpGrid)>,
+        /// Latest progress.
+        progress: Option<Progress>,
+    },
+}
+
+impl Task {
+    /// A short name for the status line and tests.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Task::Idle => "idle",
+            Task::Loading(..) => "loading",
+            Task::AddingLayers(_) => "adding layers",
+            Task::Exporting { .. } => "exporting",
+            Task::Registering { .. } => "registering",
+        }
+    }
+}
+
+/// Where the warmup stands (docs/ARCHITECTURE.md, "The application").
+pub enum WarmupState {
+    /// Not started (tests start it when they want it).
+    NotStarted,
+    /// Running: the step it is on.
+    Running {
+        /// The warmup thread.
+        job: JobHandle<WarmupReport>,
+        /// The step being run.
+        step: String,
+        /// When it started.
+        started: Instant,
+    },
+    /// Finished.
+    Done(WarmupReport),
+    /// Failed; the app works without it (runs pay the first-use cost).
+    Failed(String),
+}
+
+impl AlinifyApp {
+    /// Cancels the background task, if any.
+    pub fn cancel(&mut self) {
+        match &self.task {
+            Task::Idle => {}
+            Task::Loading(job, _) => job.cancel.cancel(),
+            Task::AddingLayers(job) => job.cancel.cancel(),
+            Task::Exporting { job, .. } => job.cancel.cancel(),
+            Task::Registering { job, .. } => job.cancel.cancel(),
+        }
+    }
+
+    /// Takes the background task's events; called every frame.
+    pub fn poll(&mut self) {
+        let task = std::mem::replace(&mut self.task, Task::Idle);
+        self.task = match task {
+            Task::Idle => Task::Idle,
+            Task::Loading(job, mut progress) => {
+                match job.drain(|e| keep_progress(e, &mut progress)) {
+                    None => Task::Loading(job, progress),
+                    Some(Ok(layers)) => {
+                        self.layers = Some(layers);
+                        self.viewer.camera = None;
+                        Task::Idle
+                    }
+                    Some(Err(e)) => {
+                        self.error = Some(e.to_string());
+                        Task::Idle
+                    }
+                }
+            }
+            Task::AddingLayers(job) => match job.drain(|_| {}) {
+                None => Task::AddingLayers(job),
+                Some(Ok(extras)) => {
+                    if let Some(layers) = &mut self.layers {
+                        layers.extras.extend(extras);
+                    }
+                    Task::Idle
+                }
+                Some(Err(e)) => {
+                    self.error = Some(e.to_string());
+                    Task::Idle
+                }
+            },
+            Task::Exporting { job, mut fraction } => {
+                let notice = &mut self.notice;
+                let finished = job.drain(|event| match event {
+                    Event::Progress(p) => fraction = p.fraction,
+                    Event::Log(line) => *notice = Some(line),
+                    Event::Finished(_) => {}
+                });
+                match finished {
+                    None => Task::Exporting { job, fraction },
+                    Some(Ok(message)) => {
+                        self.notice = Some(message);
+                        Task::Idle
+                    }
+                    Some(Err(e)) => {
+                        self.error = Some(format!("export failed: {e}"));
+                        Task::Idle
+                    }
+                }
+            }
+            Task::Registering { job, mut progress } => {
+                let history = &mut self.metric_history;
+                let finished = job.drain(|event| {
+                    if let Event::Progress(p) = &event
+                        && let Some(m) = p.metric
+                    {
+                        history.push([history.len() as f64, m]);
+                    }
+                    keep_progress(event, &mut progress);
+                });
+                match finished {
+                    None => Task::Registering { job, progress },
+                    Some(Ok((summary, grid))) => {
+                        self.finish_registration(summary, grid);
+                        self.view = View::After;
+                        Task::Idle
+                    }
+                    Some(Err(Error::Cancelled)) => {
+                        self.error = Some("registration cancelled".into());
+                        Task::Idle
+                    }
+                    Some(Err(e)) => {
+                        self.error = Some(e.to_string());
+                        Task::Idle
+                    }
+                }
+            }
+        };
+    }
+
+    /// Starts the warmup thread; the window stays interactive.
+    pub fn start_warmup(&mut self) {
+        self.warmup = match crate::warmup::spawn(self.waker.clone()) {
+            Ok(job) => WarmupState::Running {
+                job,
+                step: "starting".into(),
+                started: Instant::now(),
+            },
+            Err(e) => WarmupState::Failed(e.to_string()),
+        };
+    }
+
+    /// Takes the warmup's events: its current step, then its report.
+    pub(super) fn poll_warmup(&mut self) {
+        let WarmupState::Running { job, step, .. } = &mut self.warmup else {
+            return;
+        };
+        let finished = job.drain(|event| {
+            if let Event::Log(line) = event {
+                *step = line;
+            }
+        });
+        match finished {
+            None => {}
+            Some(Ok(report)) => {
+                let steps: Vec<String> = report
+                    .steps
+                    .iter()
+                    .map(|s| format!("{} {:.3} s", s.name, s.seconds))
+                    .collect();
+                eprintln!(
+                    "alinify: warmed up in {:.3} s ({})",
+                    report.seconds,
+                    steps.join(", ")
+                );
+                self.warmup = WarmupState::Done(report);
+            }
+            Some(Err(e)) => self.warmup = WarmupState::Failed(e.to_string()),
+        }
+    }
+
+    /// The status bar's warmup text and its tooltip (the steps and their times).
+    pub fn warmup_status(&self) -> (String, String) {
+        match &self.warmup {
+            WarmupState::NotStarted => (String::new(), String::new()),
+            WarmupState::Running { step, started, .. } => (
+                format!(
+                    "warming up: {step} ({:.1} s)",
+                    started.elapsed().as_secs_f64()
+                ),
+                "The first run will pay no first-use cost once this ends.".into(),
+            ),
+            WarmupState::Done(report) => {
+                let gpu = match &report.gpu {
+                    Ok(name) => format!("GPU {name}"),
+                    Err(why) => format!("no GPU ({why}): fast mode on the CPU"),
+                };
+                let steps = report
+                    .steps
+                    .iter()
+                    .map(|s| format!("{}: {:.2} s", s.name, s.seconds))
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                (
+                    format!("warmed up in {:.1} s · {gpu}", report.seconds),
+                    steps,
+                )
+            }
+            WarmupState::Failed(e) => (format!("warmup failed: {e}"), String::new()),
+        }
+    }
+}
+
+/// Keeps the latest progress report of a job's events.
+fn keep_progress<T>(event: Event<T>, progress: &mut Option<Progress>) {
+    if let Event::Progress(p) = event {
+        *progress = Some(p);
+    }
+}

@@ -1,0 +1,148 @@
+//! Registering the loaded pair: starting the run with the chosen settings, taking its result
+//! (the transform stays in memory, for the viewer and the export), and the registration panel.
+
+use super::{AlinifyApp, Task, WarmupState};
+use crate::compose::WarpGrid;
+use crate::job::JobHandle;
+use crate::register::{Backend, Mode, RegisterOptions, RegisterRequest, RegisterSummary};
+use crate::transform::Transform;
+use eframe::egui;
+use std::sync::Arc;
+
+/// What the last registration gave.
+#[derive(Debug, Clone)]
+pub struct RunResult {
+    /// NCC before and after.
+    pub ncc: [f64; 2],
+    /// Seconds of the whole run.
+    pub seconds: f64,
+    /// `cpu` or `gpu`, and the adapter.
+    pub backend: String,
+    /// The settings the run used.
+    pub options: RegisterOptions,
+    /// The transform found, as the run evaluated it (the export warps layers through it).
+    pub transform: Arc<dyn Transform>,
+}
+
+impl AlinifyApp {
+    /// Starts a registration of the loaded pair in the chosen mode.
+    pub fn run(&mut self) {
+        let Some(layers) = &self.layers else {
+            self.error = Some("load a fixed and a moving image first".into());
+            return;
+        };
+        if !matches!(self.task, Task::Idle) {
+            return;
+        }
+        self.error = None;
+        self.notice = None;
+        self.metric_history.clear();
+        let mut options = match self.settings.parameters.options(self.settings.mode) {
+            Ok(options) => options,
+            Err(e) => {
+                self.error = Some(format!("parameters: {e}"));
+                return;
+            }
+        };
+        if matches!(self.warmup, WarmupState::Running { .. }) && options.mode == Mode::Fast {
+            options.backend = Backend::Cpu;
+            self.notice = Some(
+                "the warmup is still running: this fast run uses the CPU instead of waiting".into(),
+            );
+        }
+        let request = RegisterRequest {
+            fixed: layers.fixed_path.clone(),
+            moving: layers.moving_path.clone(),
+            out_dir: self.out_dir.path().to_path_buf(),
+            field: None,
+            export_elastix: None,
+            fixed_mask: None,
+            moving_mask: None,
+            options,
+        };
+        let job = JobHandle::spawn_woken("alinify-register", self.waker.clone(), move |r| {
+            let summary = crate::register::register_files(&request, r)?;
+            let fixed = [summary.report.fixed.width, summary.report.fixed.height];
+            let grid =
+                WarpGrid::of_registration(summary.mapping.as_ref(), &summary.transform, fixed);
+            Ok((summary, grid))
+        });
+        match job {
+            Ok(job) => {
+                self.task = Task::Registering {
+                    job,
+                    progress: None,
+                }
+            }
+            Err(e) => self.error = Some(format!("cannot start the registration: {e}")),
+        }
+    }
+
+    /// Takes a finished registration: its figures, and its transform for the After view.
+    pub(super) fn finish_registration(&mut self, summary: RegisterSummary, grid: WarpGrid) {
+        let r = &summary.report;
+        self.result = Some(RunResult {
+            ncc: [r.ncc_before, r.ncc_after],
+            seconds: r.seconds.total,
+            backend: match &r.adapter {
+                Some(a) => format!("{} ({a})", r.backend),
+                None => r.backend.clone(),
+            },
+            options: r.options.clone(),
+            transform: summary.mapping,
+        });
+        if let Some(layers) = &mut self.layers {
+            layers.warp = Some(Arc::new(grid));
+        }
+    }
+
+    /// The mode toggle, the preset and key settings, Run and Cancel, the progress, the live
+    /// metric plot and the result.
+    pub(super) fn registration_panel(&mut self, ui: &mut egui::Ui) {
+        ui.heading("Registration");
+        let idle = matches!(self.task, Task::Idle);
+        let shown = ui.add_enabled_ui(idle, |ui| {
+            super::parameters::mode_toggle(ui, &mut self.settings.mode);
+            self.settings.parameters.show(ui, &mut self.settings.mode)
+        });
+        if let Some(e) = shown.inner {
+            self.error = Some(e);
+        }
+        if self.own_choice.is_some() {
+            ui.weak("chosen for the sample pair; your own settings return with the next pair");
+        }
+        ui.horizontal(|ui| {
+            if ui
+                .add_enabled(idle && self.layers.is_some(), egui::Button::new("Run"))
+                .clicked()
+            {
+                self.run();
+            }
+            if ui.add_enabled(!idle, egui::Button::new("Cancel")).clicked() {
+                self.cancel();
+            }
+        });
+        if let Task::Registering { progress, .. } = &self.task {
+            let (fraction, text) = match progress {
+                Some(p) => (p.fraction, p.describe()),
+                None => (0.0, "starting".into()),
+            };
+            ui.add(egui::ProgressBar::new(fraction).text(text));
+        }
+        if !self.metric_history.is_empty() {
+            let points: Vec<[f64; 2]> = self.metric_history.clone();
+            egui_plot::Plot::new("metric")
+                .height(120.0)
+                .show_axes([false, true])
+                .allow_drag(false)
+                .allow_zoom(false)
+                .allow_scroll(false)
+                .show(ui, |plot| plot.line(egui_plot::Line::new("metric", points)));
+        }
+        if let Some(r) = &self.result {
+            ui.label(format!("NCC before {:.4}", r.ncc[0]));
+            ui.label(format!("NCC after {:.4}", r.ncc[1]));
+            ui.label(format!("{:.2} s on {}", r.seconds, r.backend));
+        }
+    }
+}
