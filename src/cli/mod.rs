@@ -15,7 +15,7 @@ use alinify::register::RegisterRequest;
 use alinify::synth::{Deform, SynthParams, Texture};
 use alinify::transform::warp::Interpolation;
 use alinify::{Error, io};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::path::{Path, PathBuf};
 
 /// Exit status for success.
@@ -169,7 +169,10 @@ fn parse_interpolation(s: &str) -> Result<Interpolation, String> {
 
 /// Parses arguments, runs the command, and returns the exit status.
 pub fn run() -> i32 {
-    let cli = match Cli::try_parse() {
+    let parsed = settings::with_defaults(Cli::command())
+        .try_get_matches()
+        .and_then(|matches| Cli::from_arg_matches(&matches));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();

@@ -17,6 +17,26 @@ pub struct SettingsArgs {
     settings: Settings,
 }
 
+/// `command` with every registration setting's default appended to its help in the
+/// subcommands that take the settings; the defaults come from the engine, not from the help's
+/// text, so the two cannot disagree.
+pub fn with_defaults(command: clap::Command) -> clap::Command {
+    let defaults = Settings::defaults();
+    ["register", "batch"]
+        .into_iter()
+        .fold(command, |command, name| {
+            command.mut_subcommand(name, |mut sub| {
+                for (key, value) in &defaults {
+                    sub = sub.mut_arg(key, |arg| {
+                        let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+                        arg.help(format!("{help} [default: {value}]"))
+                    });
+                }
+                sub
+            })
+        })
+}
+
 impl SettingsArgs {
     /// The defaults, then the preset, then the flags given.
     pub fn options(&self) -> anyhow::Result<RegisterOptions> {

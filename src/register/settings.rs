@@ -46,10 +46,10 @@ pub const BUNDLED: [(&str, &str); 3] = [
 #[derive(Debug, Clone, Default, PartialEq, serde::Deserialize, serde::Serialize, clap::Args)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
-    /// Registration mode: accurate (affine + B-spline, the default), affine, fast.
+    /// Registration mode: accurate (affine + B-spline), affine, fast.
     #[arg(long)]
     pub mode: Option<Mode>,
-    /// Metric: ncc (same modality, robust to exposure changes; the default), mse (identical
+    /// Metric: ncc (same modality, robust to exposure changes), mse (identical
     /// intensities), mi (different stains or modalities).
     #[arg(long)]
     pub metric: Option<MetricKind>,
@@ -97,7 +97,7 @@ pub struct Settings {
     #[arg(long)]
     pub sweeps: Option<u32>,
     /// Fast mode: radius in pixels of a discrete search on coarse levels, for objects that move
-    /// independently (stereo, photo series); 0 (the default) for smooth deformations.
+    /// independently (stereo, photo series); 0 for smooth deformations.
     #[arg(long)]
     pub search: Option<u32>,
 }
@@ -125,7 +125,38 @@ impl Settings {
 
     /// A bundled preset's name, or else a preset file's path.
     pub fn named(name_or_path: &str) -> Result<Self> {
-        Self::bundled(name_or_path).unwrap_or_else(|| Self::load(Path::new(name_or_path)))
+        if let Some(bundled) = Self::bundled(name_or_path) {
+            return bundled;
+        }
+        let path = Path::new(name_or_path);
+        if !path.exists() {
+            let names: Vec<&str> = BUNDLED.iter().map(|(name, _)| *name).collect();
+            return Err(Error::InvalidArgument(format!(
+                "preset {name_or_path:?} is neither a bundled preset ({}) nor a file",
+                names.join(", ")
+            )));
+        }
+        Self::load(path)
+    }
+
+    /// Each setting's key and its fixed default as a person reads it, from
+    /// [`RegisterOptions::default`] (the one place defaults are defined). Settings whose
+    /// default depends on the images (levels, grid spacing, ...) are left out: their
+    /// documentation gives the rule.
+    pub fn defaults() -> Vec<(String, String)> {
+        let options = serde_json::to_value(RegisterOptions::default()).expect("plain data");
+        setting_keys()
+            .into_iter()
+            .filter_map(|key| {
+                let value = options.get(&key).or_else(|| options["flow"].get(&key))?;
+                let text = match value {
+                    serde_json::Value::Null => return None,
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                Some((key, text))
+            })
+            .collect()
     }
 
     /// The defaults with these settings on top.
@@ -213,6 +244,14 @@ impl Settings {
     }
 }
 
+/// Every setting's key, in declaration order.
+fn setting_keys() -> Vec<String> {
+    match serde_json::to_value(Settings::default()).expect("plain data") {
+        serde_json::Value::Object(map) => map.keys().cloned().collect(),
+        _ => unreachable!("a struct serialises to an object"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -258,7 +297,27 @@ mod tests {
         let cross = Settings::named("cross-stain").unwrap().options().unwrap();
         assert_eq!((cross.metric, cross.grid_levels), (MetricKind::Mi, 3));
         let e = Settings::named("no-such-preset").unwrap_err();
-        assert!(e.to_string().contains("no-such-preset"), "{e}");
+        assert!(
+            e.to_string().contains("no-such-preset") && e.to_string().contains("cross-stain"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn every_setting_has_the_name_of_the_option_it_sets() {
+        let options = serde_json::to_value(RegisterOptions::default()).unwrap();
+        for key in setting_keys() {
+            assert!(
+                options.get(&key).is_some() || options["flow"].get(&key).is_some(),
+                "the setting {key} names no option"
+            );
+        }
+        let defaults = Settings::defaults();
+        let default = |key: &str| defaults.iter().find(|(k, _)| k == key).map(|(_, v)| v);
+        assert_eq!(default("mode").unwrap(), "accurate");
+        assert_eq!(default("iterations").unwrap(), "100");
+        assert_eq!(default("sweeps").unwrap(), "12");
+        assert_eq!(default("grid_spacing"), None, "depends on the image");
     }
 
     #[test]
