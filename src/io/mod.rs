@@ -18,7 +18,7 @@ mod warp_tiff;
 
 pub use atomic::{AtomicFile, ensure_output_dir, write_atomic};
 pub use tiff::{TiffSpec, write_tiff_streaming};
-pub use transform_file::{ImageSize, TransformFile, TransformSpec, dense_transform};
+pub use transform_file::{ImageSize, TransformFile, TransformSpec};
 pub use warp_tiff::warp_to_tiff;
 
 use crate::raster::{AnyImage, Sample, SampleDepth};

@@ -2,7 +2,7 @@
 
 use super::{flo, write_atomic};
 use crate::transform::{
-    Affine, AffineBSpline, BSplineTransform, Composed, DenseField, Identity, ScaledField, Transform,
+    Affine, AffineBSpline, BSplineTransform, Composed, Identity, Transform, dense_transform,
 };
 use crate::{Error, Result};
 use std::path::{Path, PathBuf};
@@ -196,16 +196,6 @@ impl TransformSpec {
                     .collect::<Result<_>>()?,
             }),
         })
-    }
-}
-
-/// A dense field stored at `scale` full-resolution pixels per field pixel, as a transform: the
-/// field itself on the fixed grid (`scale` 1), else a [`ScaledField`].
-pub fn dense_transform(field: DenseField, scale: f64) -> Box<dyn Transform> {
-    if scale == 1.0 {
-        Box::new(field)
-    } else {
-        Box::new(ScaledField { field, scale })
     }
 }
 

@@ -249,7 +249,7 @@ pub fn register_files<T>(
             crate::io::flo::write_flo(&flow_path, &outcome.flow.field)?;
             let scale = (1u64 << outcome.flow.level) as f64;
             // The field is in memory already: no need to read flow.flo back.
-            in_memory = Some(crate::io::dense_transform(outcome.flow.field, scale));
+            in_memory = Some(crate::transform::dense_transform(outcome.flow.field, scale));
             (
                 TransformSpec::Dense {
                     field: FLOW_FILE.into(),

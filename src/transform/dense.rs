@@ -141,6 +141,16 @@ impl RowMapper for ScaledRows<'_> {
     }
 }
 
+/// A dense field stored at `scale` full-resolution pixels per field pixel, as a transform: the
+/// field itself on the fixed grid (`scale` 1), else a [`ScaledField`].
+pub fn dense_transform(field: DenseField, scale: f64) -> Box<dyn Transform> {
+    if scale == 1.0 {
+        Box::new(field)
+    } else {
+        Box::new(ScaledField { field, scale })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

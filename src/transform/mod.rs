@@ -14,7 +14,7 @@ pub mod warp;
 pub use affine::{Affine, AffineParametric};
 pub use affine_bspline::AffineBSpline;
 pub use bspline::BSplineTransform;
-pub use dense::{DenseField, ScaledField};
+pub use dense::{DenseField, ScaledField, dense_transform};
 
 use crate::raster::GrayF32;
 use ndarray::Axis;
