@@ -1,6 +1,6 @@
 //! What a batch registers: a manifest CSV, one reference against a folder, or a chain.
 
-use crate::register::Mode;
+use crate::register::{Mode, Settings};
 use crate::{Error, Result};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -18,8 +18,19 @@ pub struct BatchJob {
     pub moving: PathBuf,
     /// Mode for this pair (else the batch's).
     pub mode: Option<Mode>,
-    /// Preset for this pair (else the batch's).
+    /// Preset for this pair (else the batch's): a bundled preset's bare name, or a file.
     pub preset: Option<PathBuf>,
+}
+
+/// A manifest's preset column: a bundled preset's name stays a bare name (unless a file of
+/// that name lies beside the manifest), anything else is a file relative to the manifest.
+fn preset_column(base: &Path, value: &str) -> PathBuf {
+    let beside = base.join(value);
+    if Settings::bundled(value).is_some() && !beside.exists() {
+        PathBuf::from(value)
+    } else {
+        beside
+    }
 }
 
 /// Image file extensions a folder listing picks up.
@@ -73,7 +84,7 @@ pub fn read_manifest(path: &Path) -> Result<Vec<BatchJob>> {
             fixed: base.join(fixed),
             moving: base.join(moving),
             mode,
-            preset: field(4).map(|p| base.join(p)),
+            preset: field(4).map(|p| preset_column(base, p)),
         });
     }
     if jobs.is_empty() {
@@ -216,11 +227,23 @@ mod tests {
              a/f.tif, a/m.tif ,,fast,\n\
              # a comment\n\
              b/f.tif,a/m.tif,,,p.toml\n\
-             c/f.tif,c/x.png,third,accurate\n",
+             c/f.tif,c/x.png,third,accurate\n\
+             d/f.tif,d/m.tif,fourth,,cross-stain\n",
         )
         .unwrap();
         let jobs = read_manifest(&manifest).unwrap();
-        assert_eq!(jobs.len(), 3);
+        assert_eq!(jobs.len(), 4);
+        // A bundled preset by name; a file of that name beside the manifest would win.
+        assert_eq!(jobs[3].preset, Some(PathBuf::from("cross-stain")));
+        assert_eq!(
+            preset_column(dir.path(), "p.toml"),
+            dir.path().join("p.toml")
+        );
+        std::fs::write(dir.path().join("cross-stain"), "").unwrap();
+        assert_eq!(
+            preset_column(dir.path(), "cross-stain"),
+            dir.path().join("cross-stain")
+        );
         assert_eq!(jobs[0].fixed, dir.path().join("a/f.tif"));
         assert_eq!(jobs[0].moving, dir.path().join("a/m.tif"));
         assert_eq!(jobs[0].mode, Some(Mode::Fast));

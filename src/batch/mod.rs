@@ -356,7 +356,7 @@ fn run_job(
     };
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> Result<_> {
         if let Some(preset) = &job.preset {
-            Settings::load(preset)?.apply(&mut settings)?;
+            Settings::named(&preset.to_string_lossy())?.apply(&mut settings)?;
         }
         if let Some(mode) = job.mode {
             settings.mode = mode;
