@@ -169,7 +169,7 @@ fn parse_interpolation(s: &str) -> Result<Interpolation, String> {
 
 /// Parses arguments, runs the command, and returns the exit status.
 pub fn run() -> i32 {
-    let parsed = settings::with_defaults(Cli::command())
+    let parsed = settings::help_from_engine(Cli::command())
         .try_get_matches()
         .and_then(|matches| Cli::from_arg_matches(&matches));
     let cli = match parsed {

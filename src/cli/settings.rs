@@ -1,6 +1,7 @@
 //! The registration flags that `alinify register` and `alinify batch` share: the engine's
 //! [`Settings`] flattened into clap, a preset under them and the backend beside them.
 
+use alinify::register::settings::BUNDLED;
 use alinify::register::{Backend, RegisterOptions, Settings};
 
 /// Backend, preset and every registration setting.
@@ -9,23 +10,28 @@ pub struct SettingsArgs {
     /// Where to compute: auto, cpu or gpu (env ALINIFY_BACKEND).
     #[arg(long, env = "ALINIFY_BACKEND", default_value = "auto")]
     backend: Backend,
-    /// A bundled preset (same-modality, cross-stain, photo-scene) or a TOML preset file;
-    /// flags given here override it (in a batch, a pair's own preset column wins over both).
+    /// A bundled preset by name or a TOML preset file; flags given here override it (in a
+    /// batch, a pair's own preset column wins over both).
     #[arg(long, value_name = "NAME|FILE")]
     preset: Option<String>,
     #[command(flatten)]
     settings: Settings,
 }
 
-/// `command` with every registration setting's default appended to its help in the
-/// subcommands that take the settings; the defaults come from the engine, not from the help's
-/// text, so the two cannot disagree.
-pub fn with_defaults(command: clap::Command) -> clap::Command {
+/// `command` with the engine's facts added to the help of the subcommands that take the
+/// settings: each setting's default, and the bundled presets' names. They come from the
+/// engine, not from the help's text, so the two cannot disagree.
+pub fn help_from_engine(command: clap::Command) -> clap::Command {
     let defaults = Settings::defaults();
+    let presets: Vec<&str> = BUNDLED.iter().map(|(name, _)| *name).collect();
     ["register", "batch"]
         .into_iter()
         .fold(command, |command, name| {
             command.mut_subcommand(name, |mut sub| {
+                sub = sub.mut_arg("preset", |arg| {
+                    let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+                    arg.help(format!("{help} [bundled: {}]", presets.join(", ")))
+                });
                 for (key, value) in &defaults {
                     sub = sub.mut_arg(key, |arg| {
                         let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
