@@ -76,6 +76,8 @@ pub enum Stage {
     Warp,
     /// Writing outputs.
     Write,
+    /// Computing quality maps or other analyses.
+    Analyze,
 }
 
 impl std::fmt::Display for Stage {
@@ -87,6 +89,7 @@ impl std::fmt::Display for Stage {
             Stage::Register => "register",
             Stage::Warp => "warp",
             Stage::Write => "write",
+            Stage::Analyze => "analyze",
         };
         f.write_str(name)
     }

@@ -1,5 +1,10 @@
-//! Measuring registration quality: end-point error against ground truth, and similarity of the
-//! fixed image with the warped moving image.
+//! Measuring registration quality: end-point error against ground truth, similarity of the
+//! fixed image with the warped moving image, regional quality maps ([`quality`]) and the
+//! Jacobian of a transform ([`jacobian`]), with the regions they flag ([`flags`]).
+
+pub mod flags;
+pub mod jacobian;
+pub mod quality;
 
 use crate::io::flo::UNKNOWN_THRESHOLD;
 use crate::raster::{BilinearSampler, GrayF32, ROWS_PER_TASK};

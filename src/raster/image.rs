@@ -12,6 +12,9 @@ pub trait Sample: Copy + Send + Sync + Default + 'static {
     fn to_unit(self) -> f32;
     /// Converts from registration units, rounding and clamping for integers.
     fn from_unit(v: f32) -> Self;
+    /// The value in registration units in f64, divided in f64 (`v / 255`, `v / 65535`), as
+    /// exact definitions such as R2M2's quality maps read it.
+    fn to_unit_f64(self) -> f64;
 }
 
 impl Sample for u8 {
@@ -23,6 +26,10 @@ impl Sample for u8 {
     #[inline]
     fn from_unit(v: f32) -> Self {
         (v * 255.0 + 0.5).clamp(0.0, 255.0) as u8
+    }
+    #[inline]
+    fn to_unit_f64(self) -> f64 {
+        f64::from(self) / 255.0
     }
 }
 
@@ -36,6 +43,10 @@ impl Sample for u16 {
     fn from_unit(v: f32) -> Self {
         (v * 65535.0 + 0.5).clamp(0.0, 65535.0) as u16
     }
+    #[inline]
+    fn to_unit_f64(self) -> f64 {
+        f64::from(self) / 65535.0
+    }
 }
 
 impl Sample for f32 {
@@ -47,6 +58,10 @@ impl Sample for f32 {
     #[inline]
     fn from_unit(v: f32) -> Self {
         v
+    }
+    #[inline]
+    fn to_unit_f64(self) -> f64 {
+        f64::from(self)
     }
 }
 
@@ -140,6 +155,11 @@ impl<T: Sample> Raster<T> {
         }
     }
 
+    /// [`Self::luminance_row`] in f64 ([`Sample::to_unit_f64`]; weights 0.299, 0.587, 0.114).
+    pub fn luminance_row_f64(&self, y: usize, out: &mut [f64]) {
+        luminance_f64(self.row(y), self.channels(), out);
+    }
+
     /// One channel of row `y` in registration units.
     pub fn channel_row(&self, y: usize, channel: usize, out: &mut [f32]) {
         let c = self.channels();
@@ -164,6 +184,25 @@ impl<T: Sample> Raster<T> {
     /// A view of channel `c`.
     pub fn channel(&self, c: usize) -> ArrayView2<'_, T> {
         self.data.index_axis(Axis(2), c)
+    }
+}
+
+/// Luminance in f64 of interleaved samples with `channels` per pixel (see
+/// [`Raster::luminance_row_f64`]).
+pub fn luminance_f64<T: Sample>(samples: &[T], channels: usize, out: &mut [f64]) {
+    match channels {
+        1 | 2 => {
+            for (o, px) in out.iter_mut().zip(samples.chunks_exact(channels)) {
+                *o = px[0].to_unit_f64();
+            }
+        }
+        c => {
+            for (o, px) in out.iter_mut().zip(samples.chunks_exact(c)) {
+                *o = 0.299 * px[0].to_unit_f64()
+                    + 0.587 * px[1].to_unit_f64()
+                    + 0.114 * px[2].to_unit_f64();
+            }
+        }
     }
 }
 
@@ -223,6 +262,10 @@ impl AnyImage {
     /// Luminance of one row, see [`Raster::luminance_row`].
     pub fn luminance_row(&self, y: usize, out: &mut [f32]) {
         with_raster!(self, r => r.luminance_row(y, out))
+    }
+    /// Luminance of one row in f64, see [`Raster::luminance_row_f64`].
+    pub fn luminance_row_f64(&self, y: usize, out: &mut [f64]) {
+        with_raster!(self, r => r.luminance_row_f64(y, out))
     }
     /// A gray `f32` image wrapped as an [`AnyImage`].
     pub fn from_gray_f32(gray: GrayF32) -> AnyImage {

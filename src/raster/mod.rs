@@ -7,7 +7,7 @@ mod prepared;
 pub mod pyramid;
 pub mod tiles;
 
-pub use image::{AnyImage, Raster, Sample, SampleDepth};
+pub use image::{AnyImage, Raster, Sample, SampleDepth, luminance_f64};
 pub use interpolate::{BilinearSampler, CubicBSplineSampler};
 pub use prepared::PreparedImage;
 pub use pyramid::{Pyramid, PyramidParams};

@@ -45,6 +45,10 @@ impl Transform for DenseField {
         [x + u as f64, y + v as f64]
     }
 
+    fn as_dense(&self) -> Option<(&DenseField, f64)> {
+        Some((self, 1.0))
+    }
+
     fn row_mapper(&self, x0: usize, width: usize) -> Box<dyn RowMapper + '_> {
         Box::new(DenseRows { f: self, x0, width })
     }
@@ -98,6 +102,10 @@ impl Transform for ScaledField {
     fn map_point(&self, x: f64, y: f64) -> [f64; 2] {
         let [u, v] = self.displacement(x, y);
         [x + u, y + v]
+    }
+
+    fn as_dense(&self) -> Option<(&DenseField, f64)> {
+        Some((&self.field, self.scale))
     }
 
     fn row_mapper(&self, x0: usize, width: usize) -> Box<dyn RowMapper + '_> {

@@ -37,6 +37,12 @@ pub trait Transform: Send + Sync + std::fmt::Debug {
         ]
     }
 
+    /// The dense displacement field behind this transform and its full-resolution pixels per
+    /// field pixel, when it is one (so that analyses can work on the field's own grid).
+    fn as_dense(&self) -> Option<(&DenseField, f64)> {
+        None
+    }
+
     /// Prepares fast evaluation of rows of pixel centres `x0..x0 + width`.
     fn row_mapper(&self, x0: usize, width: usize) -> Box<dyn RowMapper + '_> {
         Box::new(PointwiseRows {
