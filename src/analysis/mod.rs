@@ -5,6 +5,7 @@
 pub mod flags;
 pub mod jacobian;
 pub mod quality;
+pub mod render;
 
 use crate::io::flo::UNKNOWN_THRESHOLD;
 use crate::raster::{BilinearSampler, GrayF32, ROWS_PER_TASK};

@@ -1,6 +1,7 @@
 //! Command-line parsing and the subcommands. Library errors become one line on stderr and an
 //! exit status; a panic is a bug.
 
+mod analyze;
 mod batch;
 mod bench;
 mod compose;
@@ -107,6 +108,10 @@ enum Command {
     /// Register many pairs (manifest, reference + folder, or chain) with a journal, resume,
     /// reports and shards.
     Batch(Box<batch::BatchArgs>),
+    /// Quality control: regional quality maps of a registered pair, or the Jacobian of a
+    /// transform (folding, discontinuities), with flagged regions.
+    #[command(subcommand)]
+    Analyze(analyze::AnalyzeCommand),
     /// Benchmarks of the engine on generated data (wall time and peak memory).
     Bench(bench::BenchArgs),
     /// Generate pairs, register them, print timings and errors against the ground truth.
@@ -224,6 +229,7 @@ pub fn run() -> i32 {
         }) => synth(size, seed, deform, base.as_deref(), depth, noise, &out, &ui),
         Some(Command::Eval { field, gt, mask }) => eval(&field, &gt, mask.as_deref()),
         Some(Command::Batch(args)) => batch::run(*args, cli.threads, &ui),
+        Some(Command::Analyze(command)) => analyze::run(command, &ui),
         Some(Command::Bench(args)) => bench::run(args, &ui),
         Some(Command::Demo(args)) => demo::run(args, &ui),
     };

@@ -8,10 +8,12 @@
 mod compose;
 mod export;
 mod flow;
+mod quality;
 
 pub use compose::{Compositor, Frame};
 pub use export::export_renderer;
 pub use flow::GpuFlowSolver;
+pub use quality::GpuBoxMaps;
 
 use crate::{Error, Result};
 use std::path::PathBuf;
@@ -23,9 +25,15 @@ pub const FLOW_SHADER: &str = include_str!("../../shaders/flow.wgsl");
 /// The WGSL of the layer compositor, embedded at build time.
 pub const COMPOSE_SHADER: &str = include_str!("../../shaders/compose.wgsl");
 
+/// The WGSL of the quality maps' box-sum kernel, embedded at build time.
+pub const QUALITY_SHADER: &str = include_str!("../../shaders/quality.wgsl");
+
 /// Every WGSL source the engine compiles, by file name (for validation tests and warmup).
-pub const SHADERS: &[(&str, &str)] =
-    &[("flow.wgsl", FLOW_SHADER), ("compose.wgsl", COMPOSE_SHADER)];
+pub const SHADERS: &[(&str, &str)] = &[
+    ("flow.wgsl", FLOW_SHADER),
+    ("compose.wgsl", COMPOSE_SHADER),
+    ("quality.wgsl", QUALITY_SHADER),
+];
 
 /// A wgpu device with its queue and the adapter it came from.
 pub struct GpuContext {
@@ -39,6 +47,7 @@ pub struct GpuContext {
     pub limits: wgpu::Limits,
     failure: Arc<Mutex<Option<String>>>,
     flow: OnceLock<flow::FlowPipelines>,
+    quality: OnceLock<quality::QualityPipeline>,
     pipeline_cache: Option<DiskPipelineCache>,
 }
 
@@ -97,6 +106,7 @@ impl GpuContext {
             limits,
             failure,
             flow: OnceLock::new(),
+            quality: OnceLock::new(),
             pipeline_cache,
         })
     }
@@ -134,10 +144,11 @@ impl GpuContext {
         }
     }
 
-    /// Compiles every pipeline now (the flow kernels), so that the first run does not pay for
-    /// it, and saves the pipeline cache to disk where the backend has one.
+    /// Compiles every pipeline now (the flow kernels, the quality maps), so that the first run
+    /// does not pay for it, and saves the pipeline cache to disk where the backend has one.
     pub fn warm_up(&self) -> Result<()> {
         self.flow_pipelines();
+        self.quality_pipeline();
         self.check()?;
         if let Some(disk) = &self.pipeline_cache {
             disk.save()?;
@@ -148,6 +159,13 @@ impl GpuContext {
     /// The file the pipeline cache lives in, when the backend supports one (Vulkan).
     pub fn pipeline_cache_path(&self) -> Option<&std::path::Path> {
         self.pipeline_cache.as_ref().map(|d| d.path.as_path())
+    }
+
+    fn quality_pipeline(&self) -> &quality::QualityPipeline {
+        self.quality.get_or_init(|| {
+            let cache = self.pipeline_cache.as_ref().map(|d| &d.cache);
+            quality::QualityPipeline::new(&self.device, cache)
+        })
     }
 
     fn flow_pipelines(&self) -> &flow::FlowPipelines {

@@ -12,11 +12,13 @@ mod atomic;
 mod codecs;
 pub mod elastix;
 pub mod flo;
+mod row_stream;
 pub mod tiff;
 mod transform_file;
 mod warp_tiff;
 
 pub use atomic::{AtomicFile, ensure_output_dir, write_atomic};
+pub use row_stream::RowStreamTiff;
 pub use tiff::{TiffSpec, write_tiff_streaming};
 pub use transform_file::{ImageSize, TransformFile, TransformSpec};
 pub use warp_tiff::warp_to_tiff;

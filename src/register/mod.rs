@@ -6,6 +6,7 @@ pub mod bspline;
 pub mod fast;
 pub mod init;
 mod pipeline;
+pub mod qc;
 pub mod settings;
 
 pub use settings::Settings;

@@ -94,6 +94,8 @@ pub struct Report {
     pub ncc_before: f64,
     /// NCC of fixed and warped moving after registration.
     pub ncc_after: f64,
+    /// Quality control: regional maps and the Jacobian, with their flags.
+    pub qc: super::qc::QcSummary,
     /// Peak resident memory of the process, MiB.
     pub peak_rss_mib: Option<f64>,
     /// Files written.
@@ -274,8 +276,12 @@ pub fn register_files<T>(
     let ncc_before =
         crate::analysis::ncc_after_transform(&fl, &ml, &crate::transform::Identity, scale);
     let ncc_after = crate::analysis::ncc_after_transform(&fl, &ml, transform.as_ref(), scale);
-    drop((fl, ml));
     reporter.log(format!("NCC before {ncc_before:.4}, after {ncc_after:.4}"));
+    let qc = super::qc::registration_qc(&fl, &ml, transform.as_ref(), ncc_level, (fw, fh), cancel)?;
+    drop((fl, ml));
+    if qc.flagged() {
+        reporter.log(format!("QC flags: {}", qc.flags.join(", ")));
+    }
 
     stage(Stage::Warp, 0.9);
     let mut outputs = Vec::new();
@@ -325,6 +331,7 @@ pub fn register_files<T>(
         ncc_level,
         ncc_before,
         ncc_after,
+        qc,
         peak_rss_mib: crate::memory::peak_rss_bytes().map(|b| b as f64 / (1 << 20) as f64),
         outputs,
     };

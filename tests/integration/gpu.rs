@@ -125,3 +125,61 @@ fn gpu_tiles_stitch_like_the_whole_level() {
         "tiled differs from whole: mean {mean}, max {max}"
     );
 }
+
+/// The QC box maps of a generated pair on the GPU, in bands forced small, against the CPU twin
+/// in one band: same windows across band edges, same sums within f32 rounding.
+#[test]
+fn gpu_box_maps_match_the_cpu_twin_across_forced_bands() {
+    use alinify::analysis::quality::{
+        CpuBoxMaps, InMemoryMaps, PairSource, QualityMap, QualityOptions, compute_quality,
+    };
+    use alinify::gpu::GpuBoxMaps;
+    use alinify::raster::{AnyImage, Raster};
+    let Some(context) = context() else { return };
+    let (w, h) = (203, 157);
+    let texture = Texture::procedural(w, h, 5);
+    let values = |dx: f64| -> Vec<f32> {
+        (0..w * h)
+            .map(|i| texture.value((i % w) as f64 + dx, (i / w) as f64) as f32)
+            .collect()
+    };
+    let image = |v| AnyImage::F32(Raster::from_interleaved(w, h, 1, v).unwrap());
+    let (fixed, moving) = (image(values(0.0)), image(values(1.5)));
+    let source = PairSource {
+        fixed: &fixed,
+        moving: &moving,
+        transform: None,
+        mask: None,
+    };
+    let options = QualityOptions {
+        maps: vec![QualityMap::Mse, QualityMap::Corr, QualityMap::DmMse],
+        ..QualityOptions::default()
+    };
+    let reporter = Reporter::<()>::silent(CancelToken::new());
+    let run = |kernel: &dyn alinify::analysis::quality::BoxMapKernel| {
+        let mut sink = InMemoryMaps::default();
+        let result = compute_quality(&source, &options, kernel, &mut sink, &reporter).unwrap();
+        (result, sink)
+    };
+    // About 30 rows a band: five bands, each with its halo.
+    let gpu = GpuBoxMaps::new(context, Some(w * 36));
+    let (on_gpu, gpu_maps) = run(&gpu);
+    let (on_cpu, cpu_maps) = run(&CpuBoxMaps);
+    assert_eq!(on_gpu.report.backend, "gpu");
+    for map in &options.maps {
+        let (a, b) = (&gpu_maps.maps[map], &cpu_maps.maps[map]);
+        assert_eq!(a.len(), w * h);
+        let worst = a
+            .iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0f32, f32::max);
+        // f32 sums of 49 values in the same order; the GPU may fuse multiply-adds.
+        assert!(
+            worst <= 1e-5,
+            "{}: GPU and CPU differ by {worst}",
+            map.name()
+        );
+    }
+    assert_eq!(on_gpu.report.flags, on_cpu.report.flags);
+}

@@ -1,6 +1,7 @@
 //! Integration tests: the `alinify` binary end to end, on data the tests generate.
 
 mod accurate;
+mod analyze;
 mod bad_input;
 mod batch;
 mod cli;

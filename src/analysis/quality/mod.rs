@@ -544,7 +544,7 @@ impl Accumulator {
                 if v.is_finite() {
                     self.sum += f64::from(v);
                     self.count += 1;
-                    if yy % stride == 0 && x % stride == 0 {
+                    if yy.is_multiple_of(stride) && x.is_multiple_of(stride) {
                         self.samples.push(v);
                     }
                 }
@@ -578,11 +578,11 @@ impl Accumulator {
     }
 }
 
-/// The flag rule: a cell is scored when at least half its pixels were scored and the fixed
+/// The flag rule: a cell is scored when at least half a full cell's pixels were scored and the fixed
 /// image has texture there (its mean window standard deviation is at least a quarter of the
 /// median cell's and above 0.002): on flat ground no measure says anything. A scored cell is
 /// poor when its mean is worse than the median of the scored cells by more than both four
-/// robust standard deviations (1.4826 MAD) and a margin (0.2 for a correlation, half the median
+/// robust standard deviations (1.4826 MAD) and a margin (0.3 for a correlation, half the median
 /// for the others). Poor cells that touch (8-connected) form one flagged region.
 pub fn poor_regions(
     map: QualityMap,
@@ -604,7 +604,9 @@ pub fn poor_regions(
     let scored: Vec<Option<f64>> = (0..n)
         .map(|i| {
             let (cx, cy) = (i % cells.cols, i / cells.cols);
-            let enough = 2 * cells.count(cx, cy) >= area(cx, cy);
+            // Slivers at the right and bottom edges (under half a cell) are too noisy to judge.
+            let full = (cells.cell * cells.cell) as u32;
+            let enough = 2 * cells.count(cx, cy) >= area(cx, cy).max(full);
             let textured = texture.mean(cx, cy).is_some_and(|t| t >= texture_floor);
             cells
                 .mean(cx, cy)
@@ -620,7 +622,7 @@ pub fn poor_regions(
     let mut deviations: Vec<f64> = values.iter().map(|v| (v - centre).abs()).collect();
     let spread = 1.4826 * flags::median(&mut deviations);
     let margin = match map {
-        QualityMap::Corr | QualityMap::DmCorr => 0.2,
+        QualityMap::Corr | QualityMap::DmCorr => 0.3,
         _ => 0.5 * centre.abs(),
     };
     let threshold = centre - (4.0 * spread).max(margin);

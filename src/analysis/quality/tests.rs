@@ -15,10 +15,8 @@ mod reference {
     pub fn window(img: &[Vec<f64>], x: usize, y: usize, r: usize) -> Vec<f64> {
         let (h, w) = (img.len(), img[0].len());
         let mut out = Vec::new();
-        for yy in y.saturating_sub(r)..=(y + r).min(h - 1) {
-            for xx in x.saturating_sub(r)..=(x + r).min(w - 1) {
-                out.push(img[yy][xx]);
-            }
+        for row in &img[y.saturating_sub(r)..=(y + r).min(h - 1)] {
+            out.extend_from_slice(&row[x.saturating_sub(r)..=(x + r).min(w - 1)]);
         }
         out
     }

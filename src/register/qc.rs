@@ -1,0 +1,130 @@
+//! Quality control of a registration: where the box maps run (the backend), and the QC summary
+//! that `report.json` and the batch summaries carry — the regional maps on a level of at most
+//! 1024 px and the Jacobian of the transform, with their flags in fixed-image pixels.
+
+use super::Backend;
+use crate::Result;
+use crate::analysis::jacobian::{self, JacobianReport};
+use crate::analysis::quality::{
+    BoxMapKernel, CpuBoxMaps, NoSink, PairSource, QualityOptions, QualityReport, compute_quality,
+};
+use crate::job::{CancelToken, Reporter};
+use crate::raster::{AnyImage, GrayF32};
+use crate::transform::Transform;
+
+/// The box-map kernel for a backend: the GPU when asked for, or (auto) when a hardware adapter
+/// exists; the CPU twin otherwise, with the reason passed to `log`.
+pub fn box_map_kernel(backend: Backend, log: &dyn Fn(String)) -> Result<Box<dyn BoxMapKernel>> {
+    #[cfg(feature = "gpu")]
+    {
+        use crate::gpu::{GpuBoxMaps, GpuContext};
+        match backend {
+            Backend::Cpu => {}
+            Backend::Gpu => return Ok(Box::new(GpuBoxMaps::new(GpuContext::shared()?, None))),
+            Backend::Auto => match GpuContext::shared() {
+                Ok(c) if c.info.device_type == wgpu::DeviceType::Cpu => log(format!(
+                    "quality maps on the CPU: the only adapter, {}, is a software renderer; --backend gpu uses it anyway",
+                    c.adapter_name()
+                )),
+                Ok(c) => return Ok(Box::new(GpuBoxMaps::new(c, None))),
+                Err(e) => log(format!("quality maps on the CPU: {e}")),
+            },
+        }
+    }
+    #[cfg(not(feature = "gpu"))]
+    if backend == Backend::Gpu {
+        return Err(crate::Error::Gpu("this build has no GPU backend".into()));
+    }
+    let _ = log;
+    Ok(Box::new(CpuBoxMaps))
+}
+
+/// The QC of one registration, in `report.json`.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct QcSummary {
+    /// The QC maps' statistics and flags (computed on pyramid level `level`; flags in
+    /// full-resolution pixels).
+    pub quality: QualityReport,
+    /// The level the maps were computed on.
+    pub level: usize,
+    /// The transform's Jacobian.
+    pub jacobian: JacobianReport,
+    /// The kinds of flag raised: `folding`, `discontinuity`, `poor_region`.
+    pub flags: Vec<String>,
+}
+
+impl QcSummary {
+    /// Whether any flag was raised.
+    pub fn flagged(&self) -> bool {
+        !self.flags.is_empty()
+    }
+}
+
+/// Samples on the longer side of the report's Jacobian.
+const JACOBIAN_SIDE: usize = 1024;
+
+/// The QC of a registration from pyramid level `level` of the fixed and moving images
+/// (`scale = 2^level`) and the transform (full-resolution coordinates) over a
+/// `width x height` fixed image.
+pub fn registration_qc(
+    fixed_level: &GrayF32,
+    moving_level: &GrayF32,
+    transform: &dyn Transform,
+    level: usize,
+    (width, height): (usize, usize),
+    cancel: &CancelToken,
+) -> Result<QcSummary> {
+    let scale = (1u64 << level) as f64;
+    let fixed = AnyImage::from_gray_f32(fixed_level.clone());
+    let moving = AnyImage::from_gray_f32(moving_level.clone());
+    let at_level = AtLevel { transform, scale };
+    let source = PairSource {
+        fixed: &fixed,
+        moving: &moving,
+        transform: Some(&at_level),
+        mask: None,
+    };
+    let reporter = Reporter::<()>::silent(cancel.clone());
+    let mut quality = compute_quality(
+        &source,
+        &QualityOptions::default(),
+        &CpuBoxMaps,
+        &mut NoSink,
+        &reporter,
+    )?;
+    let s = 1usize << level;
+    for f in &mut quality.report.flags {
+        (f.x, f.y, f.width, f.height) = (f.x * s, f.y * s, f.width * s, f.height * s);
+    }
+    let step = width.max(height).div_ceil(JACOBIAN_SIDE);
+    let jacobian = jacobian::jacobian_qc(transform, width, height, Some(step), cancel)?.report;
+    let mut flags = Vec::new();
+    for kind in ["folding", "discontinuity"] {
+        if jacobian.flags.iter().any(|f| f.reason.starts_with(kind)) {
+            flags.push(kind.to_string());
+        }
+    }
+    if !quality.report.flags.is_empty() {
+        flags.push("poor_region".to_string());
+    }
+    Ok(QcSummary {
+        quality: quality.report,
+        level,
+        jacobian,
+        flags,
+    })
+}
+
+/// A full-resolution transform seen from a pyramid level: `p -> T(p * s) / s`.
+#[derive(Debug)]
+struct AtLevel<'a> {
+    transform: &'a dyn Transform,
+    scale: f64,
+}
+
+impl Transform for AtLevel<'_> {
+    fn map_point(&self, x: f64, y: f64) -> [f64; 2] {
+        let [qx, qy] = self.transform.map_point(x * self.scale, y * self.scale);
+        [qx / self.scale, qy / self.scale]
+    }
+}
