@@ -244,7 +244,7 @@ impl BatchPanel {
                 BatchEvent::Progress { progress, .. } => row.progress = Some(progress),
                 BatchEvent::Finished { record, resumed } => {
                     row.state = RowState::Ended(record.status);
-                    row.record = Some(record);
+                    row.record = Some(*record);
                     row.resumed = resumed;
                 }
             }

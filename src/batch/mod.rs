@@ -122,8 +122,20 @@ pub struct JobRecord {
     pub metric_end: Option<f64>,
     /// `cpu` or `gpu`.
     pub backend: Option<String>,
+    /// The QC maps' median local correlation (report.json's `qc`).
+    #[serde(default)]
+    pub qc_corr_median: Option<f64>,
+    /// Their 5th percentile.
+    #[serde(default)]
+    pub qc_corr_p5: Option<f64>,
+    /// Share of the transform's Jacobian samples with det ≤ 0.
+    #[serde(default)]
+    pub folded_fraction: Option<f64>,
+    /// Regions the QC flagged (poor regions, folds, discontinuities).
+    #[serde(default)]
+    pub qc_regions: Option<usize>,
     /// Quality warnings: `ncc_dropped` (worse after than before), `low_ncc` (below
-    /// [`LOW_NCC`] after).
+    /// [`LOW_NCC`] after), and the QC's `folding`, `discontinuity`, `poor_region`.
     pub flags: Vec<String>,
 }
 
@@ -161,7 +173,7 @@ pub enum BatchEvent {
     /// A job ended (or was skipped on resume: `resumed` true).
     Finished {
         /// The record.
-        record: JobRecord,
+        record: Box<JobRecord>,
         /// Finished in an earlier run.
         resumed: bool,
     },
@@ -249,7 +261,7 @@ pub fn run_batch(
                         .is_file() =>
             {
                 on_event(BatchEvent::Finished {
-                    record: record.clone(),
+                    record: Box::new(record.clone()),
                     resumed: true,
                 });
                 records.lock().unwrap().push(record.clone());
@@ -303,7 +315,7 @@ pub fn run_batch(
                             return;
                         }
                         on_event(BatchEvent::Finished {
-                            record: record.clone(),
+                            record: Box::new(record.clone()),
                             resumed: false,
                         });
                         records.lock().unwrap().push(record);
@@ -352,6 +364,10 @@ fn run_job(
         ncc_after: None,
         metric_end: None,
         backend: None,
+        qc_corr_median: None,
+        qc_corr_p5: None,
+        folded_fraction: None,
+        qc_regions: None,
         flags: Vec::new(),
     };
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> Result<_> {
@@ -405,6 +421,13 @@ fn run_job(
             if report.ncc_after < LOW_NCC {
                 record.flags.push("low_ncc".into());
             }
+            let qc = &report.qc;
+            let corr = qc.quality.maps.get("corr");
+            record.qc_corr_median = corr.map(|c| c.median);
+            record.qc_corr_p5 = corr.map(|c| c.p5);
+            record.folded_fraction = Some(qc.jacobian.folded_fraction);
+            record.qc_regions = Some(qc.quality.flags.len() + qc.jacobian.flags.len());
+            record.flags.extend(qc.flags.iter().cloned());
         }
         Ok(Err(Error::Cancelled)) => {
             record.status = JobStatus::Cancelled;

@@ -91,6 +91,10 @@ fn write_csv(w: &mut dyn Write, rows: &[ReportRow]) -> std::result::Result<(), c
         "ncc_before",
         "ncc_after",
         "metric_end",
+        "qc_corr_median",
+        "qc_corr_p5",
+        "folded_fraction",
+        "qc_regions",
         "flags",
     ])?;
     let num = |v: Option<f64>| v.map(|v| format!("{v:.6}")).unwrap_or_default();
@@ -116,11 +120,27 @@ fn write_csv(w: &mut dyn Write, rows: &[ReportRow]) -> std::result::Result<(), c
             num(r.ncc_before),
             num(r.ncc_after),
             num(r.metric_end),
+            num(r.qc_corr_median),
+            num(r.qc_corr_p5),
+            num(r.folded_fraction),
+            r.qc_regions.map(|n| n.to_string()).unwrap_or_default(),
             r.flags.join(" "),
         ])?;
     }
     out.flush()?;
     Ok(())
+}
+
+/// The QC line under a pair's NCC: the local correlation's median and 5th percentile, and the
+/// folded share of the transform.
+fn qc_cell(r: &super::JobRecord) -> String {
+    match (r.qc_corr_median, r.qc_corr_p5, r.folded_fraction) {
+        (Some(median), Some(p5), Some(folded)) => format!(
+            "<br><small>local corr median {median:.3}, p5 {p5:.3}; folded {:.3} %</small>",
+            100.0 * folded
+        ),
+        _ => String::new(),
+    }
 }
 
 fn escape(text: &str) -> String {
@@ -173,7 +193,7 @@ fn render_html(summary: &SummaryFile) -> String {
                     )
                 };
                 html += &format!(
-                    "<td>done{flags}</td><td>{}</td><td>{:.2} s</td><td>{:.4} &rarr; {:.4}</td>\
+                    "<td>done{flags}</td><td>{}</td><td>{:.2} s</td><td>{:.4} &rarr; {:.4}{qc}</td>\
                      <td><img src=\"{folder}/before.png\" width=\"{side}\" alt=\"before\"></td>\
                      <td><img src=\"{folder}/after.png\" width=\"{side}\" alt=\"after\"></td></tr>\n",
                     r.mode,
@@ -181,6 +201,7 @@ fn render_html(summary: &SummaryFile) -> String {
                     r.ncc_before.unwrap_or(f64::NAN),
                     r.ncc_after.unwrap_or(f64::NAN),
                     side = super::THUMBNAIL_SIDE,
+                    qc = qc_cell(r),
                 );
             }
             JobStatus::Failed | JobStatus::Cancelled => {
