@@ -24,7 +24,7 @@ struct Params {
     mode: vec4<u32>,
     // per overlay: level width, height, tiles across, tile side
     overlay_level: array<vec4<u32>, 6>,
-    // per overlay: level scale, opacity, follows the warp (1/0), unused
+    // per overlay: level scale, opacity, follows the warp (1/0), heatmap (1/0)
     overlay_info: array<vec4<f32>, 6>,
     // show bottom (1/0), unused, unused, unused
     layers: vec4<u32>,
@@ -143,7 +143,31 @@ fn mix_overlay(colour: vec4<f32>, tiles: texture_2d_array<f32>, i: u32, p: vec2<
     if (o.y == 0.0) {
         return colour;
     }
-    return vec4<f32>(mix(colour.rgb, vec3<f32>(o.x), info.y), colour.a);
+    var over = vec3<f32>(o.x);
+    if (info.w == 1.0) {
+        // A heatmap: byte 0 (and the half-texel fringe next to it) is no data.
+        let byte = o.x * 255.0;
+        if (byte < 0.5) {
+            return colour;
+        }
+        over = heat_colour(clamp((byte - 1.0) / 254.0, 0.0, 1.0));
+    }
+    return vec4<f32>(mix(colour.rgb, over, info.y), colour.a);
+}
+
+// The heatmap's colour map (twin of `compose::heat_colour`).
+fn heat_colour(t: f32) -> vec3<f32> {
+    var stops = array<vec3<f32>, 5>(
+        vec3<f32>(68.0, 1.0, 84.0),
+        vec3<f32>(59.0, 82.0, 139.0),
+        vec3<f32>(33.0, 145.0, 140.0),
+        vec3<f32>(94.0, 201.0, 98.0),
+        vec3<f32>(253.0, 231.0, 37.0),
+    );
+    let s = clamp(t, 0.0, 1.0) * 4.0;
+    let i = min(u32(s), 3u);
+    let f = s - f32(i);
+    return (stops[i] + f * (stops[i + 1u] - stops[i])) / 255.0;
 }
 
 @fragment

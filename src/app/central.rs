@@ -47,6 +47,7 @@ impl AlinifyApp {
         self.hover = self
             .viewer
             .show(ui, &scene, &self.settings.composite, self.settings.layout);
+        self.draw_flags(ui);
     }
 
     /// Text for the cursor's position: coordinates and the layers' values there.

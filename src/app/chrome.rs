@@ -142,6 +142,9 @@ impl AlinifyApp {
                         Task::Exporting { fraction, .. } => {
                             format!("exporting… {:.0} %", fraction * 100.0)
                         }
+                        Task::Analyzing { fraction, .. } => {
+                            format!("computing the QC maps… {:.0} %", fraction * 100.0)
+                        }
                         Task::Registering { progress, .. } => progress
                             .as_ref()
                             .map_or("registering…".into(), Progress::describe),

@@ -1,6 +1,7 @@
 //! The app's background work: the one task at a time (loading, adding layers, registering,
 //! exporting) and the warmup, their events (taken with [`JobHandle::drain`]) and cancel.
 
+use super::analysis::AnalysisOutcome;
 use super::layers::{ExtraLayer, Layers};
 use super::{AlinifyApp, View};
 use crate::Error;
@@ -25,6 +26,13 @@ pub enum Task {
         /// Fraction done.
         fraction: f32,
     },
+    /// Computing the Analysis panel's maps.
+    Analyzing {
+        /// The job.
+        job: JobHandle<AnalysisOutcome>,
+        /// Fraction done.
+        fraction: f32,
+    },
     /// Registering the pair.
     Registering {
         /// The job: its summary and the transform on the viewer's grid.
@@ -43,6 +51,7 @@ impl Task {
             Task::AddingLayers(_) => "adding layers",
             Task::Exporting { .. } => "exporting",
             Task::Registering { .. } => "registering",
+            Task::Analyzing { .. } => "analyzing",
         }
     }
 }
@@ -75,6 +84,7 @@ impl AlinifyApp {
             Task::AddingLayers(job) => job.cancel.cancel(),
             Task::Exporting { job, .. } => job.cancel.cancel(),
             Task::Registering { job, .. } => job.cancel.cancel(),
+            Task::Analyzing { job, .. } => job.cancel.cancel(),
         }
     }
 
@@ -88,6 +98,7 @@ impl AlinifyApp {
                     None => Task::Loading(job, progress),
                     Some(Ok(layers)) => {
                         self.layers = Some(layers);
+                        self.analysis.outcome = None;
                         self.viewer.camera = None;
                         Task::Idle
                     }
@@ -129,6 +140,29 @@ impl AlinifyApp {
                     }
                 }
             }
+            Task::Analyzing { job, mut fraction } => {
+                let notice = &mut self.notice;
+                let finished = job.drain(|event| match event {
+                    Event::Progress(p) => fraction = p.fraction,
+                    Event::Log(line) => *notice = Some(line),
+                    Event::Finished(_) => {}
+                });
+                match finished {
+                    None => Task::Analyzing { job, fraction },
+                    Some(Ok(outcome)) => {
+                        self.analysis.outcome = Some(outcome);
+                        Task::Idle
+                    }
+                    Some(Err(Error::Cancelled)) => {
+                        self.error = Some("analysis cancelled".into());
+                        Task::Idle
+                    }
+                    Some(Err(e)) => {
+                        self.error = Some(format!("analysis failed: {e}"));
+                        Task::Idle
+                    }
+                }
+            }
             Task::Registering { job, mut progress } => {
                 let history = &mut self.metric_history;
                 let finished = job.drain(|event| {
@@ -157,6 +191,11 @@ impl AlinifyApp {
                 }
             }
         };
+        // The maps follow the registration: a new result recomputes the ones shown.
+        if self.analysis.follow && matches!(self.task, Task::Idle) {
+            self.analysis.follow = false;
+            self.start_analysis();
+        }
     }
 
     /// Starts the warmup thread; the window stays interactive.

@@ -181,6 +181,7 @@ pub fn drawn_overlays(extras: &[ExtraLayer]) -> Vec<(Arc<Pyramid>, OverlaySettin
                 OverlaySettings {
                     opacity: e.opacity,
                     warped: e.follows_moving,
+                    heatmap: false,
                 },
             )
         })
@@ -287,7 +288,14 @@ impl AlinifyApp {
                 View::After => layers.warp.clone(),
                 View::Before => None,
             },
-            overlays: drawn_overlays(&layers.extras),
+            overlays: {
+                let mut overlays = drawn_overlays(&layers.extras);
+                if let Some(heatmap) = self.heatmap_overlay() {
+                    overlays.truncate(MAX_OVERLAYS - 1);
+                    overlays.push(heatmap);
+                }
+                overlays
+            },
         }
     }
 

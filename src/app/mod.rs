@@ -9,6 +9,7 @@
 //! - [`jobs`]: the background task and the warmup, their events and cancel;
 //! - [`layers`]: opening and loading pairs and extra layers, the layers panel;
 //! - [`registration`]: starting a run, its result, the registration panel;
+//! - [`analysis`]: the Analysis panel (quality maps, Jacobian, heatmap layer, flags);
 //! - [`parameters`]: the preset and key settings (the engine's [`crate::register::Settings`]);
 //! - [`export`]: the export job and its button;
 //! - [`sample`]: the bundled sample pair and the generated pair;
@@ -17,6 +18,7 @@
 //! - [`batch_panel`]: the Batch tab;
 //! - [`chrome`]: toolbar, shortcuts, dropped files, status bar and debug panel.
 
+pub mod analysis;
 pub mod batch_panel;
 mod central;
 mod chrome;
@@ -102,6 +104,8 @@ pub struct AlinifyApp {
     pub view: View,
     /// The last registration's result.
     pub result: Option<RunResult>,
+    /// The Analysis panel: maps of the current registration and how they are shown.
+    pub analysis: analysis::Analysis,
     /// Metric per progress event of the running (or last) registration: (event, metric).
     pub metric_history: Vec<[f64; 2]>,
     /// The last error, shown until the next action.
@@ -143,6 +147,7 @@ impl AlinifyApp {
             task: Task::Idle,
             view: View::Before,
             result: None,
+            analysis: analysis::Analysis::default(),
             metric_history: Vec::new(),
             error: None,
             notice: None,
@@ -239,14 +244,18 @@ impl AlinifyApp {
         };
     }
 
-    /// The left panel: the registration, then the layers, then the export.
+    /// The left panel: the registration, the analysis, the layers, then the export.
     fn controls(&mut self, ui: &mut egui::Ui) {
         ui.set_width(240.0);
-        self.registration_panel(ui);
-        ui.separator();
-        self.layers_panel(ui);
-        ui.separator();
-        self.export_button(ui);
+        egui::ScrollArea::vertical().show(ui, |ui| {
+            self.registration_panel(ui);
+            ui.separator();
+            self.analysis_panel(ui);
+            ui.separator();
+            self.layers_panel(ui);
+            ui.separator();
+            self.export_button(ui);
+        });
     }
 
     /// Marks the moment the window was asked for, to report launch-to-interactive.

@@ -94,6 +94,10 @@ impl AlinifyApp {
         if let Some(layers) = &mut self.layers {
             layers.warp = Some(Arc::new(grid));
         }
+        // Maps of the previous result no longer hold: recompute them for this one.
+        if self.analysis.outcome.take().is_some() {
+            self.analysis.follow = true;
+        }
     }
 
     /// The mode toggle, the preset and key settings, Run and Cancel, the progress, the live

@@ -644,3 +644,99 @@ fn the_sample_pair_borrows_its_preset_without_changing_the_saved_one() {
     assert_eq!(harness.state().settings, Settings::default());
     assert!(harness.state().own_choice.is_none());
 }
+
+#[test]
+fn a_person_computes_qc_maps_after_a_run_and_they_follow_the_next_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = loaded(dir.path(), 160, 3, Mode::Fast);
+    harness.get_by_label("Run").click();
+    harness.run_steps(1);
+    step_until(&mut harness, |app| {
+        matches!(app.task, Task::Idle) && app.result.is_some()
+    });
+    harness.get_by_label("Compute QC maps").click();
+    harness.run_steps(1);
+    assert_eq!(harness.state().task.name(), "analyzing");
+    step_until(&mut harness, |app| {
+        matches!(app.task, Task::Idle) && app.analysis.outcome.is_some()
+    });
+    let app = harness.state();
+    let outcome = app.analysis.outcome.as_ref().unwrap();
+    assert!(outcome.heatmap(analysis::Shown::Jacobian).is_some());
+    assert!(outcome.jacobian.as_ref().unwrap().report.folded_fraction == 0.0);
+    let scene = app.shared_scene(app.layers.as_ref().unwrap());
+    assert!(scene.overlays.last().is_some_and(|(_, s)| s.heatmap));
+    assert!(harness.query_by_label("no region flagged").is_some());
+    assert!(
+        harness
+            .query_by_label_contains("local corr median")
+            .is_some()
+    );
+
+    // A new registration replaces the maps with its own.
+    harness.get_by_label("Run").click();
+    harness.run_steps(1);
+    step_until(&mut harness, |app| {
+        app.result.is_some() && app.analysis.outcome.is_none()
+    });
+    step_until(&mut harness, |app| {
+        matches!(app.task, Task::Idle) && app.analysis.outcome.is_some()
+    });
+    harness.get_by_label("show").click();
+    harness.run_steps(2);
+    let app = harness.state();
+    let scene = app.shared_scene(app.layers.as_ref().unwrap());
+    assert!(
+        scene.overlays.iter().all(|(_, s)| !s.heatmap),
+        "hidden heatmap still drawn"
+    );
+}
+
+#[test]
+fn a_misregistered_patch_is_listed_and_a_click_zooms_the_viewer_to_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let size = 384;
+    let texture = crate::synth::Texture::procedural(size, size, 11);
+    let image = |shift: f64| {
+        let v: Vec<f32> = (0..size * size)
+            .map(|i| {
+                let (x, y) = (i % size, i / size);
+                let inside = (200..296).contains(&x) && (96..192).contains(&y);
+                let dx = if inside { shift } else { 0.0 };
+                texture.value(x as f64 + dx, y as f64) as f32
+            })
+            .collect();
+        crate::raster::AnyImage::F32(
+            crate::raster::Raster::from_interleaved(size, size, 1, v).unwrap(),
+        )
+    };
+    let (fixed, moving) = (dir.path().join("fixed.tif"), dir.path().join("moving.tif"));
+    io::save_image(&fixed, &image(0.0)).unwrap();
+    io::save_image(&moving, &image(4.0)).unwrap();
+    let mut app = AlinifyApp::new(Settings::default()).unwrap();
+    app.load(fixed, moving);
+    let mut harness = harness(app);
+    step_until(&mut harness, |app| app.layers.is_some());
+    harness.get_by_label("Compute QC maps").click();
+    step_until(&mut harness, |app| app.analysis.outcome.is_some());
+    let flags: Vec<_> = harness
+        .state()
+        .analysis
+        .outcome
+        .as_ref()
+        .unwrap()
+        .flags()
+        .into_iter()
+        .cloned()
+        .collect();
+    assert!(!flags.is_empty(), "the displaced patch is not flagged");
+    harness.get_by_label_contains("1. poor_region").click();
+    harness.run_steps(2);
+    let camera = harness.state().viewer.camera.unwrap();
+    let f = &flags[0];
+    assert!((camera.center[0] - (f.x as f64 + f.width as f64 / 2.0)).abs() < 1e-6);
+    assert!((camera.center[1] - (f.y as f64 + f.height as f64 / 2.0)).abs() < 1e-6);
+    assert!(
+        (200.0..296.0).contains(&camera.center[0]) && (96.0..192.0).contains(&camera.center[1])
+    );
+}

@@ -94,6 +94,7 @@ pub fn run(args: ComposeArgs, ui: &Ui) -> anyhow::Result<()> {
                 let settings = OverlaySettings {
                     opacity: args.overlay_opacity,
                     warped: false,
+                    heatmap: false,
                 };
                 (pyramid, settings)
             })

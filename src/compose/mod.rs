@@ -104,6 +104,34 @@ pub struct OverlaySettings {
     pub opacity: f32,
     /// Follows the moving image through the warp, rather than the fixed frame.
     pub warped: bool,
+    /// A heatmap: byte 0 is no data (not drawn), bytes 1..=255 run along [`heat_colour`]'s
+    /// colour map, instead of a gray layer.
+    pub heatmap: bool,
+}
+
+/// The heatmap's colours, dark blue through green to yellow (the stops of
+/// `analysis::render`'s sequential map), for `t` in `0..=1`; `shaders/compose.wgsl`'s
+/// `heat_colour` is its twin.
+pub fn heat_colour(t: f32) -> [f32; 3] {
+    const STOPS: [[f32; 3]; 5] = [
+        [68.0, 1.0, 84.0],
+        [59.0, 82.0, 139.0],
+        [33.0, 145.0, 140.0],
+        [94.0, 201.0, 98.0],
+        [253.0, 231.0, 37.0],
+    ];
+    let s = t.clamp(0.0, 1.0) * 4.0;
+    let i = (s as usize).min(3);
+    let f = s - i as f32;
+    std::array::from_fn(|k| (STOPS[i][k] + f * (STOPS[i + 1][k] - STOPS[i][k])) / 255.0)
+}
+
+/// Where a heatmap's sampled value (`0..=1`, byte / 255) sits on its colour map, or `None` where
+/// there is no data (byte 0, and the half-texel fringe next to it).
+#[inline]
+pub fn heat_position(v: f32) -> Option<f32> {
+    let byte = v * 255.0;
+    (byte >= 0.5).then(|| ((byte - 1.0) / 254.0).clamp(0.0, 1.0))
 }
 
 /// A layer drawn over the blended pair with an opacity, in order: e.g. a colour separation of
@@ -310,10 +338,7 @@ impl Scene<'_> {
 
     /// The level of every layer (as [`Scene::pyramids`]) nearest the view's zoom.
     pub fn levels(&self, view: &ViewRect) -> Vec<usize> {
-        self.pyramids()
-            .iter()
-            .map(|p| view.level(p.levels.len()))
-            .collect()
+        self.pyramids().iter().map(|p| p.level_for(view)).collect()
     }
 }
 
@@ -332,7 +357,7 @@ pub fn render(
         .pyramids()
         .iter()
         .zip(levels)
-        .map(|(p, &l)| (&p.levels[l], (1u64 << l) as f64))
+        .map(|(p, &l)| (&p.levels[l], p.scale(l)))
         .collect();
     let ((bl, bs), (tl, ts)) = (layers[0], layers[1]);
     rgba.par_chunks_mut(width * 4)
@@ -368,9 +393,16 @@ pub fn render(
                         } else {
                             fixed_row.and_then(|r| r.sample(p[0]))
                         };
-                        if let Some(v) = value {
-                            for c in &mut colour[..3] {
-                                *c += overlay.settings.opacity * (v - *c);
+                        let target = match value {
+                            Some(v) if overlay.settings.heatmap => {
+                                heat_position(v).map(heat_colour)
+                            }
+                            Some(v) => Some([v; 3]),
+                            None => None,
+                        };
+                        if let Some(target) = target {
+                            for (c, t) in colour[..3].iter_mut().zip(target) {
+                                *c += overlay.settings.opacity * (t - *c);
                             }
                         }
                     }
@@ -488,6 +520,7 @@ mod tests {
                 settings: OverlaySettings {
                     opacity: 0.5,
                     warped: false,
+                    heatmap: false,
                 },
             },
             Overlay {
@@ -495,6 +528,7 @@ mod tests {
                 settings: OverlaySettings {
                     opacity: 0.5,
                     warped: true,
+                    heatmap: false,
                 },
             },
         ];
@@ -578,6 +612,7 @@ mod tests {
                     settings: OverlaySettings {
                         opacity: 0.6,
                         warped,
+                        heatmap: false,
                     },
                 }],
             )

@@ -69,8 +69,11 @@ impl Level {
 /// is at most 256 pixels.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Pyramid {
-    /// Level `l` has `2^l` full-resolution pixels per pixel.
+    /// Level `l` has `2^(base + l)` full-resolution pixels per pixel.
     pub levels: Vec<Level>,
+    /// The scale of the finest level, as a power of two: 0 for an image's own pyramid, more
+    /// for a layer known only coarsely (a quality map's block means).
+    pub base: usize,
 }
 
 impl Pyramid {
@@ -89,23 +92,45 @@ impl Pyramid {
                 }
             },
         );
-        let mut levels = vec![Level {
-            width: w,
-            height: h,
-            pixels,
-        }];
+        Self::from_level(
+            Level {
+                width: w,
+                height: h,
+                pixels,
+            },
+            0,
+        )
+    }
+
+    /// The pyramid whose finest level is `finest`, with `2^base` full-resolution pixels per
+    /// pixel.
+    pub fn from_level(finest: Level, base: usize) -> Self {
+        let mut levels = vec![finest];
         while let Some(last) = levels.last()
             && last.width.max(last.height) > COARSEST_SIDE
         {
             let next = last.half();
             levels.push(next);
         }
-        Self { levels }
+        Self { levels, base }
     }
 
-    /// Full-resolution width and height.
+    /// Full-resolution pixels per pixel of level `l` (a power of two).
+    pub fn scale(&self, l: usize) -> f64 {
+        (1u64 << (self.base + l)) as f64
+    }
+
+    /// The level whose pixels are closest to (and not smaller than) one output pixel of
+    /// `view`, or the finest.
+    pub fn level_for(&self, view: &super::ViewRect) -> usize {
+        let full = view.step.max(1.0).log2().floor() as usize;
+        full.saturating_sub(self.base).min(self.levels.len() - 1)
+    }
+
+    /// Full-resolution width and height (of the finest level times its scale).
     pub fn size(&self) -> [usize; 2] {
-        [self.levels[0].width, self.levels[0].height]
+        let s = 1usize << self.base;
+        [self.levels[0].width * s, self.levels[0].height * s]
     }
 
     /// Bytes held by every level.

@@ -331,7 +331,7 @@ impl Compositor {
         }
         self.layers
             .iter()
-            .map(|l| l.usable_level(view.level(l.pyramid.levels.len())))
+            .map(|l| l.usable_level(l.pyramid.level_for(view)))
             .collect()
     }
 
@@ -392,8 +392,8 @@ impl Compositor {
                 c.square as f32,
             ],
             scales: [
-                (1u64 << levels[0]) as f32,
-                (1u64 << levels[1]) as f32,
+                bottom.pyramid.scale(levels[0]) as f32,
+                top.pyramid.scale(levels[1]) as f32,
                 grid_on,
                 0.0,
             ],
@@ -413,10 +413,13 @@ impl Compositor {
             overlay_info: std::array::from_fn(|i| {
                 let settings = frame.overlays[i];
                 [
-                    levels.get(2 + i).map_or(1.0, |l| (1u64 << l) as f32),
+                    overlays
+                        .get(i)
+                        .zip(levels.get(2 + i))
+                        .map_or(1.0, |(o, &l)| o.pyramid.scale(l) as f32),
                     settings.opacity,
                     if settings.warped { 1.0 } else { 0.0 },
-                    0.0,
+                    if settings.heatmap { 1.0 } else { 0.0 },
                 ]
             }),
             layers: [c.show_bottom as u32, 0, 0, 0],
@@ -664,8 +667,8 @@ mod tests {
     }
 
     /// The GPU compositor against its CPU twin, every blend mode, a warped top layer, two and
-    /// six overlays (every other one following the warp), tiled levels (4500 px wide: three tiles), at full
-    /// resolution and zoomed out.
+    /// six overlays (every other one following the warp, the last a heatmap at 1/8 resolution),
+    /// tiled levels (4500 px wide: three tiles), at full resolution and zoomed out.
     #[test]
     fn the_gpu_composite_matches_the_cpu_twin() {
         let context = match super::super::GpuContext::shared() {
@@ -679,6 +682,12 @@ mod tests {
                 return;
             }
         };
+        let heatmap_layer = || {
+            let mut p = Arc::unwrap_or_clone(textured(563, 88, 7.0));
+            p.base = 3;
+            p.levels[0].pixels[..300].fill(0);
+            Arc::new(p)
+        };
         let layers = [
             textured(4500, 700, 0.0),
             textured(4400, 650, 1.0),
@@ -687,7 +696,7 @@ mod tests {
             textured(900, 300, 4.0),
             textured(2500, 600, 5.0),
             textured(700, 700, 6.0),
-            textured(4500, 200, 7.0),
+            heatmap_layer(),
         ];
         let affine = Affine::similarity(0.02, 1.01, [7.3, -4.1], [2200.0, 350.0]);
         let warp = Arc::new(WarpGrid::of(&affine, layers[0].size(), 8, 1024));
@@ -697,6 +706,8 @@ mod tests {
         let settings: [OverlaySettings; MAX_OVERLAYS] = std::array::from_fn(|i| OverlaySettings {
             opacity: 0.2 + 0.1 * i as f32,
             warped: i % 2 == 1,
+            // The last overlay is a heatmap known at 1/8 resolution, with no-data texels.
+            heatmap: i == MAX_OVERLAYS - 1,
         });
         let overlays: Vec<Overlay> = layers[2..]
             .iter()

@@ -23,8 +23,8 @@ pub fn box_map_kernel(backend: Backend, log: &dyn Fn(String)) -> Result<Box<dyn 
             Backend::Gpu => return Ok(Box::new(GpuBoxMaps::new(GpuContext::shared()?, None))),
             Backend::Auto => match GpuContext::shared() {
                 Ok(c) if c.info.device_type == wgpu::DeviceType::Cpu => log(format!(
-                    "quality maps on the CPU: the only adapter, {}, is a software renderer; --backend gpu uses it anyway",
-                    c.adapter_name()
+                    "quality maps on the CPU ({} is a software renderer; --backend gpu uses it)",
+                    c.info.name
                 )),
                 Ok(c) => return Ok(Box::new(GpuBoxMaps::new(c, None))),
                 Err(e) => log(format!("quality maps on the CPU: {e}")),

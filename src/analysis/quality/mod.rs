@@ -331,7 +331,8 @@ pub fn compute_quality<T>(
     }
     let r2m2 = options.definition == Definition::R2m2;
     let cell = flag_cell(w, h, r);
-    let preview_cell = w.max(h).div_ceil(PREVIEW_SIDE);
+    // A power of two, so that a preview is a display pyramid's level.
+    let preview_cell = w.max(h).div_ceil(PREVIEW_SIDE).next_power_of_two();
     let stride = ((w * h) as f64 / QUANTILE_SAMPLES as f64)
         .sqrt()
         .ceil()
