@@ -398,6 +398,7 @@ fn run_job(
         });
         let reporter = Reporter::<()>::observed(cancel.clone(), observer);
         let summary = crate::register::register_files(&request, &reporter)?;
+        summary.report.qc.write_picture(&out_dir.join("qc.png"))?;
         write_thumbnails(
             &job.fixed,
             &job.moving,

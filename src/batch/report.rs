@@ -162,7 +162,7 @@ fn render_html(summary: &SummaryFile) -> String {
         "<h1>Alinify batch report</h1>\n<p>{} pairs: {} done, {} failed or cancelled.</p>\n\
          <table><tr><th>#</th><th>pair</th><th>status</th><th>mode</th><th>time</th>\
          <th>NCC before &rarr; after</th><th>before (fixed | moving)</th>\
-         <th>after (fixed | warped)</th></tr>\n",
+         <th>after (fixed | warped)</th><th>QC: local correlation, flagged regions</th></tr>\n",
         summary.jobs.len(),
         summary.done,
         summary.failed
@@ -195,19 +195,21 @@ fn render_html(summary: &SummaryFile) -> String {
                 html += &format!(
                     "<td>done{flags}</td><td>{}</td><td>{:.2} s</td><td>{:.4} &rarr; {:.4}{qc}</td>\
                      <td><img src=\"{folder}/before.png\" width=\"{side}\" alt=\"before\"></td>\
-                     <td><img src=\"{folder}/after.png\" width=\"{side}\" alt=\"after\"></td></tr>\n",
+                     <td><img src=\"{folder}/after.png\" width=\"{side}\" alt=\"after\"></td>\
+                     <td><img src=\"{folder}/qc.png\" width=\"{qc_side}\" alt=\"QC map\"></td></tr>\n",
                     r.mode,
                     r.wall_seconds,
                     r.ncc_before.unwrap_or(f64::NAN),
                     r.ncc_after.unwrap_or(f64::NAN),
                     side = super::THUMBNAIL_SIDE,
                     qc = qc_cell(r),
+                    qc_side = super::THUMBNAIL_SIDE / 2,
                 );
             }
             JobStatus::Failed | JobStatus::Cancelled => {
                 html += &format!(
                     "<td>{}</td><td>{}</td><td>{:.2} s</td>\
-                     <td colspan=\"3\" class=\"error\">{}</td></tr>\n",
+                     <td colspan=\"4\" class=\"error\">{}</td></tr>\n",
                     r.status.label(),
                     r.mode,
                     r.wall_seconds,

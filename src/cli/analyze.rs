@@ -99,9 +99,9 @@ struct TiffMaps {
 }
 
 impl MapSink for TiffMaps {
-    fn rows(&mut self, map: QualityMap, _y: usize, values: &[f32]) -> Result<()> {
+    fn rows(&mut self, map: QualityMap, _y: usize, values: Vec<f32>) -> Result<()> {
         match self.writers.get_mut(&map) {
-            Some(w) => w.push(values.to_vec()),
+            Some(w) => w.push(values),
             None => Ok(()),
         }
     }

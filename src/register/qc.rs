@@ -6,7 +6,8 @@ use super::Backend;
 use crate::Result;
 use crate::analysis::jacobian::{self, JacobianReport};
 use crate::analysis::quality::{
-    BoxMapKernel, CpuBoxMaps, NoSink, PairSource, QualityOptions, QualityReport, compute_quality,
+    BoxMapKernel, CpuBoxMaps, NoSink, PairSource, Preview, QualityOptions, QualityReport,
+    compute_quality,
 };
 use crate::job::{CancelToken, Reporter};
 use crate::raster::{AnyImage, GrayF32};
@@ -51,12 +52,41 @@ pub struct QcSummary {
     pub jacobian: JacobianReport,
     /// The kinds of flag raised: `folding`, `discontinuity`, `poor_region`.
     pub flags: Vec<String>,
+    /// The flagged map's preview (on level `level`), for pictures; not in report.json.
+    #[serde(skip)]
+    pub preview: Option<Preview>,
 }
 
 impl QcSummary {
     /// Whether any flag was raised.
     pub fn flagged(&self) -> bool {
         !self.flags.is_empty()
+    }
+
+    /// A picture of the flagged map (the local correlation) with every flagged region
+    /// outlined and a legend, as PNG at `path`; nothing when there is no preview.
+    pub fn write_picture(&self, path: &std::path::Path) -> Result<()> {
+        use crate::analysis::render::{Colormap, MapPicture, picture};
+        let Some(preview) = &self.preview else {
+            return Ok(());
+        };
+        let mut flags = self.quality.flags.clone();
+        flags.extend(self.jacobian.flags.iter().cloned());
+        let title = format!(
+            "QC: local {} (r = {})",
+            self.quality.flagged_map, self.quality.radius
+        );
+        picture(&MapPicture {
+            values: &preview.values,
+            width: preview.width,
+            height: preview.height,
+            cell: (preview.cell << self.level) as f64,
+            colormap: Colormap::Sequential { lo: 0.0, hi: 1.0 },
+            title: &title,
+            unit: "1 = a perfect local fit",
+            flags: &flags,
+        })
+        .save_png(path)
     }
 }
 
@@ -107,11 +137,17 @@ pub fn registration_qc(
     if !quality.report.flags.is_empty() {
         flags.push("poor_region".to_string());
     }
+    let preview = quality
+        .previews
+        .iter()
+        .find(|(m, _)| m.name() == quality.report.flagged_map)
+        .map(|(_, p)| p.clone());
     Ok(QcSummary {
         quality: quality.report,
         level,
         jacobian,
         flags,
+        preview,
     })
 }
 

@@ -48,9 +48,19 @@ fn bad_pairs_fail_alone_and_every_pair_is_reported() {
             "report.json",
             "before.png",
             "after.png",
+            "qc.png",
         ] {
             assert!(out.join(good).join(file).is_file(), "{good}/{file}");
         }
+        assert_eq!(
+            by_name(good)["folded_fraction"].as_f64(),
+            Some(0.0),
+            "{good}"
+        );
+        assert!(
+            by_name(good)["qc_corr_median"].as_f64().unwrap() > 0.8,
+            "{good}"
+        );
     }
     let corrupt = by_name("corrupt");
     assert_eq!(corrupt["status"], "failed");
@@ -69,8 +79,21 @@ fn bad_pairs_fail_alone_and_every_pair_is_reported() {
 
     let csv = std::fs::read_to_string(out.join("summary.csv")).unwrap();
     assert_eq!(csv.lines().count(), 5, "{csv}");
+    assert!(
+        csv.lines()
+            .next()
+            .unwrap()
+            .contains("qc_corr_median,qc_corr_p5,folded_fraction,qc_regions")
+    );
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
-    for name in ["pair1", "pair2", "corrupt", "missing", "pair1/after.png"] {
+    for name in [
+        "pair1",
+        "pair2",
+        "corrupt",
+        "missing",
+        "pair1/after.png",
+        "pair1/qc.png",
+    ] {
         assert!(html.contains(name), "report.html lacks {name}");
     }
 }

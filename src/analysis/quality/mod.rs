@@ -19,6 +19,7 @@ pub use boxmaps::{BoxBand, BoxMapKernel, CpuBoxMaps};
 use super::flags::{self, BlockGrid, Flag};
 use crate::job::{Progress, Reporter, Stage};
 use crate::{Error, Result};
+use rayon::prelude::*;
 use std::collections::BTreeMap;
 
 /// One regional quality map.
@@ -251,7 +252,7 @@ impl QualityResult {
 /// Receives full-resolution rows of the maps as they are computed (NaN: not scored).
 pub trait MapSink {
     /// Rows `y ..` of `map`, `values.len() / width` of them.
-    fn rows(&mut self, map: QualityMap, y: usize, values: &[f32]) -> Result<()>;
+    fn rows(&mut self, map: QualityMap, y: usize, values: Vec<f32>) -> Result<()>;
 }
 
 /// Discards the rows (only the report and previews are wanted).
@@ -259,7 +260,7 @@ pub trait MapSink {
 pub struct NoSink;
 
 impl MapSink for NoSink {
-    fn rows(&mut self, _: QualityMap, _: usize, _: &[f32]) -> Result<()> {
+    fn rows(&mut self, _: QualityMap, _: usize, _: Vec<f32>) -> Result<()> {
         Ok(())
     }
 }
@@ -272,8 +273,8 @@ pub struct InMemoryMaps {
 }
 
 impl MapSink for InMemoryMaps {
-    fn rows(&mut self, map: QualityMap, _y: usize, values: &[f32]) -> Result<()> {
-        self.maps.entry(map).or_default().extend_from_slice(values);
+    fn rows(&mut self, map: QualityMap, _y: usize, values: Vec<f32>) -> Result<()> {
+        self.maps.entry(map).or_default().extend_from_slice(&values);
         Ok(())
     }
 }
@@ -286,7 +287,7 @@ const BAND_PIXELS: usize = 1 << 22;
 /// subsample beyond.
 const QUANTILE_SAMPLES: usize = 1 << 22;
 /// QC's MI runs at the first level (at least 1) whose longer side is at most this.
-const MI_LEVEL_SIDE: usize = 4096;
+const MI_LEVEL_SIDE: usize = 2048;
 
 /// Statistics, previews and flag cells of one map, accumulated band by band.
 struct Accumulator {
@@ -360,7 +361,6 @@ pub fn compute_quality<T>(
         .clamp(1, h);
     let backend = if r2m2 { "cpu" } else { kernel.backend() };
     let mut pixels = 0u64;
-    let mut row_values = vec![0f32; w * band_rows];
     let mut y = 0;
     while y < h {
         reporter.check()?;
@@ -405,21 +405,28 @@ pub fn compute_quality<T>(
         for row in 0..rows {
             texture.add_row(y + row, &std[row * w..(row + 1) * w]);
         }
-        for acc in &mut accumulators {
-            let column = match acc.map {
-                QualityMap::Mse => 0,
-                QualityMap::Corr | QualityMap::DmCorr => 1,
-                QualityMap::DmMse => 2,
-                QualityMap::Mi if r2m2 => 3,
-                QualityMap::DmMi if r2m2 => 4,
-                QualityMap::Mi | QualityMap::DmMi => continue,
-            };
-            let out = &mut row_values[..rows * w];
-            for ((o, v), &ok) in out.iter_mut().zip(&values).zip(&band.valid) {
-                *o = if ok { v[column] } else { f32::NAN };
+        // Each map's rows and statistics on its own thread (profiled: done one map after the
+        // other, this took a fifth of the time at 8192²).
+        let rows_of: Vec<Option<Vec<f32>>> = accumulators
+            .par_iter_mut()
+            .map(|acc| {
+                let column = match acc.map {
+                    QualityMap::Mse => 0,
+                    QualityMap::Corr | QualityMap::DmCorr => 1,
+                    QualityMap::DmMse => 2,
+                    QualityMap::Mi if r2m2 => 3,
+                    QualityMap::DmMi if r2m2 => 4,
+                    QualityMap::Mi | QualityMap::DmMi => return None,
+                };
+                let out = masked(&values, &band.valid, column);
+                acc.add(y, w, &out, stride);
+                Some(out)
+            })
+            .collect();
+        for (acc, out) in accumulators.iter().zip(rows_of) {
+            if let Some(out) = out {
+                sink.rows(acc.map, y, out)?;
             }
-            acc.add(y, w, out, stride);
-            sink.rows(acc.map, y, out)?;
         }
         y += rows;
         reporter.progress(Progress::at(Stage::Analyze, y as f32 / h as f32));
@@ -481,7 +488,7 @@ fn masked(values: &[[f32; 6]], valid: &[bool], column: usize) -> Vec<f32> {
         .collect()
 }
 
-/// QC's MI level: the first level, at least 1, whose longer side is at most 4096 px.
+/// QC's MI level: the first level, at least 1, whose longer side is at most 2048 px.
 pub fn mi_level(width: usize, height: usize) -> usize {
     let mut level = 1;
     while width.max(height) >> level > MI_LEVEL_SIDE {
@@ -530,7 +537,7 @@ fn emit_upsampled(
             .filter(|a| matches!(a.map, QualityMap::Mi | QualityMap::DmMi))
         {
             acc.add(y, w, &out, stride);
-            sink.rows(acc.map, y, &out)?;
+            sink.rows(acc.map, y, out.clone())?;
         }
         y += rows;
     }
@@ -541,14 +548,16 @@ impl Accumulator {
     fn add(&mut self, y: usize, w: usize, rows: &[f32], stride: usize) {
         for (r, row) in rows.chunks_exact(w).enumerate() {
             let yy = y + r;
-            for (x, &v) in row.iter().enumerate() {
-                if v.is_finite() {
-                    self.sum += f64::from(v);
-                    self.count += 1;
-                    if yy.is_multiple_of(stride) && x.is_multiple_of(stride) {
-                        self.samples.push(v);
-                    }
-                }
+            let (mut sum, mut count) = (0.0, 0u64);
+            for &v in row.iter().filter(|v| v.is_finite()) {
+                sum += f64::from(v);
+                count += 1;
+            }
+            self.sum += sum;
+            self.count += count;
+            if yy.is_multiple_of(stride) {
+                let kept = row.iter().step_by(stride).filter(|v| v.is_finite());
+                self.samples.extend(kept);
             }
             self.preview.add_row(yy, row);
             self.cells.add_row(yy, row);
