@@ -348,3 +348,60 @@ fn map_lists_parse_names_and_all_and_refuse_unknown_ones() {
     );
     assert!(QualityMap::parse_list("ssim").unwrap_err().contains("ssim"));
 }
+
+#[test]
+fn a_region_locked_one_period_off_on_a_mirror_tiled_pattern_is_flagged_along_its_border() {
+    // A mirror-tiled texture (period 48 px across), and a "registration" that holds the
+    // top-right quarter one period off with a 20 px transition (what a fine B-spline grid or a
+    // flow can do): inside the quarter the pattern matches again, so only the band is wrong.
+    let (w, h, period) = (288usize, 288usize, 48.0);
+    let t = Texture::procedural(64, h, 21);
+    let tiled = |x: f64, y: f64| {
+        let m = x.rem_euclid(period);
+        t.value(if m < period / 2.0 { m } else { period - m }, y)
+    };
+    let image = |f: &dyn Fn(usize, usize) -> f64| {
+        let v: Vec<f32> = (0..w * h).map(|i| f(i % w, i / w) as f32).collect();
+        AnyImage::F32(Raster::from_interleaved(w, h, 1, v).unwrap())
+    };
+    let fixed = image(&|x, y| tiled(x as f64, y as f64));
+    let ramp = |t: f64| ((t + 10.0) / 20.0).clamp(0.0, 1.0);
+    let mut field = crate::transform::DenseField::zeros(w, h);
+    for y in 0..h {
+        for x in 0..w {
+            field.u[[y, x]] = (period * ramp(x as f64 - 168.0) * ramp(120.0 - y as f64)) as f32;
+        }
+    }
+    let source = PairSource {
+        fixed: &fixed,
+        moving: &fixed,
+        transform: Some(&field),
+        mask: None,
+    };
+    let mut sink = NoSink;
+    let reporter = Reporter::<()>::silent(CancelToken::new());
+    let result = compute_quality(
+        &source,
+        &QualityOptions::default(),
+        &CpuBoxMaps,
+        &mut sink,
+        &reporter,
+    )
+    .unwrap();
+    let flags = &result.report.flags;
+    assert!(!flags.is_empty(), "the transition band is not flagged");
+    for f in flags {
+        let near_x = f.x <= 178 && f.x + f.width >= 158;
+        let near_y = f.y <= 130 && f.y + f.height >= 110;
+        assert!(near_x || near_y, "a flag away from the band: {f:?}");
+    }
+    let jacobian =
+        crate::analysis::jacobian::jacobian_qc(&field, w, h, None, &CancelToken::new()).unwrap();
+    assert!(
+        jacobian
+            .report
+            .flags
+            .iter()
+            .any(|f| f.reason.starts_with("discontinuity"))
+    );
+}
