@@ -208,7 +208,11 @@ fn jacobian_flags(det: &[f32], stretch: &[f32], w: usize, h: usize, step: f64) -
     let cell = w.max(h).div_ceil(64).max(4);
     let mut folded = BlockGrid::new(w, h, cell);
     let mut extreme = BlockGrid::new(w, h, cell);
-    let mut stretch_mean = BlockGrid::new(w, h, cell);
+    // Per cell: the largest stretch and the smallest squeeze (smallest singular value) of its
+    // unfolded samples.
+    let (cols, rows) = (w.div_ceil(cell), h.div_ceil(cell));
+    let mut most = vec![0f64; cols * rows];
+    let mut least = vec![f64::INFINITY; cols * rows];
     for y in 0..h {
         let (d, s) = (&det[y * w..(y + 1) * w], &stretch[y * w..(y + 1) * w]);
         let fold: Vec<f32> = d.iter().map(|&d| f32::from(u8::from(d <= 0.0))).collect();
@@ -225,10 +229,14 @@ fn jacobian_flags(det: &[f32], stretch: &[f32], w: usize, h: usize, step: f64) -
             .collect();
         folded.add_row(y, &fold);
         extreme.add_row(y, &ext);
-        stretch_mean.add_row(y, s);
+        for (x, (&d, &s)) in d.iter().zip(s).enumerate().filter(|(_, (d, _))| **d > 0.0) {
+            let i = (y / cell) * cols + x / cell;
+            let (s, d) = (f64::from(s), f64::from(d));
+            most[i] = most[i].max(s);
+            least[i] = least[i].min(if s > 0.0 { d / s } else { 0.0 });
+        }
     }
-    let n = folded.cols * folded.rows;
-    let (cols, rows) = (folded.cols, folded.rows);
+    let n = cols * rows;
     let is = |g: &BlockGrid, i: usize| g.mean(i % cols, i / cols).is_some_and(|v| v > 0.0);
     let fold_cells: Vec<bool> = (0..n).map(|i| is(&folded, i)).collect();
     let ext_cells: Vec<bool> = (0..n).map(|i| is(&extreme, i) && !fold_cells[i]).collect();
@@ -261,20 +269,30 @@ fn jacobian_flags(det: &[f32], stretch: &[f32], w: usize, h: usize, step: f64) -
         });
     }
     for group in flags::components(&ext_cells, cols, rows) {
-        let peak = group
+        let peak = group.iter().map(|&i| most[i]).fold(0.0, f64::max);
+        let low = group
             .iter()
-            .map(|&i| stretch_mean.mean(i % cols, i / cols).unwrap_or(0.0))
-            .fold(0.0, f64::max);
+            .map(|&i| least[i])
+            .fold(f64::INFINITY, f64::min);
         let [x, y, fw, fh] = to_pixels(extreme.rect(flags::bounds(&group, cols), w, h));
+        let (score, what) = if peak > EXTREME_STRETCH {
+            (
+                peak,
+                format!("stretched by up to {peak:.1}× (limit {EXTREME_STRETCH})"),
+            )
+        } else {
+            (
+                low,
+                format!("squeezed to {low:.2}× (limit 1/{EXTREME_STRETCH})"),
+            )
+        };
         out.push(Flag {
             x,
             y,
             width: fw,
             height: fh,
-            score: peak,
-            reason: format!(
-                "discontinuity: extreme stretch (mean largest singular value {peak:.1}, limit {EXTREME_STRETCH}) — a jump or tear in the field"
-            ),
+            score,
+            reason: format!("discontinuity: the field is {what} here: a jump or a tear"),
         });
     }
     out

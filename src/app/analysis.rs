@@ -129,6 +129,7 @@ pub fn analyse(
     fixed: &std::path::Path,
     moving: &std::path::Path,
     transform: Option<Arc<dyn Transform>>,
+    options: &QualityOptions,
     backend: Backend,
     reporter: &Reporter<AnalysisOutcome>,
 ) -> Result<AnalysisOutcome> {
@@ -141,13 +142,7 @@ pub fn analyse(
         mask: None,
     };
     let kernel = crate::register::qc::box_map_kernel(backend, &|l| reporter.log(l))?;
-    let quality = compute_quality(
-        &source,
-        &QualityOptions::default(),
-        kernel.as_ref(),
-        &mut NoSink,
-        reporter,
-    )?;
+    let quality = compute_quality(&source, options, kernel.as_ref(), &mut NoSink, reporter)?;
     let (w, h) = source.size();
     let step = w.max(h).div_ceil(JACOBIAN_SIDE).next_power_of_two();
     let jacobian = transform
@@ -245,8 +240,18 @@ impl AlinifyApp {
         let (fixed, moving): (PathBuf, PathBuf) =
             (layers.fixed_path.clone(), layers.moving_path.clone());
         let transform = self.result.as_ref().map(|r| r.transform.clone());
+        // Flags on MI for a pair registered with MI (different stains), else on CORR.
+        let metric = match &self.result {
+            Some(r) => r.options.metric,
+            None => self
+                .settings
+                .parameters
+                .options(self.settings.mode)
+                .map_or(crate::metric::MetricKind::Ncc, |o| o.metric),
+        };
+        let options = crate::register::qc::qc_options(metric);
         let job = JobHandle::spawn_woken("alinify-analysis", self.waker.clone(), move |r| {
-            analyse(&fixed, &moving, transform, Backend::Auto, r)
+            analyse(&fixed, &moving, transform, &options, Backend::Auto, r)
         });
         match job {
             Ok(job) => self.task = Task::Analyzing { job, fraction: 0.0 },

@@ -50,6 +50,10 @@ pub struct QualityArgs {
     /// faster QC maps.
     #[arg(long)]
     r2m2: bool,
+    /// The map the flagged regions are found on (default corr; mi for different stains or
+    /// modalities, whose intensities need not correlate).
+    #[arg(long, value_parser = parse_map)]
+    flag_map: Option<QualityMap>,
     /// Score only pixels where this mask (on the fixed grid) is non-zero.
     #[arg(long)]
     mask: Option<PathBuf>,
@@ -84,6 +88,13 @@ struct MapList(Vec<QualityMap>);
 
 fn parse_maps(text: &str) -> std::result::Result<MapList, String> {
     QualityMap::parse_list(text).map(MapList)
+}
+
+fn parse_map(text: &str) -> std::result::Result<QualityMap, String> {
+    match QualityMap::parse_list(text)?.as_slice() {
+        [one] if text != "all" => Ok(*one),
+        _ => Err("name one map".into()),
+    }
 }
 
 pub fn run(command: AnalyzeCommand, ui: &Ui) -> anyhow::Result<()> {
@@ -139,6 +150,7 @@ fn quality(args: QualityArgs, ui: &Ui) -> anyhow::Result<()> {
             } else {
                 Definition::Qc
             },
+            flag_map: args.flag_map,
         };
         let kernel = alinify::register::qc::box_map_kernel(args.backend, &|l| reporter.log(l))?;
         let (w, h) = source.size();

@@ -277,7 +277,15 @@ pub fn register_files<T>(
         crate::analysis::ncc_after_transform(&fl, &ml, &crate::transform::Identity, scale);
     let ncc_after = crate::analysis::ncc_after_transform(&fl, &ml, transform.as_ref(), scale);
     reporter.log(format!("NCC before {ncc_before:.4}, after {ncc_after:.4}"));
-    let qc = super::qc::registration_qc(&fl, &ml, transform.as_ref(), ncc_level, (fw, fh), cancel)?;
+    let qc = super::qc::registration_qc(
+        &fl,
+        &ml,
+        transform.as_ref(),
+        options.metric,
+        ncc_level,
+        (fw, fh),
+        cancel,
+    )?;
     drop((fl, ml));
     if qc.flagged() {
         reporter.log(format!("QC flags: {}", qc.flags.join(", ")));

@@ -6,10 +6,11 @@ use super::Backend;
 use crate::Result;
 use crate::analysis::jacobian::{self, JacobianReport};
 use crate::analysis::quality::{
-    BoxMapKernel, CpuBoxMaps, NoSink, PairSource, Preview, QualityOptions, QualityReport,
-    compute_quality,
+    BoxMapKernel, CpuBoxMaps, NoSink, PairSource, Preview, QualityMap, QualityOptions,
+    QualityReport, compute_quality,
 };
 use crate::job::{CancelToken, Reporter};
+use crate::metric::MetricKind;
 use crate::raster::{AnyImage, GrayF32};
 use crate::transform::Transform;
 
@@ -90,6 +91,15 @@ impl QcSummary {
     }
 }
 
+/// The QC maps for a registration with `metric`: flags on MI when the pair was registered with
+/// MI (different stains or modalities, whose intensities need not correlate), else on CORR.
+pub fn qc_options(metric: MetricKind) -> QualityOptions {
+    QualityOptions {
+        flag_map: (metric == MetricKind::Mi).then_some(QualityMap::Mi),
+        ..QualityOptions::default()
+    }
+}
+
 /// Samples on the longer side of the report's Jacobian.
 const JACOBIAN_SIDE: usize = 1024;
 
@@ -100,6 +110,7 @@ pub fn registration_qc(
     fixed_level: &GrayF32,
     moving_level: &GrayF32,
     transform: &dyn Transform,
+    metric: MetricKind,
     level: usize,
     (width, height): (usize, usize),
     cancel: &CancelToken,
@@ -117,7 +128,7 @@ pub fn registration_qc(
     let reporter = Reporter::<()>::silent(cancel.clone());
     let mut quality = compute_quality(
         &source,
-        &QualityOptions::default(),
+        &qc_options(metric),
         &CpuBoxMaps,
         &mut NoSink,
         &reporter,

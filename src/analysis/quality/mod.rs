@@ -123,6 +123,10 @@ pub struct QualityOptions {
     pub bins: Option<usize>,
     /// The definitions.
     pub definition: Definition,
+    /// The map the flags are found on (it is computed even if not in `maps`); `None`: corr, the
+    /// right one for the same modality. Use mi for different stains or modalities, whose
+    /// intensities need not correlate.
+    pub flag_map: Option<QualityMap>,
 }
 
 impl Default for QualityOptions {
@@ -132,6 +136,7 @@ impl Default for QualityOptions {
             radius: 3,
             bins: None,
             definition: Definition::Qc,
+            flag_map: None,
         }
     }
 }
@@ -146,7 +151,25 @@ impl QualityOptions {
     }
 
     fn wants(&self, map: QualityMap) -> bool {
-        self.maps.contains(&map)
+        self.maps.contains(&map) || self.flag_map == Some(map)
+    }
+
+    /// The map the flags are found on: `flag_map`, else corr when asked for, else the first
+    /// map asked for in the order corr, dm_corr, mi, dm_mi, mse, dm_mse.
+    pub fn flagged_map(&self) -> QualityMap {
+        self.flag_map.unwrap_or_else(|| {
+            [
+                QualityMap::Corr,
+                QualityMap::DmCorr,
+                QualityMap::Mi,
+                QualityMap::DmMi,
+                QualityMap::Mse,
+                QualityMap::DmMse,
+            ]
+            .into_iter()
+            .find(|m| self.maps.contains(m))
+            .unwrap_or(QualityMap::Corr)
+        })
     }
 }
 
@@ -338,10 +361,10 @@ pub fn compute_quality<T>(
         .sqrt()
         .ceil()
         .max(1.0) as usize;
-    let mut accumulators: Vec<Accumulator> = options
-        .maps
-        .iter()
-        .map(|&map| Accumulator {
+    let mut accumulators: Vec<Accumulator> = QualityMap::ALL
+        .into_iter()
+        .filter(|&m| options.wants(m))
+        .map(|map| Accumulator {
             map,
             sum: 0.0,
             count: 0,
@@ -438,19 +461,10 @@ pub fn compute_quality<T>(
     }
     let previews: Vec<(QualityMap, Preview)> = accumulators
         .iter()
+        .filter(|a| options.maps.contains(&a.map))
         .map(|a| (a.map, Preview::of(&a.preview)))
         .collect();
-    let flagged = [
-        QualityMap::Corr,
-        QualityMap::DmCorr,
-        QualityMap::Mi,
-        QualityMap::DmMi,
-        QualityMap::Mse,
-        QualityMap::DmMse,
-    ]
-    .into_iter()
-    .find(|m| options.wants(*m))
-    .expect("at least one map");
+    let flagged = options.flagged_map();
     let flag_list = accumulators
         .iter()
         .find(|a| a.map == flagged)
@@ -458,6 +472,7 @@ pub fn compute_quality<T>(
         .unwrap_or_default();
     let maps = accumulators
         .into_iter()
+        .filter(|a| options.maps.contains(&a.map))
         .map(|a| (a.map.name().to_string(), a.stats()))
         .collect();
     Ok(QualityResult {
@@ -588,12 +603,27 @@ impl Accumulator {
     }
 }
 
+/// Below this median local correlation (over the scored cells) the whole pair is flagged.
+pub const WHOLE_PAIR_CORRELATION: f64 = 0.2;
+
+/// The pixel bounds of every scored cell.
+fn scored_bounds(
+    scored: &[Option<f64>],
+    cells: &BlockGrid,
+    width: usize,
+    height: usize,
+) -> [usize; 4] {
+    let group: Vec<usize> = (0..scored.len()).filter(|&i| scored[i].is_some()).collect();
+    cells.rect(flags::bounds(&group, cells.cols), width, height)
+}
+
 /// The flag rule: a cell is scored when at least half a full cell's pixels were scored and the fixed
 /// image has texture there (its mean window standard deviation is at least a quarter of the
 /// median cell's and above 0.002): on flat ground no measure says anything. A scored cell is
 /// poor when its mean is worse than the median of the scored cells by more than both four
 /// robust standard deviations (1.4826 MAD) and a margin (0.3 for a correlation, half the median
-/// for the others). Poor cells that touch (8-connected) form one flagged region.
+/// for the others). Poor cells that touch (8-connected) form one flagged region. A correlation
+/// whose median is under [`WHOLE_PAIR_CORRELATION`] flags the whole scored area instead.
 pub fn poor_regions(
     map: QualityMap,
     cells: &BlockGrid,
@@ -635,6 +665,22 @@ pub fn poor_regions(
         QualityMap::Corr | QualityMap::DmCorr => 0.3,
         _ => 0.5 * centre.abs(),
     };
+    // A correlation low over the whole pair is itself the failure (relative to its own median
+    // nothing would stand out): one region over everything scored.
+    if matches!(map, QualityMap::Corr | QualityMap::DmCorr) && centre < WHOLE_PAIR_CORRELATION {
+        let [x, y, fw, fh] = scored_bounds(&scored, cells, width, height);
+        return vec![Flag {
+            x,
+            y,
+            width: fw,
+            height: fh,
+            score: centre,
+            reason: format!(
+                "poor_region: local {} is low over the whole pair (median {centre:.3} over textured regions): the images do not match there (a failed registration), or they differ in modality (flag on mi instead)",
+                map.name()
+            ),
+        }];
+    }
     let threshold = centre - (4.0 * spread).max(margin);
     let marked: Vec<bool> = scored
         .iter()
