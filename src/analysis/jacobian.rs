@@ -18,7 +18,7 @@ pub const EXTREME_STRETCH: f64 = 3.0;
 pub const MAX_SIDE: usize = 4096;
 
 /// What `jacobian.json` holds.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct JacobianReport {
     /// Samples across.
     pub width: usize,

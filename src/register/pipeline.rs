@@ -277,7 +277,9 @@ pub fn register_files<T>(
         crate::analysis::ncc_after_transform(&fl, &ml, &crate::transform::Identity, scale);
     let ncc_after = crate::analysis::ncc_after_transform(&fl, &ml, transform.as_ref(), scale);
     reporter.log(format!("NCC before {ncc_before:.4}, after {ncc_after:.4}"));
-    let qc = super::qc::registration_qc(
+    // The QC judges the registration; when it cannot (an image under 3 px across), the
+    // registration still stands and the report says why.
+    let qc = match super::qc::registration_qc(
         &fl,
         &ml,
         transform.as_ref(),
@@ -285,7 +287,17 @@ pub fn register_files<T>(
         ncc_level,
         (fw, fh),
         cancel,
-    )?;
+    ) {
+        Ok(qc) => qc,
+        Err(crate::Error::Cancelled) => return Err(crate::Error::Cancelled),
+        Err(e) => {
+            reporter.log(format!("QC skipped: {e}"));
+            super::qc::QcSummary {
+                skipped: Some(e.to_string()),
+                ..Default::default()
+            }
+        }
+    };
     drop((fl, ml));
     if qc.flagged() {
         reporter.log(format!("QC flags: {}", qc.flags.join(", ")));

@@ -42,7 +42,7 @@ pub fn box_map_kernel(backend: Backend, log: &dyn Fn(String)) -> Result<Box<dyn 
 }
 
 /// The QC of one registration, in `report.json`.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct QcSummary {
     /// The QC maps' statistics and flags (computed on pyramid level `level`; flags in
     /// full-resolution pixels).
@@ -53,6 +53,9 @@ pub struct QcSummary {
     pub jacobian: JacobianReport,
     /// The kinds of flag raised: `folding`, `discontinuity`, `poor_region`.
     pub flags: Vec<String>,
+    /// Why the QC could not be computed (the rest is then empty); the registration stands.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub skipped: Option<String>,
     /// The flagged map's preview (on level `level`), for pictures; not in report.json.
     #[serde(skip)]
     pub preview: Option<Preview>,
@@ -126,13 +129,13 @@ pub fn registration_qc(
         mask: None,
     };
     let reporter = Reporter::<()>::silent(cancel.clone());
-    let mut quality = compute_quality(
-        &source,
-        &qc_options(metric),
-        &CpuBoxMaps,
-        &mut NoSink,
-        &reporter,
-    )?;
+    // A window that fits the level, however narrow the image (3 px at least).
+    let side = fixed_level.ncols().min(fixed_level.nrows());
+    let options = QualityOptions {
+        radius: 3.min(side.saturating_sub(1) / 2).max(1),
+        ..qc_options(metric)
+    };
+    let mut quality = compute_quality(&source, &options, &CpuBoxMaps, &mut NoSink, &reporter)?;
     let s = 1usize << level;
     for f in &mut quality.report.flags {
         (f.x, f.y, f.width, f.height) = (f.x * s, f.y * s, f.width * s, f.height * s);
@@ -159,6 +162,7 @@ pub fn registration_qc(
         jacobian,
         flags,
         preview,
+        skipped: None,
     })
 }
 

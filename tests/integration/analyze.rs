@@ -98,3 +98,23 @@ fn analyze_refuses_pairs_on_different_grids_naming_both_files() {
     ]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn a_pair_too_narrow_for_the_default_window_still_registers_with_its_qc() {
+    use alinify::raster::{AnyImage, Raster};
+    let dir = tempfile::tempdir().unwrap();
+    let image = |shift: usize| {
+        let v: Vec<f32> = (0..300 * 5)
+            .map(|i| (((i % 300 + shift) as f32) * 0.21).sin() * 0.4 + 0.5)
+            .collect();
+        AnyImage::F32(Raster::from_interleaved(300, 5, 1, v).unwrap())
+    };
+    let (fixed, moving) = (dir.path().join("f.tif"), dir.path().join("m.tif"));
+    alinify::io::save_image(&fixed, &image(0)).unwrap();
+    alinify::io::save_image(&moving, &image(1)).unwrap();
+    let out = dir.path().join("out");
+    alinify_ok(&["register", s(&fixed), s(&moving), "--out", s(&out), "-q"]);
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["qc"]["quality"]["radius"], 2, "{}", report["qc"]);
+}

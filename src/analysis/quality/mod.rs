@@ -187,7 +187,7 @@ pub struct MapStats {
 }
 
 /// What `quality.json` holds.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct QualityReport {
     /// The definitions used.
     pub definition: Definition,
@@ -350,7 +350,8 @@ pub fn compute_quality<T>(
     let r = options.radius;
     if r == 0 || 2 * r + 1 > w.min(h) {
         return Err(Error::InvalidArgument(format!(
-            "--radius {r}: the window must be at least 3 px and fit the {w} x {h} image"
+            "window radius {r}: the window ({0} x {0} px) must be at least 3 px and fit the {w} x {h} image",
+            2 * r + 1
         )));
     }
     let r2m2 = options.definition == Definition::R2m2;
