@@ -207,7 +207,6 @@ fn summarise(
 fn jacobian_flags(det: &[f32], stretch: &[f32], w: usize, h: usize, step: f64) -> Vec<Flag> {
     let cell = w.max(h).div_ceil(64).max(4);
     let mut folded = BlockGrid::new(w, h, cell);
-    let mut extreme = BlockGrid::new(w, h, cell);
     // Per cell: the largest stretch and the smallest squeeze (smallest singular value) of its
     // unfolded samples.
     let (cols, rows) = (w.div_ceil(cell), h.div_ceil(cell));
@@ -216,19 +215,7 @@ fn jacobian_flags(det: &[f32], stretch: &[f32], w: usize, h: usize, step: f64) -
     for y in 0..h {
         let (d, s) = (&det[y * w..(y + 1) * w], &stretch[y * w..(y + 1) * w]);
         let fold: Vec<f32> = d.iter().map(|&d| f32::from(u8::from(d <= 0.0))).collect();
-        let ext: Vec<f32> = d
-            .iter()
-            .zip(s)
-            .map(|(&d, &s)| {
-                let s = f64::from(s);
-                let squeeze = if s > 0.0 { f64::from(d) / s } else { 0.0 };
-                f32::from(u8::from(
-                    d > 0.0 && (s > EXTREME_STRETCH || squeeze < 1.0 / EXTREME_STRETCH),
-                ))
-            })
-            .collect();
         folded.add_row(y, &fold);
-        extreme.add_row(y, &ext);
         for (x, (&d, &s)) in d.iter().zip(s).enumerate().filter(|(_, (d, _))| **d > 0.0) {
             let i = (y / cell) * cols + x / cell;
             let (s, d) = (f64::from(s), f64::from(d));
@@ -237,9 +224,14 @@ fn jacobian_flags(det: &[f32], stretch: &[f32], w: usize, h: usize, step: f64) -
         }
     }
     let n = cols * rows;
-    let is = |g: &BlockGrid, i: usize| g.mean(i % cols, i / cols).is_some_and(|v| v > 0.0);
-    let fold_cells: Vec<bool> = (0..n).map(|i| is(&folded, i)).collect();
-    let ext_cells: Vec<bool> = (0..n).map(|i| is(&extreme, i) && !fold_cells[i]).collect();
+    let fold_cells: Vec<bool> = (0..n)
+        .map(|i| folded.mean(i % cols, i / cols).is_some_and(|v| v > 0.0))
+        .collect();
+    // A cell is extreme when one of its unfolded samples is: its largest stretch or smallest
+    // squeeze is past the limit.
+    let ext_cells: Vec<bool> = (0..n)
+        .map(|i| (most[i] > EXTREME_STRETCH || least[i] < 1.0 / EXTREME_STRETCH) && !fold_cells[i])
+        .collect();
     let to_pixels = |r: [usize; 4]| {
         [
             (r[0] as f64 * step) as usize,
@@ -274,7 +266,7 @@ fn jacobian_flags(det: &[f32], stretch: &[f32], w: usize, h: usize, step: f64) -
             .iter()
             .map(|&i| least[i])
             .fold(f64::INFINITY, f64::min);
-        let [x, y, fw, fh] = to_pixels(extreme.rect(flags::bounds(&group, cols), w, h));
+        let [x, y, fw, fh] = to_pixels(folded.rect(flags::bounds(&group, cols), w, h));
         let (score, what) = if peak > EXTREME_STRETCH {
             (
                 peak,

@@ -122,13 +122,7 @@ impl AlinifyApp {
                 }
             },
             Task::Exporting { job, mut fraction } => {
-                let notice = &mut self.notice;
-                let finished = job.drain(|event| match event {
-                    Event::Progress(p) => fraction = p.fraction,
-                    Event::Log(line) => *notice = Some(line),
-                    Event::Finished(_) => {}
-                });
-                match finished {
+                match drain_with_fraction(&job, &mut fraction, &mut self.notice) {
                     None => Task::Exporting { job, fraction },
                     Some(Ok(message)) => {
                         self.notice = Some(message);
@@ -141,13 +135,7 @@ impl AlinifyApp {
                 }
             }
             Task::Analyzing { job, mut fraction } => {
-                let notice = &mut self.notice;
-                let finished = job.drain(|event| match event {
-                    Event::Progress(p) => fraction = p.fraction,
-                    Event::Log(line) => *notice = Some(line),
-                    Event::Finished(_) => {}
-                });
-                match finished {
+                match drain_with_fraction(&job, &mut fraction, &mut self.notice) {
                     None => Task::Analyzing { job, fraction },
                     Some(Ok(outcome)) => {
                         self.analysis.outcome = Some(outcome);
@@ -269,6 +257,20 @@ impl AlinifyApp {
             WarmupState::Failed(e) => (format!("warmup failed: {e}"), String::new()),
         }
     }
+}
+
+/// Takes a job's events: its progress as a fraction, its log lines as the notice; the result
+/// once it finished.
+fn drain_with_fraction<T: Send + 'static>(
+    job: &JobHandle<T>,
+    fraction: &mut f32,
+    notice: &mut Option<String>,
+) -> Option<crate::Result<T>> {
+    job.drain(|event| match event {
+        Event::Progress(p) => *fraction = p.fraction,
+        Event::Log(line) => *notice = Some(line),
+        Event::Finished(_) => {}
+    })
 }
 
 /// Keeps the latest progress report of a job's events.

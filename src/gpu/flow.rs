@@ -358,25 +358,8 @@ impl FlowSolver for GpuFlowSolver {
         let mut encoder = device.create_command_encoder(&Default::default());
         encoder.copy_buffer_to_buffer(&buffers.flow, 0, &buffers.readback, 0, bytes);
         queue.submit([encoder.finish()]);
-        let slice = buffers.readback.slice(..bytes);
-        let (sender, receiver) = std::sync::mpsc::channel();
-        slice.map_async(wgpu::MapMode::Read, move |r| {
-            let _ = sender.send(r);
-        });
-        device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| Error::Gpu(format!("waiting for the device: {e}")))?;
-        receiver
-            .recv()
-            .map_err(|_| Error::Gpu("the device dropped a readback".into()))?
-            .map_err(|e| Error::Gpu(format!("reading the flow back: {e}")))?;
-        {
-            let view = slice
-                .get_mapped_range()
-                .map_err(|e| Error::Gpu(format!("reading the flow back: {e}")))?;
-            flow.copy_from_slice(bytemuck::cast_slice(&view));
-        }
-        buffers.readback.unmap();
-        context.check()
+        context.read_back(&buffers.readback, bytes, "the flow", |view| {
+            flow.copy_from_slice(bytemuck::cast_slice(view));
+        })
     }
 }

@@ -156,6 +156,38 @@ impl GpuContext {
         Ok(())
     }
 
+    /// Waits for the device, maps the first `bytes` of `buffer` (a `MAP_READ` buffer the
+    /// submitted work copies into), hands them to `read` and unmaps; `what` names the data in
+    /// errors.
+    pub fn read_back(
+        &self,
+        buffer: &wgpu::Buffer,
+        bytes: u64,
+        what: &str,
+        read: impl FnOnce(&[u8]),
+    ) -> Result<()> {
+        let slice = buffer.slice(..bytes);
+        let (sender, receiver) = std::sync::mpsc::channel();
+        slice.map_async(wgpu::MapMode::Read, move |r| {
+            let _ = sender.send(r);
+        });
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::Gpu(format!("waiting for the device: {e}")))?;
+        receiver
+            .recv()
+            .map_err(|_| Error::Gpu("the device dropped a readback".into()))?
+            .map_err(|e| Error::Gpu(format!("reading {what} back: {e}")))?;
+        {
+            let view = slice
+                .get_mapped_range()
+                .map_err(|e| Error::Gpu(format!("reading {what} back: {e}")))?;
+            read(&view);
+        }
+        buffer.unmap();
+        self.check()
+    }
+
     /// The file the pipeline cache lives in, when the backend supports one (Vulkan).
     pub fn pipeline_cache_path(&self) -> Option<&std::path::Path> {
         self.pipeline_cache.as_ref().map(|d| d.path.as_path())

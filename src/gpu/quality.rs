@@ -175,26 +175,10 @@ impl BoxMapKernel for GpuBoxMaps {
         }
         encoder.copy_buffer_to_buffer(&maps, 0, &readback, 0, out_bytes as u64);
         queue.submit([encoder.finish()]);
-        let slice = readback.slice(..out_bytes as u64);
-        let (sender, receiver) = std::sync::mpsc::channel();
-        slice.map_async(wgpu::MapMode::Read, move |r| {
-            let _ = sender.send(r);
-        });
-        device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| Error::Gpu(format!("waiting for the device: {e}")))?;
-        receiver
-            .recv()
-            .map_err(|_| Error::Gpu("the device dropped a readback".into()))?
-            .map_err(|e| Error::Gpu(format!("reading the quality maps back: {e}")))?;
-        let out = {
-            let view = slice
-                .get_mapped_range()
-                .map_err(|e| Error::Gpu(format!("reading the quality maps back: {e}")))?;
-            bytemuck::cast_slice::<u8, [f32; 4]>(&view).to_vec()
-        };
-        readback.unmap();
-        context.check()?;
+        let mut out = Vec::new();
+        context.read_back(&readback, out_bytes as u64, "the quality maps", |bytes| {
+            out = bytemuck::cast_slice::<u8, [f32; 4]>(bytes).to_vec();
+        })?;
         Ok(out)
     }
 }
