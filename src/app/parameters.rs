@@ -121,7 +121,8 @@ impl Parameters {
                         ui,
                         "Search radius",
                         "a discrete search on coarse levels, for objects that move on their own \
-                         (stereo, photo series); 0 for smooth deformations",
+                         (stereo, photo series); 0 for smooth deformations. Left alone, \
+                         each pair chooses (report.json's flow_choice says how)",
                         &mut values.search,
                         defaults.flow.search,
                         |d| d.range(0..=32).suffix(" px"),

@@ -281,8 +281,8 @@ fn register(args: RegisterArgs, ui: &progress::Ui) -> anyhow::Result<()> {
     let summary = ui.watch(job)?;
     let r = &summary.report;
     ui.say(format!(
-        "registered in {:.2} s (load {:.2}, pyramid {:.2}, register {:.2}, warp {:.2}, write {:.2}); NCC {:.4} -> {:.4}; outputs in {}",
-        r.seconds.total, r.seconds.load, r.seconds.pyramid, r.seconds.register, r.seconds.warp, r.seconds.write,
+        "registered in {:.2} s (load {:.2}, pyramid {:.2}, register {:.2}, qc {:.2}, warp {:.2}, write {:.2}); NCC {:.4} -> {:.4}; outputs in {}",
+        r.seconds.total, r.seconds.load, r.seconds.pyramid, r.seconds.register, r.seconds.qc, r.seconds.warp, r.seconds.write,
         r.ncc_before, r.ncc_after, args.out.display()
     ));
     Ok(())

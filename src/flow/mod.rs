@@ -53,9 +53,31 @@ pub struct FlowParams {
     /// Radius (level pixels) of the discrete search run on levels up to
     /// [`search::MAX_SIDE`] pixels before their refinement (0: none). For scenes where objects
     /// move independently (stereo, photo series); smooth deformations do better without it.
+    /// Used as given when [`FlowParams::auto_search`] is off.
     #[serde(default)]
     pub search: u32,
+    /// Choose per pair between the smooth-deformation settings (no search) and the scene
+    /// settings (a search of [`AUTO_SEARCH_RADIUS`], smoothness at most
+    /// [`SCENE_SMOOTHNESS`]): both run down to the first level of at most
+    /// [`CHOICE_MAX_SIDE`] pixels and the one with the lower data residual there goes on.
+    #[serde(default = "default_true")]
+    pub auto_search: bool,
 }
+
+fn default_true() -> bool {
+    true
+}
+
+/// Search radius of the scene candidate of the automatic choice.
+pub const AUTO_SEARCH_RADIUS: u32 = 6;
+/// Largest smoothness of the scene candidate: a scene's flow breaks at depth edges.
+pub const SCENE_SMOOTHNESS: f32 = 5.0;
+/// The automatic choice is made at the first level whose longer side is at most this: coarse
+/// enough to cost little, fine enough that an object moving on its own has been found.
+pub const CHOICE_MAX_SIDE: usize = 200;
+/// The scene candidate wins only when its data residual is below this fraction of the other's:
+/// on smooth deformations the search's whole-pixel moves cost accuracy, so a tie keeps them off.
+pub const CHOICE_MARGIN: f64 = 0.97;
 
 impl Default for FlowParams {
     fn default() -> Self {
@@ -68,6 +90,7 @@ impl Default for FlowParams {
             relaxation: 1.8,
             median_radius: 1,
             search: 0,
+            auto_search: true,
         }
     }
 }
@@ -169,6 +192,8 @@ pub struct FlowOutcome {
     pub levels: Vec<LevelReport>,
     /// Tiles solved per level, coarsest first.
     pub tiles: Vec<usize>,
+    /// The automatic search choice, when it was made.
+    pub search_choice: Option<SearchChoice>,
 }
 
 /// The level range of a fast registration.
@@ -181,7 +206,7 @@ pub struct FlowLevels {
 }
 
 /// Longest side of the level the flow starts at (after the affine pre-alignment).
-pub const START_MAX_SIDE: usize = 160;
+pub const START_MAX_SIDE: usize = 24;
 /// Longest side of the finest level refined by default: finer levels cost time for detail that
 /// the bilinear upsampling of a smooth field rarely misses.
 pub const FINEST_MAX_SIDE: usize = 1280;
@@ -202,8 +227,23 @@ impl FlowLevels {
     }
 }
 
+/// How the automatic search choice went ([`FlowParams::auto_search`]).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SearchChoice {
+    /// Whether the scene settings (search on) won.
+    pub searched: bool,
+    /// The level the candidates were compared at.
+    pub level: usize,
+    /// Data residual of the smooth-deformation candidate there.
+    pub residual_smooth: f64,
+    /// Data residual of the scene candidate there.
+    pub residual_scene: f64,
+}
+
 /// Runs the flow from `levels.start` down to `levels.finest`, on top of `affine` (full-resolution
 /// fixed -> moving pixels), reporting a progress event per tile and a level report per level.
+/// With [`FlowParams::auto_search`], the smooth and the scene settings both run down to the
+/// choice level and the better one goes on (see [`SearchChoice`]).
 pub fn estimate_flow<T>(
     fixed: &PreparedImage,
     moving: &PreparedImage,
@@ -214,27 +254,134 @@ pub fn estimate_flow<T>(
     reporter: &Reporter<T>,
 ) -> Result<FlowOutcome> {
     params.validate()?;
-    let cancel = reporter.cancel_token();
-    let mut residual: Option<Array2<[f32; 2]>> = None;
-    let mut reports = Vec::new();
-    let mut tiles_per_level = Vec::new();
-    let mut last_affine = [0.0f32; 6];
     let total_work: f64 = (levels.finest..=levels.start)
         .map(|l| 4f64.powi(-(l as i32)))
         .sum();
-    let mut work_done = 0.0;
-    for level in (levels.finest..=levels.start).rev() {
+    let mut run = LevelRun {
+        fixed,
+        moving,
+        affine,
+        finest: levels.finest,
+        solver,
+        reporter,
+        total_work,
+        work_done: 0.0,
+    };
+    let side = fixed.width().max(fixed.height());
+    let choice_level = (levels.finest..=levels.start)
+        .find(|&l| side >> l <= CHOICE_MAX_SIDE)
+        .filter(|_| params.auto_search);
+    let mut state = FlowState::default();
+    let mut chosen = *params;
+    let mut choice = None;
+    if let Some(at) = choice_level {
+        let smooth = FlowParams {
+            search: 0,
+            ..*params
+        };
+        let scene = FlowParams {
+            search: AUTO_SEARCH_RADIUS,
+            smoothness: params.smoothness.min(SCENE_SMOOTHNESS),
+            ..*params
+        };
+        let quiet = Reporter::<T>::silent(reporter.cancel_token().clone());
+        let mut scene_run = LevelRun {
+            reporter: &quiet,
+            ..run
+        };
+        let mut scene_state = FlowState::default();
+        let mut smooth_state = FlowState::default();
+        for level in (at..=levels.start).rev() {
+            run.level(level, &smooth, &mut smooth_state)?;
+            scene_run.level(level, &scene, &mut scene_state)?;
+        }
+        let residual_smooth = smooth_state.last_metric();
+        let residual_scene = scene_state.last_metric();
+        let searched = residual_scene < CHOICE_MARGIN * residual_smooth;
+        reporter.log(format!(
+            "level {at}: data residual {residual_smooth:.4} without the search, {residual_scene:.4} with it: {}",
+            if searched {
+                "the scene settings (search on) go on"
+            } else {
+                "the smooth-deformation settings go on"
+            }
+        ));
+        choice = Some(SearchChoice {
+            searched,
+            level: at,
+            residual_smooth,
+            residual_scene,
+        });
+        (state, chosen) = if searched {
+            (scene_state, scene)
+        } else {
+            (smooth_state, smooth)
+        };
+    }
+    // The levels below the choice (all of them when none was made).
+    let remaining = match state.reports.last() {
+        None => levels.finest..levels.start + 1,
+        Some(done) => levels.finest..done.level,
+    };
+    for level in remaining.rev() {
+        run.level(level, &chosen, &mut state)?;
+    }
+    let residual = state.residual.expect("at least one level");
+    let field = total_displacement(&residual, state.last_affine);
+    Ok(FlowOutcome {
+        field,
+        level: levels.finest,
+        levels: state.reports,
+        tiles: state.tiles,
+        search_choice: choice,
+    })
+}
+
+/// The flow between levels: the residual so far and what each level did.
+#[derive(Default)]
+struct FlowState {
+    residual: Option<Array2<[f32; 2]>>,
+    reports: Vec<LevelReport>,
+    tiles: Vec<usize>,
+    last_affine: [f32; 6],
+}
+
+impl FlowState {
+    fn last_metric(&self) -> f64 {
+        self.reports.last().map_or(f64::INFINITY, |r| r.metric_end)
+    }
+}
+
+/// What every level of one flow run shares.
+#[derive(Clone, Copy)]
+struct LevelRun<'a, T> {
+    fixed: &'a PreparedImage,
+    moving: &'a PreparedImage,
+    affine: &'a Affine,
+    finest: usize,
+    solver: &'a dyn FlowSolver,
+    reporter: &'a Reporter<T>,
+    total_work: f64,
+    work_done: f64,
+}
+
+impl<T> LevelRun<'_, T> {
+    /// Refines `state` on `level`: upsampled from the previous level, searched, then solved
+    /// tile by tile.
+    fn level(&mut self, level: usize, params: &FlowParams, state: &mut FlowState) -> Result<()> {
+        let (reporter, solver) = (self.reporter, self.solver);
+        let cancel = reporter.cancel_token();
         let started = Instant::now();
         let (f, m) = rayon::join(
-            || normalize::normalize(&fixed.level(level)),
-            || normalize::normalize(&moving.level(level)),
+            || normalize::normalize(&self.fixed.level(level)),
+            || normalize::normalize(&self.moving.level(level)),
         );
         let (h, w) = f.dim();
-        let mut r = match residual.take() {
+        let mut r = match state.residual.take() {
             None => Array2::from_elem((h, w), [0.0f32; 2]),
             Some(coarse) => upsample_flow(&coarse, w, h),
         };
-        let level_affine = affine_at_level(affine, level);
+        let level_affine = affine_at_level(self.affine, level);
         if params.search > 0 && w.max(h) <= search::MAX_SIDE {
             let moved = search::search(&f, &m, level_affine, params.search, &mut r);
             reporter.log(format!(
@@ -242,11 +389,11 @@ pub fn estimate_flow<T>(
                 100.0 * moved
             ));
         }
-        last_affine = level_affine;
+        state.last_affine = level_affine;
         let metric_start = data_residual(&f, &m, level_affine, &r);
         // Small levels are cheap and carry the large motion: they linearise twice as often.
         let params = &FlowParams {
-            warps: if level > levels.finest && w.max(h) <= search::MAX_SIDE / 2 {
+            warps: if level > self.finest && w.max(h) <= search::MAX_SIDE / 2 {
                 2 * params.warps
             } else {
                 params.warps
@@ -256,6 +403,7 @@ pub fn estimate_flow<T>(
         let grid = tile_grid(w, h, params.reach(), solver.max_tile_pixels())?;
         let mut next = r.clone();
         let tiles = grid.len();
+        let weight = 4f64.powi(-(level as i32));
         for (index, tile) in grid.iter().enumerate() {
             cancel.check()?;
             solve_tile(
@@ -269,25 +417,25 @@ pub fn estimate_flow<T>(
                 solver,
                 cancel,
             )?;
-            let done = work_done + 4f64.powi(-(level as i32)) * (index + 1) as f64 / tiles as f64;
+            let done = self.work_done + weight * (index + 1) as f64 / tiles as f64;
             reporter.progress(Progress {
                 stage: Stage::Register,
                 level: Some(level),
                 iteration: Some(index + 1),
                 metric: None,
-                fraction: 0.1 + 0.75 * (done / total_work) as f32,
+                fraction: 0.1 + 0.75 * (done / self.total_work).min(1.0) as f32,
             });
         }
-        work_done += 4f64.powi(-(level as i32));
+        self.work_done += weight;
         let metric_end = data_residual(&f, &m, level_affine, &next);
         reporter.progress(Progress {
             stage: Stage::Register,
             level: Some(level),
             iteration: None,
             metric: Some(metric_end),
-            fraction: 0.1 + 0.75 * (work_done / total_work) as f32,
+            fraction: 0.1 + 0.75 * (self.work_done / self.total_work).min(1.0) as f32,
         });
-        reports.push(LevelReport {
+        state.reports.push(LevelReport {
             level,
             stage: "flow".into(),
             width: w,
@@ -299,17 +447,10 @@ pub fn estimate_flow<T>(
             stop: crate::optimize::StopReason::Completed,
             seconds: started.elapsed().as_secs_f64(),
         });
-        tiles_per_level.push(tiles);
-        residual = Some(next);
+        state.tiles.push(tiles);
+        state.residual = Some(next);
+        Ok(())
     }
-    let residual = residual.expect("at least one level");
-    let field = total_displacement(&residual, last_affine);
-    Ok(FlowOutcome {
-        field,
-        level: levels.finest,
-        levels: reports,
-        tiles: tiles_per_level,
-    })
 }
 
 /// A tile: the region it solves (margin included) and the interior it owns.
@@ -572,6 +713,31 @@ mod tests {
         );
         let last = outcome.levels.last().unwrap();
         assert!(last.metric_end < last.metric_start, "{last:?}");
+    }
+
+    #[test]
+    fn the_automatic_choice_keeps_a_smooth_deformation_smooth_and_searches_for_a_moving_object() {
+        let (fixed, moving, _) = prepared_pair(256, 3);
+        let smooth = run(&fixed, &moving, &cpu::CpuSolver::default());
+        let choice = smooth.search_choice.expect("a choice is made by default");
+        assert!(!choice.searched, "{choice:?}");
+        assert_eq!(choice.level, 1, "the finest level of at most 200 px");
+        // Inside a square window the texture slides 24 px; the rest of the scene stands still.
+        let cancel = CancelToken::new();
+        let texture = Texture::procedural(256, 256, 11);
+        let scene = |shift: f64| {
+            let image = GrayF32::from_shape_fn((256, 256), |(y, x)| {
+                let inside = (96..160).contains(&x) && (96..160).contains(&y);
+                let dx = if inside { shift } else { 0.0 };
+                texture.value(x as f64 + dx + if inside { 300.0 } else { 0.0 }, y as f64) as f32
+            });
+            PreparedImage::new(crate::raster::AnyImage::from_gray_f32(image), 4, &cancel).unwrap()
+        };
+        let (still, moved) = (scene(0.0), scene(-24.0));
+        let outcome = run(&still, &moved, &cpu::CpuSolver::default());
+        let choice = outcome.search_choice.unwrap();
+        assert!(choice.searched, "{choice:?}");
+        assert!(choice.residual_scene < choice.residual_smooth);
     }
 
     #[test]

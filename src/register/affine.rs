@@ -73,8 +73,8 @@ pub fn register_affine<T>(
         [0.0, 0.0]
     };
     reporter.log(format!(
-        "initial translation ({:.2}, {:.2}) px (phase correlation peak {peak:.3})",
-        initial_translation[0], initial_translation[1]
+        "initial translation ({:.2}, {:.2}) px (phase correlation peak {peak:.3}; metric {:.4} at the identity, {:.4} at ({:.1}, {:.1}))",
+        initial_translation[0], initial_translation[1], scores[0], scores[1], shifted[0], shifted[1]
     ));
 
     let mut transform = AffineParametric {

@@ -30,11 +30,19 @@ const PRECONDITION_MIN: f64 = 0.2;
 /// few percent of the image is a few pixels there.
 pub const START_MAX_SIDE: usize = 512;
 
+/// Longest side of the level the envelope steps start at: a repeating pattern (bricks, a
+/// printed motif) is averaged out there, its envelope is not, so the coarse grid finds a large
+/// deformation before the pattern can lock it one period off (measured: a mosaic with a brick
+/// quadrant under a 5 % deformation, 1024 px: mean EPE 1.61 px from 512 px, 0.06 px from 32 px).
+pub const ENVELOPE_MAX_SIDE: usize = 32;
+
 /// The schedule for an image of `width x height`: from the level whose longest side is at most
 /// [`START_MAX_SIDE`] (and at least `grid_levels - 1` above `finest`) down to `finest`. The grid
 /// spacing starts at `final_spacing * 2^(grid_levels - 1)` and halves at every level until it
 /// reaches `final_spacing`, which any further (finer) levels keep: the grid resolves a
-/// deformation while the level it is on still has the coarse view to capture it.
+/// deformation while the level it is on still has the coarse view to capture it. Before that,
+/// envelope steps run the coarsest grid on the coarser levels up to [`ENVELOPE_MAX_SIDE`] px
+/// (as far as the pyramid goes).
 pub fn schedule(
     width: usize,
     height: usize,
@@ -50,15 +58,26 @@ pub fn schedule(
     }
     let start = start.min(coarsest).max(finest);
     let steps_at_final = (start - finest + 1).saturating_sub(grid_levels);
-    (finest..=start)
+    let spacing_at = |level: usize| {
+        let doublings = (level - finest).saturating_sub(steps_at_final);
+        final_spacing * (1u64 << doublings.min(grid_levels - 1)) as f64
+    };
+    // The envelope steps: coarser levels still, at the coarsest spacing.
+    let mut envelope = start;
+    while (width.max(height) >> envelope) > ENVELOPE_MAX_SIDE && envelope < coarsest {
+        envelope += 1;
+    }
+    let coarsest_spacing = spacing_at(start);
+    (start + 1..=envelope)
         .rev()
-        .map(|level| {
-            let doublings = (level - finest).saturating_sub(steps_at_final);
-            ScheduleStep {
-                level,
-                spacing: final_spacing * (1u64 << doublings.min(grid_levels - 1)) as f64,
-            }
+        .map(|level| ScheduleStep {
+            level,
+            spacing: coarsest_spacing,
         })
+        .chain((finest..=start).rev().map(|level| ScheduleStep {
+            level,
+            spacing: spacing_at(level),
+        }))
         .collect()
 }
 
@@ -300,16 +319,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn schedule_halves_the_grid_over_the_last_levels() {
+    fn schedule_halves_the_grid_over_the_last_levels_after_envelope_steps() {
         let s = schedule(4096, 4096, 0, 6, 200.0, 4);
         let levels: Vec<usize> = s.iter().map(|s| s.level).collect();
-        assert_eq!(levels, vec![3, 2, 1, 0]);
+        assert_eq!(levels, vec![6, 5, 4, 3, 2, 1, 0]);
         assert_eq!(
             s.iter().map(|s| s.spacing).collect::<Vec<_>>(),
-            vec![1600.0, 800.0, 400.0, 200.0]
+            vec![1600.0, 1600.0, 1600.0, 1600.0, 800.0, 400.0, 200.0],
+            "the envelope steps keep the coarsest grid"
+        );
+        assert_eq!(
+            schedule(4096, 4096, 0, 9, 200.0, 4)[0].level,
+            7,
+            "32 px at most"
         );
         let big = schedule(17320, 17320, 1, 8, 866.0, 4);
-        assert_eq!(big.first().unwrap().level, 6);
+        assert_eq!(big.first().unwrap().level, 8);
         assert_eq!(
             big.last().unwrap(),
             &ScheduleStep {
@@ -319,7 +344,7 @@ mod tests {
         );
         assert_eq!(
             big.iter().map(|s| s.spacing / 866.0).collect::<Vec<_>>(),
-            vec![8.0, 4.0, 2.0, 1.0, 1.0, 1.0],
+            vec![8.0, 8.0, 8.0, 4.0, 2.0, 1.0, 1.0, 1.0],
             "the grid halves from the start level and stays at the final spacing below"
         );
     }

@@ -97,7 +97,8 @@ pub struct Settings {
     #[arg(long)]
     pub sweeps: Option<u32>,
     /// Fast mode: radius in pixels of a discrete search on coarse levels, for objects that move
-    /// independently (stereo, photo series); 0 for smooth deformations.
+    /// independently (stereo, photo series); 0 for smooth deformations. Unset: chosen per pair
+    /// (report.json's flow_choice says how).
     #[arg(long)]
     pub search: Option<u32>,
 }
@@ -238,7 +239,9 @@ impl Settings {
             options.flow.sweeps = at_least_one("sweeps", v as usize)? as u32;
         }
         if let Some(v) = self.search {
+            // A radius given (0 included) replaces the automatic choice.
             options.flow.search = v;
+            options.flow.auto_search = false;
         }
         Ok(())
     }

@@ -9,3 +9,4 @@ mod common;
 mod fast;
 mod formats;
 mod gpu;
+mod periodic;
