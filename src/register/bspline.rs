@@ -41,8 +41,11 @@ pub const ENVELOPE_MAX_SIDE: usize = 32;
 /// spacing starts at `final_spacing * 2^(grid_levels - 1)` and halves at every level until it
 /// reaches `final_spacing`, which any further (finer) levels keep: the grid resolves a
 /// deformation while the level it is on still has the coarse view to capture it. Before that,
-/// envelope steps run the coarsest grid on the coarser levels up to [`ENVELOPE_MAX_SIDE`] px
-/// (as far as the pyramid goes).
+/// with `envelope_steps`, the coarsest grid runs on the coarser levels up to
+/// [`ENVELOPE_MAX_SIDE`] px (as far as the pyramid goes). Mutual information goes without them:
+/// its joint histogram is too noisy on such small levels (measured on the real cross-stain
+/// landmark pairs: median rTRE 0.0029 / 0.0082 against 0.0024 / 0.0078 without, on the rat
+/// kidney and the lung Cc10 pair).
 pub fn schedule(
     width: usize,
     height: usize,
@@ -50,6 +53,7 @@ pub fn schedule(
     coarsest: usize,
     final_spacing: f64,
     grid_levels: usize,
+    envelope_steps: bool,
 ) -> Vec<ScheduleStep> {
     let grid_levels = grid_levels.max(1);
     let mut start = finest + grid_levels - 1;
@@ -64,7 +68,10 @@ pub fn schedule(
     };
     // The envelope steps: coarser levels still, at the coarsest spacing.
     let mut envelope = start;
-    while (width.max(height) >> envelope) > ENVELOPE_MAX_SIDE && envelope < coarsest {
+    while envelope_steps
+        && (width.max(height) >> envelope) > ENVELOPE_MAX_SIDE
+        && envelope < coarsest
+    {
         envelope += 1;
     }
     let coarsest_spacing = spacing_at(start);
@@ -320,7 +327,7 @@ mod tests {
 
     #[test]
     fn schedule_halves_the_grid_over_the_last_levels_after_envelope_steps() {
-        let s = schedule(4096, 4096, 0, 6, 200.0, 4);
+        let s = schedule(4096, 4096, 0, 6, 200.0, 4, true);
         let levels: Vec<usize> = s.iter().map(|s| s.level).collect();
         assert_eq!(levels, vec![6, 5, 4, 3, 2, 1, 0]);
         assert_eq!(
@@ -329,11 +336,16 @@ mod tests {
             "the envelope steps keep the coarsest grid"
         );
         assert_eq!(
-            schedule(4096, 4096, 0, 9, 200.0, 4)[0].level,
+            schedule(4096, 4096, 0, 9, 200.0, 4, true)[0].level,
             7,
             "32 px at most"
         );
-        let big = schedule(17320, 17320, 1, 8, 866.0, 4);
+        assert_eq!(
+            schedule(4096, 4096, 0, 6, 200.0, 4, false)[0].level,
+            3,
+            "without envelope steps the grid starts at 512 px"
+        );
+        let big = schedule(17320, 17320, 1, 8, 866.0, 4, true);
         assert_eq!(big.first().unwrap().level, 8);
         assert_eq!(
             big.last().unwrap(),
