@@ -10,6 +10,11 @@ use crate::raster::PreparedImage;
 use crate::transform::{Affine, AffineParametric, Parametric};
 use crate::{Error, Result};
 
+/// Shortest side of the levels the affine is optimised on: a 16 px level of a fine texture
+/// (gravel at 4096 px) is nearly flat, and six parameters fitted there drift far (measured:
+/// mean EPE 353 px); the phase correlation still runs on the coarsest level.
+pub const AFFINE_MIN_SIDE: usize = 48;
+
 /// The affine stage's result.
 #[derive(Debug, Clone)]
 pub struct AffineOutcome {
@@ -82,8 +87,14 @@ pub fn register_affine<T>(
         radius,
     };
     let mut levels = Vec::new();
-    let total_levels = coarsest - finest + 1;
-    for (done, level) in (finest..=coarsest).rev().enumerate() {
+    // The translation comes from the coarsest level; the six parameters are fitted only on
+    // levels with enough pixels to constrain them (and always on the finest).
+    let optimised = (finest..=coarsest)
+        .rev()
+        .filter(|&l| l == finest || (fixed.width().min(fixed.height()) >> l) >= AFFINE_MIN_SIDE)
+        .collect::<Vec<_>>();
+    let total_levels = optimised.len();
+    for (done, level) in optimised.into_iter().enumerate() {
         reporter.check()?;
         let level_started = std::time::Instant::now();
         let scale = (1u64 << level) as f64;
