@@ -8,7 +8,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Everything that can go wrong in the engine.
 ///
 /// Variants are grouped into *bad input* (the user can fix the file or the arguments; the CLI exits
-/// with status 2) and other failures (status 1); see [`Error::is_bad_input`].
+/// with status 2) and other failures such as a full disk (status 1); see
+/// [`Error::is_bad_input`].
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The file does not exist.
@@ -18,12 +19,13 @@ pub enum Error {
         path: PathBuf,
     },
     /// The file exists but could not be read (permissions, I/O error).
-    #[error("{path}: cannot read: {source}")]
+    #[error("{path}: cannot read: {cause}")]
     Unreadable {
         /// The path.
         path: PathBuf,
-        /// The underlying I/O error.
-        source: std::io::Error,
+        /// The underlying I/O error (in the message, not chained as a source, so that it is
+        /// printed once).
+        cause: std::io::Error,
     },
     /// The file has zero bytes, or an image with zero width or height.
     #[error("{path}: {what}")]
@@ -83,7 +85,16 @@ pub enum Error {
         /// What is invalid.
         detail: String,
     },
-    /// An output could not be written.
+    /// The place given for an output cannot be used: a folder under a regular file, no
+    /// permission, a read-only file system. The user must choose another place.
+    #[error("{path}: {detail}")]
+    OutputPlace {
+        /// The path.
+        path: PathBuf,
+        /// Why it cannot be used.
+        detail: String,
+    },
+    /// An output failed while it was written (a full disk, an I/O error): not the user's input.
     #[error("{path}: cannot write: {detail}")]
     Write {
         /// The path.
@@ -109,7 +120,10 @@ impl Error {
     /// True when the user can fix the failure by changing the input files or arguments
     /// (the CLI exits with status 2 for these).
     pub fn is_bad_input(&self) -> bool {
-        !matches!(self, Error::Cancelled | Error::Gpu(_) | Error::Internal(_))
+        !matches!(
+            self,
+            Error::Cancelled | Error::Gpu(_) | Error::Internal(_) | Error::Write { .. }
+        )
     }
 
     /// Wraps an I/O error that happened while reading `path`.
@@ -122,8 +136,22 @@ impl Error {
             },
             _ => Error::Unreadable {
                 path: path.into(),
-                source,
+                cause: source,
             },
+        }
+    }
+
+    /// Classifies a failure to create or open an output at `path`: a place the user must
+    /// change ([`Error::OutputPlace`]) or a failure of the system ([`Error::Write`]).
+    pub fn output(path: &Path, what: &str, e: std::io::Error) -> Error {
+        use std::io::ErrorKind::*;
+        match e.kind() {
+            NotADirectory | AlreadyExists | PermissionDenied | ReadOnlyFilesystem
+            | InvalidFilename | IsADirectory => Error::OutputPlace {
+                path: path.into(),
+                detail: format!("{what}: {e}"),
+            },
+            _ => Error::write(path, format!("{what}: {e}")),
         }
     }
 
@@ -133,5 +161,20 @@ impl Error {
             path: path.into(),
             detail: detail.to_string(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failing_disk_is_a_failure_and_a_bad_output_place_is_bad_input() {
+        let p = Path::new("out/x.tif");
+        let full = std::io::Error::from(std::io::ErrorKind::StorageFull);
+        assert!(!Error::output(p, "write", full).is_bad_input());
+        assert!(!Error::write(p, "No space left on device").is_bad_input());
+        let under_file = std::io::Error::from(std::io::ErrorKind::NotADirectory);
+        assert!(Error::output(p, "create", under_file).is_bad_input());
     }
 }

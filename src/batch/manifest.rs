@@ -2,7 +2,7 @@
 
 use crate::register::{Mode, Settings};
 use crate::{Error, Result};
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 /// One pair of a batch.
@@ -40,7 +40,7 @@ const IMAGE_EXTENSIONS: &[&str] = &["tif", "tiff", "png", "jpg", "jpeg"];
 /// folder. A first row starting with `fixed` is a header. Empty names default to the moving
 /// image's file stem; names are made unique.
 pub fn read_manifest(path: &Path) -> Result<Vec<BatchJob>> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::read(path, e))?;
+    let text = crate::io::read_input_text(path)?;
     let base = path.parent().unwrap_or(Path::new("."));
     let bad = |line: usize, detail: String| Error::InvalidData {
         path: path.into(),
@@ -163,12 +163,29 @@ fn list_images(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(images)
 }
 
-/// Default names from the moving image's stem; rejects names that are not plain folder names;
-/// appends `-2`, `-3`, ... to repeats.
+/// Names a batch folder uses for itself, which no job may take.
+pub const RESERVED_NAMES: [&str; 5] = [
+    super::journal::FILE,
+    super::report::REPORT_FILES[0],
+    super::report::REPORT_FILES[1],
+    super::report::REPORT_FILES[2],
+    crate::io::LOCK_FILE,
+];
+
+/// Default names from the moving image's stem; rejects names that are not plain folder names
+/// or that the batch folder uses for its own reports. Repeats get `-2`, `-3`, ..., skipping
+/// every name given explicitly anywhere in the batch, so that a renamed job never collides
+/// with a later one.
 fn finish_names(jobs: &mut [BatchJob]) -> Result<()> {
-    let mut seen: HashMap<String, usize> = HashMap::new();
+    let explicit: HashSet<String> = jobs
+        .iter()
+        .filter(|j| !j.name.is_empty())
+        .map(|j| j.name.clone())
+        .collect();
+    let mut used: HashSet<String> = HashSet::new();
     for job in jobs.iter_mut() {
-        if job.name.is_empty() {
+        let given = !job.name.is_empty();
+        if !given {
             job.name = job
                 .moving
                 .file_stem()
@@ -182,11 +199,25 @@ fn finish_names(jobs: &mut [BatchJob]) -> Result<()> {
                 job.name
             )));
         }
-        let count = seen.entry(job.name.clone()).or_insert(0);
-        *count += 1;
-        if *count > 1 {
-            job.name = format!("{}-{}", job.name, count);
+        let reserved = |name: &str| RESERVED_NAMES.iter().any(|r| r.eq_ignore_ascii_case(name));
+        if given && reserved(&job.name) {
+            return Err(Error::InvalidArgument(format!(
+                "job name {:?} is the batch's own report file; choose another name",
+                job.name
+            )));
         }
+        let free = |name: &str| {
+            !used.contains(name) && !reserved(name) && (given || !explicit.contains(name))
+        };
+        if !free(&job.name) {
+            let base = job.name.clone();
+            let free = |name: &str| !used.contains(name) && !explicit.contains(name);
+            job.name = (2..)
+                .map(|k| format!("{base}-{k}"))
+                .find(|name| free(name))
+                .expect("an unused suffix exists");
+        }
+        used.insert(job.name.clone());
     }
     Ok(())
 }
@@ -267,6 +298,26 @@ mod tests {
             std::fs::write(&manifest, bad).unwrap();
             assert!(read_manifest(&manifest).is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn renamed_repeats_never_take_a_given_name_or_a_report_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let manifest = dir.path().join("m.csv");
+        std::fs::write(
+            &manifest,
+            "a.tif,b.tif,x\nc.tif,d.tif,x\ne.tif,f.tif,x-2\ng.tif,journal.jsonl.tif\n",
+        )
+        .unwrap();
+        let names: Vec<String> = read_manifest(&manifest)
+            .unwrap()
+            .into_iter()
+            .map(|j| j.name)
+            .collect();
+        assert_eq!(names, ["x", "x-3", "x-2", "journal.jsonl-2"]);
+        std::fs::write(&manifest, "a.tif,b.tif,summary.csv\n").unwrap();
+        let e = read_manifest(&manifest).unwrap_err();
+        assert!(e.to_string().contains("the batch's own report file"), "{e}");
     }
 
     #[test]

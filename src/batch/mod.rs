@@ -242,6 +242,11 @@ pub fn run_batch(
 ) -> Result<BatchSummary> {
     let started = Instant::now();
     io::ensure_output_dir(&options.out_dir)?;
+    let _lock = io::DirLock::acquire(&options.out_dir, "batch")?;
+    check_paths(&jobs, options)?;
+    for job in &jobs {
+        io::sweep_stale_partials(&options.out_dir.join(&job.name));
+    }
     let previous = if options.resume {
         journal::finished_jobs(&options.out_dir)?
     } else {
@@ -341,6 +346,57 @@ pub fn run_batch(
     Ok(summary)
 }
 
+/// The files a job writes besides the registration's own.
+const JOB_EXTRA_FILES: [&str; 4] = ["qc.png", "before.png", "after.png", TO_FIRST];
+
+/// The registration a job runs, without its pair's own preset applied.
+fn job_request(
+    job: &BatchJob,
+    options: &BatchOptions,
+    settings: RegisterOptions,
+) -> RegisterRequest {
+    RegisterRequest {
+        fixed: job.fixed.clone(),
+        moving: job.moving.clone(),
+        out_dir: options.out_dir.join(&job.name),
+        field: None,
+        export_elastix: None,
+        fixed_mask: None,
+        moving_mask: None,
+        options: settings,
+    }
+}
+
+/// Refuses a batch that would write over any of its inputs (a pair's images or preset, in any
+/// job's folder or the batch's reports), before any pair runs.
+fn check_paths(jobs: &[BatchJob], options: &BatchOptions) -> Result<()> {
+    let mut outputs: Vec<(&str, PathBuf)> = report::REPORT_FILES
+        .iter()
+        .chain([&journal::FILE])
+        .map(|f| ("batch report", options.out_dir.join(f)))
+        .collect();
+    for job in jobs {
+        let mut settings = options.options.clone();
+        settings.mode = job.mode.unwrap_or(settings.mode);
+        let request = job_request(job, options, settings);
+        outputs.extend(request.output_files());
+        outputs.extend(JOB_EXTRA_FILES.map(|f| ("output", request.out_dir.join(f))));
+    }
+    let outputs: Vec<io::Labelled> = outputs.iter().map(|(l, p)| (*l, p.as_path())).collect();
+    let inputs: Vec<io::Labelled> = jobs
+        .iter()
+        .flat_map(|j| {
+            [
+                ("fixed image", j.fixed.as_path()),
+                ("moving image", j.moving.as_path()),
+            ]
+            .into_iter()
+            .chain(j.preset.as_deref().map(|p| ("preset", p)))
+        })
+        .collect();
+    io::check_outputs(&inputs, &outputs)
+}
+
 /// One pair, isolated: every failure, panics included, becomes a failed record.
 fn run_job(
     job: &BatchJob,
@@ -377,17 +433,8 @@ fn run_job(
         if let Some(mode) = job.mode {
             settings.mode = mode;
         }
-        let out_dir = options.out_dir.join(&job.name);
-        let request = RegisterRequest {
-            fixed: job.fixed.clone(),
-            moving: job.moving.clone(),
-            out_dir: out_dir.clone(),
-            field: None,
-            export_elastix: None,
-            fixed_mask: None,
-            moving_mask: None,
-            options: settings.clone(),
-        };
+        let request = job_request(job, options, settings.clone());
+        let out_dir = request.out_dir.clone();
         let index = job.index;
         let on_event = on_event.clone();
         let observer: crate::job::ProgressObserver = Arc::new(move |p: &Progress| {

@@ -222,14 +222,28 @@ fn render_html(summary: &SummaryFile) -> String {
     html
 }
 
+/// The reports a batch writes into its folder.
+pub const REPORT_FILES: [&str; 3] = ["summary.json", "summary.csv", "report.html"];
+
 /// Combines the `summary.json` of several batch folders (the shards of one batch) into one set
 /// of reports in `out_dir`, with job folders pointing back into the shard folders.
 pub fn merge(shard_dirs: &[PathBuf], out_dir: &Path) -> Result<SummaryFile> {
+    let inputs: Vec<PathBuf> = shard_dirs.iter().map(|d| d.join("summary.json")).collect();
+    let inputs: Vec<crate::io::Labelled> = inputs
+        .iter()
+        .map(|p| ("shard summary", p.as_path()))
+        .collect();
+    let outputs: Vec<PathBuf> = REPORT_FILES.iter().map(|f| out_dir.join(f)).collect();
+    let outputs: Vec<crate::io::Labelled> = outputs
+        .iter()
+        .map(|p| ("merged report", p.as_path()))
+        .collect();
+    crate::io::check_outputs(&inputs, &outputs)?;
     crate::io::ensure_output_dir(out_dir)?;
     let mut rows = Vec::new();
     for dir in shard_dirs {
         let path = dir.join("summary.json");
-        let text = std::fs::read_to_string(&path).map_err(|e| Error::read(&path, e))?;
+        let text = crate::io::read_input_text(&path)?;
         let summary: SummaryFile = serde_json::from_str(&text)
             .ok()
             .filter(|s: &SummaryFile| s.format == FORMAT)

@@ -41,6 +41,14 @@ fn test_image(side: usize) -> AnyImage {
 
 pub fn run(args: BenchArgs, ui: &Ui) -> anyhow::Result<()> {
     let side = args.size.max(64);
+    // The image and its pyramid or warped copy, before anything is allocated.
+    alinify::io::check_dimensions(
+        std::path::Path::new("--size"),
+        side as u64,
+        side as u64,
+        2,
+        1,
+    )?;
     let image = test_image(side);
     let input_bytes = image.byte_len();
     let cancel = CancelToken::new();

@@ -23,17 +23,17 @@ pub struct ComposeArgs {
     #[arg(long, default_value = "checkerboard", value_parser = parse_blend)]
     blend: Blend,
     /// Checkerboard square side, pixels.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = super::parse_count)]
     square: usize,
-    /// Opacity of the moving layer (alpha).
-    #[arg(long, default_value_t = 0.5)]
+    /// Opacity of the moving layer (alpha), 0 to 1.
+    #[arg(long, default_value_t = 0.5, value_parser = super::parse_fraction)]
     opacity: f32,
     /// Extra layers (in the fixed frame) mixed over the pair in order, at most six: e.g. the
     /// colour separations of a design.
     #[arg(long)]
     overlay: Vec<PathBuf>,
-    /// Opacity of the extra layers.
-    #[arg(long, default_value_t = 0.5)]
+    /// Opacity of the extra layers, 0 to 1.
+    #[arg(long, default_value_t = 0.5, value_parser = super::parse_fraction)]
     overlay_opacity: f32,
     /// Where the composite is drawn: auto (a hardware GPU, else the CPU), cpu or gpu.
     #[arg(long, default_value = "auto")]
@@ -41,6 +41,26 @@ pub struct ComposeArgs {
     /// Output TIFF (8-bit RGB).
     #[arg(short, long)]
     out: PathBuf,
+}
+
+/// Refuses an output that would replace an input: the pair, the transform (and its dense
+/// field) or an overlay.
+fn check_paths(args: &ComposeArgs) -> alinify::Result<()> {
+    let fields = match &args.transform {
+        Some(t) => {
+            let base = t.parent().unwrap_or(std::path::Path::new("."));
+            alinify::io::TransformFile::load(t)?
+                .transform
+                .field_files(base)
+        }
+        None => Vec::new(),
+    };
+    let mut inputs: Vec<alinify::io::Labelled> =
+        vec![("fixed image", &args.fixed), ("moving image", &args.moving)];
+    inputs.extend(args.transform.as_deref().map(|t| ("--transform", t)));
+    inputs.extend(fields.iter().map(|f| ("dense field", f.as_path())));
+    inputs.extend(args.overlay.iter().map(|o| ("--overlay", o.as_path())));
+    alinify::io::check_outputs(&inputs, &[("--out", &args.out)])
 }
 
 fn parse_blend(s: &str) -> Result<Blend, String> {
@@ -57,6 +77,7 @@ fn parse_blend(s: &str) -> Result<Blend, String> {
 
 pub fn run(args: ComposeArgs, ui: &Ui) -> anyhow::Result<()> {
     let started = Instant::now();
+    check_paths(&args)?;
     let (fixed, moving) = rayon::join(
         || alinify::io::load_image(&args.fixed),
         || alinify::io::load_image(&args.moving),

@@ -28,6 +28,7 @@ pub fn run(args: DemoArgs, ui: &Ui) -> anyhow::Result<()> {
         }
     };
     let size = args.size.max(64);
+    alinify::synth::check_size(size, size)?;
     println!("Alinify demo: {size} x {size} generated pairs with known deformations.\n");
     println!(
         "{:<8} {:<9} {:<7} {:>9} {:>11} {:>10} {:>11} {:>10}",

@@ -25,8 +25,11 @@ const EXIT_OK: i32 = 0;
 const EXIT_FAILURE: i32 = 1;
 /// Exit status for bad input or usage.
 const EXIT_BAD_INPUT: i32 = 2;
-/// Exit status after cancellation (Ctrl-C), as shells report SIGINT.
+/// Exit status after cancellation (Ctrl-C, SIGTERM, SIGHUP), as shells report SIGINT.
 const EXIT_CANCELLED: i32 = 130;
+/// `--threads` and `--jobs` above this many per core are capped: more only adds switching,
+/// and an absurd count would spend minutes creating threads.
+const MAX_THREADS_PER_CORE: usize = 4;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -189,11 +192,14 @@ pub fn run() -> i32 {
             };
         }
     };
-    if let Some(n) = cli.threads {
+    let mut threads = cli.threads;
+    if let Some(n) = threads {
         if n == 0 {
             eprintln!("alinify: --threads must be at least 1");
             return EXIT_BAD_INPUT;
         }
+        let n = capped_count("--threads", n, cli.quiet);
+        threads = Some(n);
         // Only fails if a pool exists already, which cannot happen this early.
         let _ = rayon::ThreadPoolBuilder::new()
             .num_threads(n)
@@ -228,7 +234,7 @@ pub fn run() -> i32 {
             out,
         }) => synth(size, seed, deform, base.as_deref(), depth, noise, &out, &ui),
         Some(Command::Eval { field, gt, mask }) => eval(&field, &gt, mask.as_deref()),
-        Some(Command::Batch(args)) => batch::run(*args, cli.threads, &ui),
+        Some(Command::Batch(args)) => batch::run(*args, threads, &ui),
         Some(Command::Analyze(command)) => analyze::run(command, &ui),
         Some(Command::Bench(args)) => bench::run(args, &ui),
         Some(Command::Demo(args)) => demo::run(args, &ui),
@@ -236,6 +242,36 @@ pub fn run() -> i32 {
     match result {
         Ok(()) => EXIT_OK,
         Err(e) => report_error(&e),
+    }
+}
+
+/// `n` capped at [`MAX_THREADS_PER_CORE`] per core, saying so on stderr (unless `quiet`).
+fn capped_count(flag: &str, n: usize, quiet: bool) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+    let cap = cores * MAX_THREADS_PER_CORE;
+    if n > cap && !quiet {
+        eprintln!(
+            "alinify: {flag} {n} is more than {MAX_THREADS_PER_CORE} per core; using {cap} ({cores} cores)"
+        );
+    }
+    n.min(cap)
+}
+
+/// Parses an opacity or other fraction: a number from 0 to 1.
+fn parse_fraction(s: &str) -> Result<f32, String> {
+    match s.trim().parse::<f32>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        Ok(v) => Err(format!("{v} is not between 0 and 1")),
+        Err(_) => Err(format!("{s:?} is not a number")),
+    }
+}
+
+/// Parses a count that must be at least 1.
+fn parse_count(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(v) if v >= 1 => Ok(v),
+        Ok(_) => Err("must be at least 1".into()),
+        Err(_) => Err(format!("{s:?} is not a whole number")),
     }
 }
 
@@ -297,6 +333,12 @@ fn warp(
     ui: &progress::Ui,
 ) -> anyhow::Result<()> {
     let file = TransformFile::load(transform)?;
+    let base = transform.parent().unwrap_or(Path::new("."));
+    let fields = file.transform.field_files(base);
+    let mut inputs: Vec<io::Labelled> = vec![("image", image), ("transform", transform)];
+    inputs.extend(reference.map(|r| ("--reference", r)));
+    inputs.extend(fields.iter().map(|f| ("dense field", f.as_path())));
+    io::check_outputs(&inputs, &[("--out", out)])?;
     let (width, height) = match reference {
         Some(r) => {
             let info = io::probe(r)?;
@@ -307,7 +349,6 @@ fn warp(
     if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
         io::ensure_output_dir(parent)?;
     }
-    let base = transform.parent().unwrap_or(Path::new("."));
     let t = file.build(base)?;
     let started = std::time::Instant::now();
     let moving = io::load_image(image)?;
@@ -346,6 +387,15 @@ fn synth(
             Error::InvalidArgument(format!("--noise {noise}: must be between 0 and 1")).into(),
         );
     }
+    alinify::synth::check_size(width, height)?;
+    let mut inputs: Vec<io::Labelled> = Vec::new();
+    inputs.extend(base.map(|b| ("--base", b)));
+    let outputs: Vec<PathBuf> = alinify::synth::OUTPUT_FILES
+        .iter()
+        .map(|name| out.join(name))
+        .collect();
+    let outputs: Vec<io::Labelled> = outputs.iter().map(|p| ("output", p.as_path())).collect();
+    io::check_outputs(&inputs, &outputs)?;
     io::ensure_output_dir(out)?;
     let texture = match base {
         Some(path) => Texture::from_image(&io::load_image(path)?.luminance(), width, height),

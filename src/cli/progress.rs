@@ -7,7 +7,8 @@ use std::io::IsTerminal;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-/// The token Ctrl-C sets, shared by everything this process runs.
+/// The token Ctrl-C (SIGINT), SIGTERM and SIGHUP set, shared by everything this process runs:
+/// Slurm ends a job at its time limit with SIGTERM, and a closed terminal sends SIGHUP.
 static INTERRUPT: OnceLock<CancelToken> = OnceLock::new();
 
 fn interrupt_token() -> CancelToken {
@@ -15,7 +16,7 @@ fn interrupt_token() -> CancelToken {
         .get_or_init(|| {
             let token = CancelToken::new();
             let handler_token = token.clone();
-            // Without a handler Ctrl-C still ends the process, just without clean-up.
+            // Without a handler a signal still ends the process, just without clean-up.
             let _ = ctrlc::set_handler(move || handler_token.cancel());
             token
         })

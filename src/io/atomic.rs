@@ -6,12 +6,13 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 /// A file being written under a temporary name; [`AtomicFile::commit`] renames it into place,
-/// and dropping it without committing deletes it.
+/// and dropping it without a successful commit (an error, a failed rename) deletes it.
 #[derive(Debug)]
 pub struct AtomicFile {
     target: PathBuf,
     temp: PathBuf,
     writer: Option<BufWriter<File>>,
+    renamed: bool,
 }
 
 impl AtomicFile {
@@ -25,12 +26,13 @@ impl AtomicFile {
         // warmups saving the pipeline cache) never share a temporary file.
         static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let temp = target.with_file_name(format!(".{name}.partial-{}-{n}", std::process::id()));
-        let file = File::create(&temp).map_err(|e| Error::write(target, e))?;
+        let temp = target.with_file_name(super::ownership::partial_name(&name, n));
+        let file = File::create(&temp).map_err(|e| Error::output(target, "cannot create", e))?;
         Ok(Self {
             target: target.into(),
             temp,
             writer: Some(BufWriter::with_capacity(1 << 20, file)),
+            renamed: false,
         })
     }
 
@@ -47,13 +49,15 @@ impl AtomicFile {
             .map_err(|e| Error::write(&self.target, e.error()))?;
         file.sync_all().map_err(|e| Error::write(&self.target, e))?;
         drop(file);
-        std::fs::rename(&self.temp, &self.target).map_err(|e| Error::write(&self.target, e))
+        std::fs::rename(&self.temp, &self.target).map_err(|e| Error::write(&self.target, e))?;
+        self.renamed = true;
+        Ok(())
     }
 }
 
 impl Drop for AtomicFile {
     fn drop(&mut self) {
-        if self.writer.is_some() {
+        if !self.renamed {
             self.writer = None;
             let _ = std::fs::remove_file(&self.temp);
         }
@@ -72,18 +76,15 @@ pub fn write_atomic(
 }
 
 /// Creates `dir` (and parents) and proves it writable by creating and removing a probe file,
-/// so that a run fails before any work when its outputs could not be saved.
+/// so that a run fails before any work when its outputs could not be saved. Temporary files
+/// that a killed run left in `dir` are removed.
 pub fn ensure_output_dir(dir: &Path) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::Write {
-        path: dir.into(),
-        detail: format!("cannot create output directory: {e}"),
-    })?;
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Error::output(dir, "cannot create output directory", e))?;
     let probe = dir.join(format!(".alinify-write-probe-{}", std::process::id()));
-    File::create(&probe).map_err(|e| Error::Write {
-        path: dir.into(),
-        detail: format!("output directory is not writable: {e}"),
-    })?;
+    File::create(&probe).map_err(|e| Error::output(dir, "output directory is not writable", e))?;
     let _ = std::fs::remove_file(probe);
+    super::ownership::sweep_stale_partials(dir);
     Ok(())
 }
 
@@ -130,6 +131,24 @@ mod tests {
         .unwrap();
         assert_eq!(std::fs::read(&target).unwrap(), b"ok");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_failed_rename_leaves_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("taken");
+        std::fs::create_dir(&target).unwrap();
+        std::fs::write(target.join("inside"), b"x").unwrap();
+        let r = write_atomic(&target, |w| {
+            w.write_all(b"complete")
+                .map_err(|e| Error::write(&target, e))
+        });
+        assert!(r.is_err());
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["taken"]);
     }
 
     #[test]

@@ -5,7 +5,6 @@ use crate::io::write_atomic;
 use crate::raster::{AnyImage, Raster, SampleDepth};
 use crate::{Error, Result};
 use image::{ColorType, DynamicImage, ImageDecoder, ImageError};
-use std::fs::File;
 use std::io::BufReader;
 use std::path::Path;
 
@@ -64,7 +63,7 @@ fn with_decoder<T>(
     format: Format,
     f: impl FnOnce(Box<dyn ImageDecoder + '_>) -> Result<T>,
 ) -> Result<T> {
-    let reader = BufReader::new(File::open(path).map_err(|e| Error::read(path, e))?);
+    let reader = BufReader::new(super::open_input(path)?);
     let mut decoder: Box<dyn ImageDecoder> = match format {
         Format::Png => {
             Box::new(image::codecs::png::PngDecoder::new(reader).map_err(|e| image_error(path, e))?)
@@ -94,7 +93,40 @@ pub(super) fn probe(path: &Path, format: Format) -> Result<ImageInfo> {
     })
 }
 
+/// Bytes at the end of a JPEG searched for its end-of-image marker.
+const JPEG_TAIL: u64 = 64 << 10;
+
+/// Refuses a JPEG cut short. The decoder fills the missing rows with a constant instead of
+/// failing, so the end is checked first: the last end-of-image marker (`FF D9`) must follow the
+/// last start-of-scan marker (`FF DA`) in the file's tail. Neither byte pair can occur inside
+/// the entropy-coded data (an `FF` there is always stuffed as `FF 00`).
+fn check_jpeg_complete(path: &Path) -> Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = super::open_input(path)?;
+    let len = file.metadata().map_err(|e| Error::read(path, e))?.len();
+    let start = len.saturating_sub(JPEG_TAIL);
+    file.seek(SeekFrom::Start(start))
+        .map_err(|e| Error::read(path, e))?;
+    let mut tail = Vec::with_capacity((len - start) as usize);
+    file.read_to_end(&mut tail)
+        .map_err(|e| Error::read(path, e))?;
+    let last = |marker: u8| tail.windows(2).rposition(|w| w == [0xFF, marker]);
+    match (last(0xD9), last(0xDA)) {
+        (Some(end), Some(scan)) if end > scan => Ok(()),
+        (Some(_), None) => Ok(()),
+        _ => Err(Error::Truncated {
+            path: path.into(),
+            detail:
+                "the JPEG has no end-of-image marker after its last scan: the file is cut short"
+                    .into(),
+        }),
+    }
+}
+
 pub(super) fn load(path: &Path, format: Format) -> Result<AnyImage> {
+    if format == Format::Jpeg {
+        check_jpeg_complete(path)?;
+    }
     with_decoder(path, format, |d| {
         let (w, h) = d.dimensions();
         let info = info_of(d.color_type(), w, h).ok_or_else(|| Error::Unsupported {
@@ -222,5 +254,20 @@ mod tests {
             (loaded.width(), loaded.height(), loaded.channels()),
             (16, 8, 3)
         );
+    }
+
+    #[test]
+    fn a_jpeg_cut_short_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("cut.jpg");
+        let img = image::GrayImage::from_fn(128, 128, |x, y| {
+            image::Luma([(crate::rng::hash64((x as u64) << 32 | y as u64) & 0xFF) as u8])
+        });
+        img.save(&p).unwrap();
+        load_image(&p).unwrap();
+        let bytes = std::fs::read(&p).unwrap();
+        std::fs::write(&p, &bytes[..bytes.len() / 2]).unwrap();
+        let e = load_image(&p).unwrap_err();
+        assert!(matches!(e, crate::Error::Truncated { .. }), "{e}");
     }
 }

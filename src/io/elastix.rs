@@ -49,7 +49,9 @@ fn kind(spec: &TransformSpec) -> &'static str {
 }
 
 /// `TransformParameters.txt` -> `TransformParameters.bspline.txt`.
-fn companion_path(path: &Path) -> PathBuf {
+/// The second file an affine + B-spline export writes beside `path` (the B-spline map that
+/// the affine map names as its initial transform).
+pub fn companion_path(path: &Path) -> PathBuf {
     let stem = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -170,7 +172,7 @@ fn write(path: &Path, map: &Map) -> Result<()> {
 
 /// Parses a parameter file into its entries.
 fn parse(path: &Path) -> Result<BTreeMap<String, Vec<Value>>> {
-    let textual = std::fs::read_to_string(path).map_err(|e| Error::read(path, e))?;
+    let textual = super::read_input_text(path)?;
     let corrupt = |detail: String| Error::Corrupt {
         path: path.into(),
         detail,
@@ -215,6 +217,15 @@ fn parse(path: &Path) -> Result<BTreeMap<String, Vec<Value>>> {
 /// Reads a transform exported by [`export`] (an affine, a B-spline, or an affine whose initial
 /// transform is a B-spline) back into Alinify's form.
 pub fn import(path: &Path) -> Result<TransformSpec> {
+    let spec = import_file(path, true)?;
+    spec.validate(path)?;
+    Ok(spec)
+}
+
+/// Reads one parameter file; `follow_initial` is false for the initial transform an affine
+/// names, which must be a B-spline without one of its own (so a file naming itself, or a
+/// chain, cannot recurse without end).
+fn import_file(path: &Path, follow_initial: bool) -> Result<TransformSpec> {
     let map = parse(path)?;
     let corrupt = |detail: &str| Error::Corrupt {
         path: path.into(),
@@ -238,6 +249,15 @@ pub fn import(path: &Path) -> Result<TransformSpec> {
     if size.len() != 2 {
         return Err(corrupt("only 2D transforms are read"));
     }
+    let whole = |x: f64| x.is_finite() && x >= 1.0 && x.fract() == 0.0;
+    if !(whole(size[0]) && whole(size[1])) || size[0] * size[1] > super::max_pixels() as f64 {
+        return Err(corrupt(&format!(
+            "image size {} x {} is not a positive whole size under the limit of {} megapixels",
+            size[0],
+            size[1],
+            super::max_pixels() / 1_000_000
+        )));
+    }
     let (w, h) = (size[0] as usize, size[1] as usize);
     match word("Transform").as_deref() {
         Some("AffineTransform") => {
@@ -249,9 +269,12 @@ pub fn import(path: &Path) -> Result<TransformSpec> {
             let affine = Affine::from_matrix([p[0], p[1], p[2], p[3]], [p[4], p[5]], [c[0], c[1]]);
             match word("InitialTransformParametersFileName").as_deref() {
                 None | Some("NoInitialTransform") => Ok(TransformSpec::Affine(affine)),
+                Some(_) if !follow_initial => Err(corrupt(
+                    "the initial transform has an initial transform of its own (only an affine over a B-spline is read)",
+                )),
                 Some(initial) => {
                     let initial = resolve(path, initial);
-                    let TransformSpec::Bspline(composed) = import(&initial)? else {
+                    let TransformSpec::Bspline(composed) = import_file(&initial, false)? else {
                         return Err(corrupt("the initial transform is not a B-spline"));
                     };
                     // A(p + d'(p)) = A(p) + M d'(p).
@@ -276,8 +299,12 @@ pub fn import(path: &Path) -> Result<TransformSpec> {
             if grid.len() != 2 || spacing.len() != 2 || origin.len() != 2 {
                 return Err(corrupt("only 2D B-spline grids are read"));
             }
-            let mut b = BSplineTransform::new(w, h, [spacing[0], spacing[1]]);
-            let [nx, ny] = b.grid();
+            if !spacing.iter().all(|s| s.is_finite() && *s >= 1.0) {
+                return Err(corrupt(
+                    "the B-spline grid spacing must be at least 1 pixel",
+                ));
+            }
+            let [nx, ny] = BSplineTransform::grid_for(w, h, [spacing[0], spacing[1]]);
             if grid != [nx as f64, ny as f64]
                 || (origin[0] + spacing[0]).abs() > 1e-6
                 || (origin[1] + spacing[1]).abs() > 1e-6
@@ -288,6 +315,7 @@ pub fn import(path: &Path) -> Result<TransformSpec> {
                 ));
             }
             use crate::transform::Parametric;
+            let mut b = BSplineTransform::new(w, h, [spacing[0], spacing[1]]);
             b.set_params(&p);
             Ok(TransformSpec::Bspline(b))
         }
@@ -346,5 +374,48 @@ mod tests {
         let path = dir.path().join("t.txt");
         std::fs::write(&path, "(Transform \"AffineTransform\"\n").unwrap();
         assert!(matches!(import(&path), Err(Error::Corrupt { .. })));
+    }
+
+    #[test]
+    fn absurd_or_self_referencing_parameter_files_are_refused_before_allocating() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.txt");
+        let affine = |initial: &str, size: &str, params: &str| {
+            format!(
+                "(Transform \"AffineTransform\")\n(TransformParameters {params})\n\
+                 (CenterOfRotationPoint 1 1)\n(InitialTransformParametersFileName \"{initial}\")\n\
+                 (Size {size})\n"
+            )
+        };
+        // An affine naming itself as its initial transform recursed until the stack overflowed.
+        std::fs::write(&path, affine("t.txt", "8 8", "1 0 0 1 0 0")).unwrap();
+        let e = import(&path).unwrap_err();
+        assert!(e.to_string().contains("initial transform"), "{e}");
+        std::fs::write(&path, affine("NoInitialTransform", "8 8", "1 0 0 1 nan 0")).unwrap();
+        assert!(
+            import(&path)
+                .unwrap_err()
+                .to_string()
+                .contains("not finite")
+        );
+        std::fs::write(
+            &path,
+            affine("NoInitialTransform", "1e300 8", "1 0 0 1 0 0"),
+        )
+        .unwrap();
+        assert!(
+            import(&path)
+                .unwrap_err()
+                .to_string()
+                .contains("megapixels")
+        );
+        // A B-spline at a tiny spacing would have allocated a grid of 10^15 points.
+        std::fs::write(
+            &path,
+            "(Transform \"BSplineTransform\")\n(Size 100000 10000)\n(GridSize 4 4)\n\
+             (GridSpacing 1e-9 1e-9)\n(GridOrigin 0 0)\n(TransformParameters 0)\n",
+        )
+        .unwrap();
+        assert!(import(&path).unwrap_err().to_string().contains("spacing"));
     }
 }

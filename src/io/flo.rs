@@ -14,7 +14,7 @@ pub const UNKNOWN_THRESHOLD: f32 = 1e9;
 
 /// Reads a `.flo` file, checking its size against the header before allocating.
 pub fn read_flo(path: &Path) -> Result<DenseField> {
-    let file = std::fs::File::open(path).map_err(|e| Error::read(path, e))?;
+    let file = super::open_input(path)?;
     let len = file.metadata().map_err(|e| Error::read(path, e))?.len();
     if len == 0 {
         return Err(Error::Empty {
@@ -57,6 +57,15 @@ pub fn read_flo(path: &Path) -> Result<DenseField> {
         for (x, px) in row.chunks_exact(8).enumerate() {
             u[x] = f32::from_le_bytes(px[0..4].try_into().expect("4 bytes"));
             v[x] = f32::from_le_bytes(px[4..8].try_into().expect("4 bytes"));
+            if !(u[x].is_finite() && v[x].is_finite()) {
+                return Err(Error::InvalidData {
+                    path: path.into(),
+                    detail: format!(
+                        "displacement at ({x}, {y}) is NaN or infinite (unknown values are \
+                         marked by magnitudes over 1e9)"
+                    ),
+                });
+            }
         }
     }
     Ok(field)
@@ -123,6 +132,10 @@ mod tests {
         let bytes = std::fs::read(&p).unwrap();
         std::fs::write(&p, &bytes[..bytes.len() - 10]).unwrap();
         assert!(matches!(read_flo(&p), Err(Error::Truncated { .. })));
+        f.v[[1, 1]] = f32::NAN;
+        write_flo(&p, &f).unwrap();
+        let e = read_flo(&p).unwrap_err();
+        assert!(e.to_string().contains("(1, 1) is NaN"), "{e}");
         std::fs::write(&p, b"hello world, not a flow file").unwrap();
         assert!(matches!(read_flo(&p), Err(Error::Corrupt { .. })));
     }

@@ -12,12 +12,16 @@ mod atomic;
 mod codecs;
 pub mod elastix;
 pub mod flo;
+mod ownership;
+mod paths;
 mod row_stream;
 pub mod tiff;
 mod transform_file;
 mod warp_tiff;
 
 pub use atomic::{AtomicFile, ensure_output_dir, write_atomic};
+pub use ownership::{DirLock, LOCK_FILE, sweep_stale_partials};
+pub use paths::{Labelled, check_outputs, check_regular, open_input, read_input_text};
 pub use row_stream::RowStreamTiff;
 pub use tiff::{TiffSpec, write_tiff_streaming};
 pub use transform_file::{ImageSize, TransformFile, TransformSpec};
@@ -114,14 +118,8 @@ pub fn check_dimensions(
 
 /// Recognises the format from the first bytes of `path`.
 pub fn sniff(path: &Path) -> Result<Format> {
-    let mut file = std::fs::File::open(path).map_err(|e| Error::read(path, e))?;
+    let mut file = open_input(path)?;
     let meta = file.metadata().map_err(|e| Error::read(path, e))?;
-    if meta.is_dir() {
-        return Err(Error::Unsupported {
-            path: path.into(),
-            detail: "is a directory, not an image file".into(),
-        });
-    }
     if meta.len() == 0 {
         return Err(Error::Empty {
             path: path.into(),

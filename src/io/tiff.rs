@@ -35,18 +35,31 @@ fn tiff_error(path: &Path, e: TiffError) -> Error {
     }
 }
 
-fn open(path: &Path) -> Result<Decoder<BufReader<File>>> {
-    let file = File::open(path).map_err(|e| Error::read(path, e))?;
-    let mut limits = Limits::default();
-    // Whole images are decoded at once: the buffer limit is the memory available; the sizes are
-    // checked against it (and the pixel limit) from the header before decoding.
-    // A single-strip or single-tile file reads its whole image through the intermediate buffer
-    // too (tifffile writes 8192 x 8192 float images as one 256 MiB strip).
-    limits.decoding_buffer_size = usize::MAX;
-    limits.intermediate_buffer_size = usize::MAX;
-    limits.ifd_value_size = 256 << 20;
+fn open(path: &Path) -> Result<(Decoder<BufReader<File>>, Limits)> {
+    let file = super::open_input(path)?;
+    let file_len = file.metadata().map_err(|e| Error::read(path, e))?.len();
+    // Tags: no tag holds more values than the file has bytes, so the decoder may reserve at
+    // most that many values (it reserves what a tag's count claims before reading them: a
+    // corrupt count asked for 37 GiB). The first page's tags are read by `Decoder::new` under
+    // the crate's default limit (256 MiB).
+    let mut tags = Limits::default();
+    let values = usize::try_from(file_len).unwrap_or(usize::MAX).max(1 << 16);
+    tags.decoding_buffer_size =
+        values.saturating_mul(std::mem::size_of::<tiff::decoder::ifd::Value>());
+    // A chunk's compressed bytes lie in the file too (a corrupt byte count would be reserved).
+    tags.intermediate_buffer_size = values;
+    tags.ifd_value_size = 256 << 20;
     let decoder = Decoder::new(BufReader::new(file)).map_err(|e| tiff_error(path, e))?;
-    Ok(decoder.with_limits(limits))
+    Ok((decoder.with_limits(tags.clone()), tags))
+}
+
+/// Limits while a page's samples are decoded: whole images are decoded at once, and their
+/// size has been checked against the pixel limit and the memory available from the header
+/// (`check_dimensions`).
+fn sample_limits(tags: &Limits) -> Limits {
+    let mut limits = tags.clone();
+    limits.decoding_buffer_size = usize::MAX;
+    limits
 }
 
 fn page_info(path: &Path, d: &mut Decoder<BufReader<File>>) -> Result<ImageInfo> {
@@ -102,13 +115,13 @@ fn page_info(path: &Path, d: &mut Decoder<BufReader<File>>) -> Result<ImageInfo>
 
 /// Header of the first page.
 pub(super) fn probe(path: &Path) -> Result<ImageInfo> {
-    let mut d = open(path)?;
+    let (mut d, _) = open(path)?;
     page_info(path, &mut d)
 }
 
 /// Decodes up to `max_pages` pages (all when `None`).
 pub(super) fn load(path: &Path, max_pages: Option<usize>) -> Result<Vec<AnyImage>> {
-    let mut d = open(path)?;
+    let (mut d, tags) = open(path)?;
     let mut layers = Vec::new();
     loop {
         let info = page_info(path, &mut d)?;
@@ -129,7 +142,10 @@ pub(super) fn load(path: &Path, max_pages: Option<usize>) -> Result<Vec<AnyImage
             path: path.into(),
             detail: "decoded sample count does not match the header".into(),
         };
-        let image = match d.read_image().map_err(|e| tiff_error(path, e))? {
+        d = d.with_limits(sample_limits(&tags));
+        let decoded = d.read_image().map_err(|e| tiff_error(path, e));
+        d = d.with_limits(tags.clone());
+        let image = match decoded? {
             DecodingResult::U8(v) => {
                 AnyImage::U8(Raster::from_interleaved(w, h, c, v).ok_or_else(wrong_len)?)
             }

@@ -69,13 +69,15 @@ pub struct TransformFile {
 }
 
 const FORMAT: &str = "alinify-transform";
+/// The newest file format version this build reads and writes.
+const VERSION: u32 = 1;
 
 impl TransformFile {
     /// A file describing `transform` between images of the given sizes.
     pub fn new(fixed: [usize; 2], moving: [usize; 2], transform: TransformSpec) -> Self {
         Self {
             format: FORMAT.into(),
-            version: 1,
+            version: VERSION,
             fixed: ImageSize {
                 width: fixed[0],
                 height: fixed[1],
@@ -90,7 +92,7 @@ impl TransformFile {
 
     /// Reads and validates a transform file.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::read(path, e))?;
+        let text = super::read_input_text(path)?;
         if text.trim().is_empty() {
             return Err(Error::Empty {
                 path: path.into(),
@@ -106,6 +108,30 @@ impl TransformFile {
                 path: path.into(),
                 detail: format!("format is {:?}, expected {FORMAT:?}", file.format),
             });
+        }
+        if file.version == 0 || file.version > VERSION {
+            return Err(Error::Unsupported {
+                path: path.into(),
+                detail: format!(
+                    "transform file version {}; this alinify reads version {VERSION}",
+                    file.version
+                ),
+            });
+        }
+        for (which, size) in [("fixed", file.fixed), ("moving", file.moving)] {
+            let pixels = (size.width as u64).checked_mul(size.height as u64);
+            if pixels.is_none_or(|p| p == 0 || p > super::max_pixels()) {
+                return Err(Error::InvalidData {
+                    path: path.into(),
+                    detail: format!(
+                        "{which} image size {} x {} is empty or over the limit of {} megapixels \
+                         (set ALINIFY_MAX_PIXELS to change it)",
+                        size.width,
+                        size.height,
+                        super::max_pixels() / 1_000_000
+                    ),
+                });
+            }
         }
         file.transform.validate(path)?;
         Ok(file)
@@ -125,7 +151,9 @@ impl TransformFile {
 }
 
 impl TransformSpec {
-    fn validate(&self, path: &Path) -> Result<()> {
+    /// Checks what JSON cannot: finite parameters, dense scales of at least 1, B-spline grids
+    /// that cover their domain. `path` names the file in the error.
+    pub(crate) fn validate(&self, path: &Path) -> Result<()> {
         let invalid = |detail: String| Error::InvalidData {
             path: path.into(),
             detail,
@@ -153,7 +181,7 @@ impl TransformSpec {
             }
             TransformSpec::Bspline(b) => {
                 let [w, h] = b.domain;
-                if !(b.spacing[0] > 0.0 && b.spacing[1] > 0.0) || w == 0 || h == 0 {
+                if !b.spacing.iter().all(|s| s.is_finite() && *s > 0.0) || w == 0 || h == 0 {
                     return Err(invalid(
                         "B-spline spacing and domain must be positive".into(),
                     ));
@@ -161,7 +189,7 @@ impl TransformSpec {
                 // A grid refined from a coarser one may carry a few points past the domain's
                 // end (2n - 3 points where a new grid at the finer spacing has fewer), so only
                 // too few points are an error.
-                let expect = BSplineTransform::new(w, h, b.spacing).grid();
+                let expect = BSplineTransform::grid_for(w, h, b.spacing);
                 let [nx, ny] = b.grid();
                 if nx < expect[0] || ny < expect[1] || b.u.dim() != b.v.dim() {
                     return Err(invalid(format!(
@@ -176,6 +204,17 @@ impl TransformSpec {
                 Ok(())
             }
             TransformSpec::Composed { steps } => steps.iter().try_for_each(|s| s.validate(path)),
+        }
+    }
+
+    /// The dense-field files the transform reads, relative to `base_dir`.
+    pub fn field_files(&self, base_dir: &Path) -> Vec<PathBuf> {
+        match self {
+            TransformSpec::Dense { field, .. } => vec![base_dir.join(field)],
+            TransformSpec::Composed { steps } => {
+                steps.iter().flat_map(|s| s.field_files(base_dir)).collect()
+            }
+            _ => Vec::new(),
         }
     }
 
@@ -222,6 +261,33 @@ mod tests {
         let t = back.build(dir.path()).unwrap();
         let [x, _] = t.map_point(10.0, 10.0);
         assert!(x.is_finite());
+
+        let mut future = file.clone();
+        future.version = 99;
+        future.save(&p).unwrap();
+        let e = TransformFile::load(&p).unwrap_err();
+        assert!(e.to_string().contains("version 99"), "{e}");
+        let mut huge = file.clone();
+        huge.fixed = ImageSize {
+            width: 100_000,
+            height: 100_000,
+        };
+        huge.save(&p).unwrap();
+        let e = TransformFile::load(&p).unwrap_err();
+        assert!(e.to_string().contains("over the limit"), "{e}");
+        // Sizes whose product overflows 64 bits, and a B-spline whose domain and spacing
+        // would ask for an astronomical grid (both overflowed: a panic in debug builds).
+        huge.fixed.width = usize::MAX / 2;
+        huge.save(&p).unwrap();
+        assert!(TransformFile::load(&p).is_err());
+        let mut astronomical = BSplineTransform::new(8, 8, [4.0, 4.0]);
+        astronomical.domain = [usize::MAX, 8];
+        astronomical.spacing = [1e-300, 4.0];
+        TransformFile::new([50, 40], [60, 45], TransformSpec::Bspline(astronomical))
+            .save(&p)
+            .unwrap();
+        let e = TransformFile::load(&p).unwrap_err();
+        assert!(e.to_string().contains("does not cover"), "{e}");
 
         std::fs::write(&p, "{ not json").unwrap();
         assert!(matches!(

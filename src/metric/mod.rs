@@ -240,10 +240,16 @@ pub fn evaluate_sampled(
         });
     let probes = &scratch.probes;
     let valid = probes.iter().filter(|p| p.is_some()).count();
-    if (valid as f64) < MIN_VALID_FRACTION * n as f64 || valid < 16 {
+    if (valid as f64) < MIN_VALID_FRACTION * n as f64 {
         return Err(Error::InvalidArgument(format!(
             "the transform maps {} of {n} samples outside the moving image: the images do not overlap enough",
             n - valid
+        )));
+    }
+    if valid < 16 {
+        return Err(Error::InvalidArgument(format!(
+            "only {valid} samples to measure the similarity on (at least 16 are needed): the \
+             image or its mask is too small"
         )));
     }
     let fixed = samples.points.iter().map(|s| s.value as f64);

@@ -87,7 +87,8 @@ pub struct RegisterOptions {
     pub mode: Mode,
     /// The metric to minimise.
     pub metric: MetricKind,
-    /// Pyramid levels (`None`: enough that the coarsest level is about 64 px).
+    /// Pyramid levels (`None`: enough that the coarsest level's shorter side is about 16 px,
+    /// 64 px with the MI metric).
     pub levels: Option<usize>,
     /// Samples per metric evaluation.
     pub samples: usize,
@@ -139,18 +140,11 @@ impl Default for RegisterOptions {
     }
 }
 
-/// Smallest side of the coarsest automatic pyramid level.
-pub const COARSEST_SIDE: usize = 64;
 /// Most pyramid levels chosen automatically.
 pub const MAX_LEVELS: usize = 10;
 /// The affine stage stops at the first level whose longer side is at most this: finer levels
 /// cost full-resolution copies and add no accuracy an affine can use.
 pub const AFFINE_MAX_SIDE: usize = 2048;
-
-/// Levels for a pair: the coarsest level of both images at least [`COARSEST_SIDE`] pixels.
-pub fn auto_levels(fixed: &AnyImage, moving: &AnyImage) -> usize {
-    auto_levels_down_to(fixed, moving, COARSEST_SIDE)
-}
 
 /// Levels for a pair: the coarsest level of both images at least `min_side` pixels.
 pub fn auto_levels_down_to(fixed: &AnyImage, moving: &AnyImage, min_side: usize) -> usize {

@@ -124,6 +124,42 @@ pub struct RegisterSummary {
 /// The fast mode's field, at its pyramid level, beside transform.json.
 pub const FLOW_FILE: &str = "flow.flo";
 
+impl RegisterRequest {
+    /// The files the registration reads, labelled as error messages name them.
+    pub fn input_files(&self) -> Vec<io::Labelled<'_>> {
+        let mut inputs: Vec<io::Labelled> =
+            vec![("fixed image", &self.fixed), ("moving image", &self.moving)];
+        inputs.extend(self.fixed_mask.as_deref().map(|m| ("--fixed-mask", m)));
+        inputs.extend(self.moving_mask.as_deref().map(|m| ("--moving-mask", m)));
+        inputs
+    }
+
+    /// Every file the registration writes: the output folder's files and the extra outputs.
+    pub fn output_files(&self) -> Vec<(&'static str, PathBuf)> {
+        let mut outputs = vec![
+            ("output", self.out_dir.join("warped.tif")),
+            ("output", self.out_dir.join("transform.json")),
+            ("output", self.out_dir.join("report.json")),
+        ];
+        if self.options.mode == Mode::Fast {
+            outputs.push(("output", self.out_dir.join(FLOW_FILE)));
+        }
+        outputs.extend(self.field.iter().map(|f| ("--field", f.clone())));
+        if let Some(path) = &self.export_elastix {
+            outputs.push(("--export-elastix", path.clone()));
+            outputs.push(("--export-elastix", io::elastix::companion_path(path)));
+        }
+        outputs
+    }
+
+    /// Refuses a request whose outputs would replace one of its inputs or each other.
+    pub fn check_paths(&self) -> Result<()> {
+        let outputs = self.output_files();
+        let outputs: Vec<io::Labelled> = outputs.iter().map(|(l, p)| (*l, p.as_path())).collect();
+        io::check_outputs(&self.input_files(), &outputs)
+    }
+}
+
 /// Shortest side of the coarsest automatic level, where the initialisation runs (all modes;
 /// measured: a brick texture under a stain-like intensity change locked 15 px off from a
 /// 64 px start, EPE 62 px, and 0.04 px from 16 px).
@@ -147,6 +183,7 @@ pub fn register_files<T>(
     let options = &request.options;
     let mut seconds = StageSeconds::default();
     let stage = |stage: Stage, fraction: f32| reporter.progress(Progress::at(stage, fraction));
+    request.check_paths()?;
     io::ensure_output_dir(&request.out_dir)?;
     if let Some(field) = &request.field
         && let Some(parent) = field.parent().filter(|p| !p.as_os_str().is_empty())

@@ -53,7 +53,7 @@ pub struct Settings {
     /// intensities), mi (different stains or modalities).
     #[arg(long)]
     pub metric: Option<MetricKind>,
-    /// Pyramid levels (default: down to about 64 px).
+    /// Pyramid levels (default: down to about 16 px; 64 px with --metric mi).
     #[arg(long)]
     pub levels: Option<usize>,
     /// Samples per metric evaluation (at least 100).
@@ -66,17 +66,17 @@ pub struct Settings {
     #[arg(long)]
     pub iterations: Option<usize>,
     /// Stop a level when the metric improves by less than this fraction.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub relative_tolerance: Option<f64>,
     /// Final B-spline control-point spacing in full-resolution pixels (default: the longer
     /// side / 20, at least 32).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub grid_spacing: Option<f64>,
     /// Control-grid resolutions: the spacing halves this many times minus one.
     #[arg(long)]
     pub grid_levels: Option<usize>,
     /// Bending-energy penalty weight (0: none; useful values 10 to 1000).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub bending_weight: Option<f64>,
     /// Finest pyramid level registered (default 0; 1 above 100 megapixels).
     #[arg(long)]
@@ -88,7 +88,7 @@ pub struct Settings {
     #[arg(long)]
     pub seed: Option<u64>,
     /// Fast mode: smoothness of the flow (larger is smoother).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub smoothness: Option<f32>,
     /// Fast mode: linearisations per pyramid level.
     #[arg(long)]
@@ -106,16 +106,20 @@ pub struct Settings {
 impl Settings {
     /// Reads a preset file.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::read(path, e))?;
+        let text = crate::io::read_input_text(path)?;
         Self::parse(&text, path)
     }
 
-    /// Parses preset `text` (errors name `origin`).
+    /// Parses preset `text` and checks its ranges (errors name `origin`).
     pub fn parse(text: &str, origin: &Path) -> Result<Self> {
-        toml::from_str(text).map_err(|e| Error::Corrupt {
+        let settings: Self = toml::from_str(text).map_err(|e| Error::Corrupt {
             path: origin.into(),
             detail: format!("not a valid preset: {}", e.message()),
-        })
+        })?;
+        settings
+            .apply(&mut RegisterOptions::default())
+            .map_err(|e| Error::InvalidArgument(format!("{}: preset {e}", origin.display())))?;
+        Ok(settings)
     }
 
     /// A bundled preset by name (`None`: no preset has that name).
@@ -167,22 +171,30 @@ impl Settings {
         Ok(options)
     }
 
-    /// Writes the settings that are set onto `options`, checking their ranges.
+    /// Writes the settings that are set onto `options`, checking their ranges. This is the one
+    /// place the ranges are checked; an error names the preset key and the flag.
     pub fn apply(&self, options: &mut RegisterOptions) -> Result<()> {
-        let positive = |name: &str, v: f64| {
+        let out_of_range = |key: &str, rule: String| {
+            Error::InvalidArgument(format!(
+                "setting {key} (--{}) {rule}",
+                key.replace('_', "-")
+            ))
+        };
+        let positive = |key: &str, v: f64| {
             if v.is_finite() && v > 0.0 {
                 Ok(v)
             } else {
-                Err(Error::InvalidArgument(format!(
-                    "{name} must be a positive number, not {v}"
-                )))
+                Err(out_of_range(
+                    key,
+                    format!("must be a positive number, not {v}"),
+                ))
             }
         };
-        let at_least_one = |name: &str, v: usize| {
+        let at_least_one = |key: &str, v: usize| {
             if v >= 1 {
                 Ok(v)
             } else {
-                Err(Error::InvalidArgument(format!("{name} must be at least 1")))
+                Err(out_of_range(key, "must be at least 1".into()))
             }
         };
         if let Some(v) = self.mode {
@@ -214,9 +226,10 @@ impl Settings {
         }
         if let Some(v) = self.bending_weight {
             if !(v.is_finite() && v >= 0.0) {
-                return Err(Error::InvalidArgument(format!(
-                    "bending_weight must be zero or positive, not {v}"
-                )));
+                return Err(out_of_range(
+                    "bending_weight",
+                    format!("must be zero or positive, not {v}"),
+                ));
             }
             options.bending_weight = v;
         }

@@ -158,13 +158,9 @@ impl MovingToFixed {
     }
 }
 
-/// Generates a pair from `texture` (which defines the fixed image's size).
-pub fn generate(
-    texture: &Texture,
-    params: &SynthParams,
-    cancel: &CancelToken,
-) -> Result<SynthPair> {
-    let (w, h) = (params.width, params.height);
+/// Refuses a pair size that is too small to register or too large for the pixel limit and
+/// the memory available; call it before building the texture, the first large allocation.
+pub fn check_size(w: usize, h: usize) -> Result<()> {
     if w < 16 || h < 16 {
         return Err(Error::InvalidArgument(format!(
             "--size {w}x{h}: both sides must be at least 16 pixels"
@@ -177,6 +173,17 @@ pub fn generate(
         10,
         4,
     )?;
+    Ok(())
+}
+
+/// Generates a pair from `texture` (which defines the fixed image's size).
+pub fn generate(
+    texture: &Texture,
+    params: &SynthParams,
+    cancel: &CancelToken,
+) -> Result<SynthPair> {
+    let (w, h) = (params.width, params.height);
+    check_size(w, h)?;
     let mut rng = SplitMix64::new(params.seed);
     let s = MovingToFixed::draw(w, h, params.deform, &mut rng);
     let gain = 1.0 + rng.uniform(-0.1, 0.1);
@@ -290,15 +297,19 @@ fn render(
     Ok(img)
 }
 
-/// Writes a pair as `fixed.tif`, `moving.tif`, `gt.flo` and `mask.png` into `dir`.
+/// The files [`write_pair`] writes into its folder.
+pub const OUTPUT_FILES: [&str; 4] = ["fixed.tif", "moving.tif", "gt.flo", "mask.png"];
+
+/// Writes a pair as [`OUTPUT_FILES`] (`fixed.tif`, `moving.tif`, `gt.flo`, `mask.png`) into `dir`.
 pub fn write_pair(pair: &SynthPair, dir: &std::path::Path) -> Result<()> {
+    let [fixed, moving, truth, mask_file] = OUTPUT_FILES.map(|name| dir.join(name));
     crate::io::ensure_output_dir(dir)?;
-    crate::io::save_image(&dir.join("fixed.tif"), &pair.fixed)?;
-    crate::io::save_image(&dir.join("moving.tif"), &pair.moving)?;
-    crate::io::flo::write_flo(&dir.join("gt.flo"), &pair.ground_truth)?;
+    crate::io::save_image(&fixed, &pair.fixed)?;
+    crate::io::save_image(&moving, &pair.moving)?;
+    crate::io::flo::write_flo(&truth, &pair.ground_truth)?;
     let mask = pair.mask.mapv(|m| if m { 1.0 } else { 0.0 });
     crate::io::save_image(
-        &dir.join("mask.png"),
+        &mask_file,
         &AnyImage::from_gray_units(&mask, SampleDepth::U8),
     )
 }

@@ -25,7 +25,7 @@ pub struct BSplineTransform {
 
 /// Grid points needed along an axis of `n` pixels at spacing `s`.
 fn grid_points(n: usize, s: f64) -> usize {
-    ((n.saturating_sub(1)) as f64 / s).floor() as usize + 4
+    (((n.saturating_sub(1)) as f64 / s).floor() as usize).saturating_add(4)
 }
 
 /// Index of the first of the four supporting control points and the fraction, for pixel
@@ -49,6 +49,15 @@ impl BSplineTransform {
             u: Array2::zeros((ny, nx)),
             v: Array2::zeros((ny, nx)),
         }
+    }
+
+    /// The control grid `[nx, ny]` that [`BSplineTransform::new`] would allocate for a
+    /// `width` x `height` domain at `spacing`, computed without allocating it.
+    pub fn grid_for(width: usize, height: usize, spacing: [f64; 2]) -> [usize; 2] {
+        [
+            grid_points(width, spacing[0]),
+            grid_points(height, spacing[1]),
+        ]
     }
 
     /// Control grid size `[nx, ny]`.

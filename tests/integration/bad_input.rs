@@ -83,6 +83,18 @@ fn truncated_png_is_rejected() {
 }
 
 #[test]
+fn truncated_jpeg_is_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cut.jpg");
+    let noise =
+        image::GrayImage::from_fn(64, 64, |x, y| image::Luma([((x * 37) ^ (y * 91)) as u8]));
+    noise.save(&path).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+    assert_rejected(&path, "truncated");
+}
+
+#[test]
 fn truncated_tiff_is_rejected() {
     let dir = tempfile::tempdir().unwrap();
     assert_rejected(&truncated(dir.path(), "cut.tif"), "truncated");

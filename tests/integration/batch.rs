@@ -135,6 +135,16 @@ fn a_killed_batch_resumes_without_touching_finished_pairs() {
     }
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
+    // What a write cut short by the kill leaves: a temporary file owned by the dead process
+    // (planted, so that the sweep is tested whether or not the kill hit a write).
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let stale = out.join("pair10").join(format!(
+        ".warped.tif.partial-{}-{}-0",
+        host.trim(),
+        child.id()
+    ));
+    std::fs::create_dir_all(stale.parent().unwrap()).unwrap();
+    std::fs::write(&stale, b"half a tiff").unwrap();
 
     let text = std::fs::read_to_string(&journal).unwrap();
     let finished: Vec<String> = text
@@ -172,6 +182,14 @@ fn a_killed_batch_resumes_without_touching_finished_pairs() {
         .filter(|v| v["event"] == "started" && finished.iter().any(|f| v["job"] == f.as_str()))
         .count();
     assert_eq!(restarted, 0, "finished pairs were run again");
+    assert!(
+        !stale.exists(),
+        "the killed run's temporary file was not swept"
+    );
+    assert!(
+        !out.join(".alinify.lock").exists(),
+        "the lock outlived the batch"
+    );
     let jobs = summary(&out)["jobs"].as_array().unwrap().clone();
     assert_eq!(jobs.len(), 10);
     assert!(jobs.iter().all(|j| j["status"] == "done"));

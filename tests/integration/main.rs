@@ -10,3 +10,4 @@ mod fast;
 mod formats;
 mod gpu;
 mod periodic;
+mod reliability;

@@ -1,0 +1,188 @@
+//! Files owned by a running process: temporary files and folder locks carry their owner's host
+//! and process id, so that what a killed run (`kill -9`, a node that went down) left behind is
+//! recognised and cleared by the next run, and what a live one holds is left alone.
+
+use crate::{Error, Result};
+use std::path::{Path, PathBuf};
+
+/// This machine's host name (`localhost` where it cannot be read).
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// Whether a process of this host with this id may still be running. Without `/proc` (not
+/// Linux) every process counts as running, so nothing is ever removed by mistake.
+fn process_may_run(pid: u32) -> bool {
+    if pid == std::process::id() {
+        return true;
+    }
+    let proc = Path::new("/proc");
+    !proc.join("self").exists() || proc.join(pid.to_string()).exists()
+}
+
+/// Whether the owner `host`/`pid` is certainly gone: it ran on this host and no longer runs.
+fn owner_is_gone(host: &str, pid: u32) -> bool {
+    host == host_name() && !process_may_run(pid)
+}
+
+/// The marker in a temporary file's name: `.NAME.partial-HOST-PID-N`.
+const PARTIAL: &str = ".partial-";
+
+/// The temporary name for `target`, unique per process and per call `n`.
+pub(super) fn partial_name(target_name: &str, n: u64) -> String {
+    format!(
+        ".{target_name}{PARTIAL}{}-{}-{n}",
+        host_name(),
+        std::process::id()
+    )
+}
+
+/// The owner (host, pid) of a temporary file's name, if it is one.
+fn partial_owner(file_name: &str) -> Option<(&str, u32)> {
+    let rest = &file_name[file_name.rfind(PARTIAL)? + PARTIAL.len()..];
+    let mut parts = rest.rsplitn(3, '-');
+    let _n: u64 = parts.next()?.parse().ok()?;
+    let pid: u32 = parts.next()?.parse().ok()?;
+    Some((parts.next()?, pid))
+}
+
+/// Removes the temporary files in `dir` (not below) whose owner is gone; returns how many.
+pub fn sweep_stale_partials(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .filter(|entry| {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            name.starts_with('.')
+                && partial_owner(&name).is_some_and(|(host, pid)| owner_is_gone(host, pid))
+                && entry.file_type().is_ok_and(|t| t.is_file())
+        })
+        .filter(|entry| std::fs::remove_file(entry.path()).is_ok())
+        .count()
+}
+
+/// An advisory lock on a folder (`DIR/.alinify.lock` holding `HOST PID`), released when dropped.
+/// A lock whose owner is gone is taken over; a live one is refused.
+#[derive(Debug)]
+pub struct DirLock {
+    path: PathBuf,
+}
+
+/// File name of a folder's lock.
+pub const LOCK_FILE: &str = ".alinify.lock";
+
+impl DirLock {
+    /// Locks `dir` (which must exist) for `what` (named in the refusal, e.g. "batch").
+    pub fn acquire(dir: &Path, what: &str) -> Result<Self> {
+        let path = dir.join(LOCK_FILE);
+        let owner = format!("{} {}\n", host_name(), std::process::id());
+        for _ in 0..2 {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
+                Ok(mut file) => {
+                    use std::io::Write;
+                    file.write_all(owner.as_bytes())
+                        .map_err(|e| Error::write(&path, e))?;
+                    return Ok(Self { path });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let text = std::fs::read_to_string(&path).unwrap_or_default();
+                    let mut words = text.split_whitespace();
+                    let (host, pid) = (words.next(), words.next().and_then(|p| p.parse().ok()));
+                    match (host, pid) {
+                        (Some(host), Some(pid)) if !owner_is_gone(host, pid) => {
+                            return Err(Error::InvalidArgument(format!(
+                                "{}: another alinify {what} is using this folder (process {pid} \
+                                 on {host}); wait for it to end, or remove {} if it is gone",
+                                dir.display(),
+                                path.display()
+                            )));
+                        }
+                        // A dead owner, or a lock cut short while it was written: stale.
+                        _ => {
+                            let _ = std::fs::remove_file(&path);
+                        }
+                    }
+                }
+                Err(e) => return Err(Error::write(&path, e)),
+            }
+        }
+        Err(Error::write(&path, "could not take over a stale lock"))
+    }
+}
+
+impl Drop for DirLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A process id that is not running: a child that has exited and been reaped.
+    fn dead_pid() -> u32 {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        pid
+    }
+
+    #[test]
+    fn temporary_names_carry_their_owner() {
+        let name = partial_name("warped.tif", 7);
+        assert_eq!(
+            partial_owner(&name),
+            Some((host_name().as_str(), std::process::id()))
+        );
+        assert_eq!(
+            partial_owner(".a-b.partial-my-host-12-3"),
+            Some(("my-host", 12))
+        );
+        assert_eq!(partial_owner("warped.tif"), None);
+    }
+
+    #[test]
+    fn only_temporary_files_of_dead_processes_are_swept() {
+        let dir = tempfile::tempdir().unwrap();
+        let host = host_name();
+        let dead = format!(".a.tif{PARTIAL}{host}-{}-0", dead_pid());
+        let live = format!(".b.tif{PARTIAL}{host}-{}-0", std::process::id());
+        let elsewhere = format!(".c.tif{PARTIAL}other-host-{}-0", dead_pid());
+        for name in [&dead, &live, &elsewhere, &"d.tif".to_string()] {
+            std::fs::write(dir.path().join(name), b"x").unwrap();
+        }
+        assert_eq!(sweep_stale_partials(dir.path()), 1);
+        assert!(!dir.path().join(&dead).exists());
+        assert!(dir.path().join(&live).exists());
+        assert!(dir.path().join(&elsewhere).exists());
+    }
+
+    #[test]
+    fn a_live_lock_is_refused_and_a_dead_one_taken_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let lock = DirLock::acquire(dir.path(), "batch").unwrap();
+        let e = DirLock::acquire(dir.path(), "batch").unwrap_err();
+        assert!(e.to_string().contains("another alinify batch"), "{e}");
+        drop(lock);
+        assert!(!dir.path().join(LOCK_FILE).exists());
+        std::fs::write(
+            dir.path().join(LOCK_FILE),
+            format!("{} {}\n", host_name(), dead_pid()),
+        )
+        .unwrap();
+        let _lock = DirLock::acquire(dir.path(), "batch").unwrap();
+    }
+}
