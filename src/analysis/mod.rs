@@ -4,6 +4,7 @@
 
 pub mod flags;
 pub mod jacobian;
+pub mod landmarks;
 pub mod quality;
 pub mod render;
 

@@ -64,10 +64,7 @@ fn write_rows(out_dir: &Path, rows: &[ReportRow]) -> Result<()> {
         write_csv(w, rows).map_err(|e| Error::write(&csv_path, e))
     })?;
     let html = out_dir.join("report.html");
-    write_atomic(&html, |w| {
-        w.write_all(render_html(&summary).as_bytes())
-            .map_err(|e| Error::write(&html, e))
-    })
+    crate::io::write_text_atomic(&html, &render_html(&summary))
 }
 
 fn write_csv(w: &mut dyn Write, rows: &[ReportRow]) -> std::result::Result<(), csv::Error> {

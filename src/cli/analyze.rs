@@ -1,5 +1,6 @@
-//! `alinify analyze quality|jacobian`: regional quality maps of a registered pair, and the
-//! Jacobian QC of a transform, as TIFF maps, PNG pictures with legends, and JSON summaries.
+//! `alinify analyze quality|jacobian|landmarks`: regional quality maps of a registered pair,
+//! the Jacobian QC of a transform, as TIFF maps, PNG pictures with legends, and JSON summaries;
+//! landmark errors (in `points`).
 
 use super::progress::Ui;
 use alinify::analysis::jacobian::{self, JacobianReport};
@@ -23,6 +24,9 @@ pub enum AnalyzeCommand {
     /// The Jacobian determinant of a transform, with folding and discontinuity checks:
     /// DIR/jacobian.tif (f32), DIR/jacobian.png, DIR/jacobian.json.
     Jacobian(JacobianArgs),
+    /// Target registration error of a transform on landmark pairs (ANHIR's rTRE and
+    /// robustness): DIR/tre.csv, DIR/tre.json.
+    Landmarks(super::points::LandmarksArgs),
 }
 
 /// `analyze quality`.
@@ -101,6 +105,7 @@ pub fn run(command: AnalyzeCommand, ui: &Ui) -> anyhow::Result<()> {
     match command {
         AnalyzeCommand::Quality(args) => quality(args, ui),
         AnalyzeCommand::Jacobian(args) => jacobian(args, ui),
+        AnalyzeCommand::Landmarks(args) => super::points::analyze_landmarks(args, ui),
     }
 }
 
@@ -119,6 +124,14 @@ impl MapSink for TiffMaps {
 }
 
 fn quality(args: QualityArgs, ui: &Ui) -> anyhow::Result<()> {
+    let mut inputs: Vec<io::Labelled> = vec![("fixed", &args.fixed), ("moving", &args.moving)];
+    inputs.extend(args.transform.as_deref().map(|t| ("--transform", t)));
+    inputs.extend(args.mask.as_deref().map(|m| ("--mask", m)));
+    let mut outputs = vec!["quality.json".to_string()];
+    for map in &args.maps.0 {
+        outputs.extend(["tif", "png"].map(|ext| format!("{}.{ext}", map.name())));
+    }
+    io::check_folder_outputs(&inputs, &args.out, &outputs)?;
     io::ensure_output_dir(&args.out)?;
     let job = JobHandle::spawn("alinify-analyze", move |reporter| {
         let (fixed, moving) = rayon::join(
@@ -260,6 +273,10 @@ fn quality_colormap(map: QualityMap, _p5: f64, p95: f64) -> Colormap {
 }
 
 fn jacobian(args: JacobianArgs, ui: &Ui) -> anyhow::Result<()> {
+    let mut inputs: Vec<io::Labelled> = vec![("transform", &args.transform)];
+    inputs.extend(args.reference.as_deref().map(|r| ("--reference", r)));
+    let outputs = ["jacobian.tif", "jacobian.png", "jacobian.json"];
+    io::check_folder_outputs(&inputs, &args.out, &outputs)?;
     io::ensure_output_dir(&args.out)?;
     let job = JobHandle::spawn("alinify-jacobian", move |reporter| {
         let file = TransformFile::load(&args.transform)?;

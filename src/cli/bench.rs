@@ -49,6 +49,9 @@ pub fn run(args: BenchArgs, ui: &Ui) -> anyhow::Result<()> {
         2,
         1,
     )?;
+    if let Some(path) = &args.write {
+        alinify::io::check_outputs(&[], &[("--write", path)])?;
+    }
     let image = test_image(side);
     let input_bytes = image.byte_len();
     let cancel = CancelToken::new();

@@ -6,6 +6,7 @@ mod batch;
 mod bench;
 mod compose;
 mod demo;
+mod points;
 mod progress;
 mod settings;
 
@@ -108,11 +109,14 @@ enum Command {
         #[arg(long)]
         mask: Option<PathBuf>,
     },
+    /// Map fixed-image points (a landmark or annotation CSV) into the moving image through a
+    /// transform.
+    WarpPoints(points::WarpPointsArgs),
     /// Register many pairs (manifest, reference + folder, or chain) with a journal, resume,
     /// reports and shards.
     Batch(Box<batch::BatchArgs>),
-    /// Quality control: regional quality maps of a registered pair, or the Jacobian of a
-    /// transform (folding, discontinuities), with flagged regions.
+    /// Quality control: regional quality maps of a registered pair, the Jacobian of a
+    /// transform (folding, discontinuities), with flagged regions, or landmark errors.
     #[command(subcommand)]
     Analyze(analyze::AnalyzeCommand),
     /// Benchmarks of the engine on generated data (wall time and peak memory).
@@ -235,6 +239,7 @@ pub fn run() -> i32 {
         }) => synth(size, seed, deform, base.as_deref(), depth, noise, &out, &ui),
         Some(Command::Eval { field, gt, mask }) => eval(&field, &gt, mask.as_deref()),
         Some(Command::Batch(args)) => batch::run(*args, threads, &ui),
+        Some(Command::WarpPoints(args)) => points::warp_points(args, &ui),
         Some(Command::Analyze(command)) => analyze::run(command, &ui),
         Some(Command::Bench(args)) => bench::run(args, &ui),
         Some(Command::Demo(args)) => demo::run(args, &ui),
@@ -388,14 +393,8 @@ fn synth(
         );
     }
     alinify::synth::check_size(width, height)?;
-    let mut inputs: Vec<io::Labelled> = Vec::new();
-    inputs.extend(base.map(|b| ("--base", b)));
-    let outputs: Vec<PathBuf> = alinify::synth::OUTPUT_FILES
-        .iter()
-        .map(|name| out.join(name))
-        .collect();
-    let outputs: Vec<io::Labelled> = outputs.iter().map(|p| ("output", p.as_path())).collect();
-    io::check_outputs(&inputs, &outputs)?;
+    let inputs: Vec<io::Labelled> = base.map(|b| ("--base", b)).into_iter().collect();
+    io::check_folder_outputs(&inputs, out, &alinify::synth::OUTPUT_FILES)?;
     io::ensure_output_dir(out)?;
     let texture = match base {
         Some(path) => Texture::from_image(&io::load_image(path)?.luminance(), width, height),

@@ -75,6 +75,14 @@ pub fn write_atomic(
     file.commit()
 }
 
+/// Writes `text` to `target` atomically.
+pub fn write_text_atomic(target: &Path, text: &str) -> Result<()> {
+    write_atomic(target, |w| {
+        w.write_all(text.as_bytes())
+            .map_err(|e| Error::write(target, e))
+    })
+}
+
 /// Creates `dir` (and parents) and proves it writable by creating and removing a probe file,
 /// so that a run fails before any work when its outputs could not be saved. Temporary files
 /// that a killed run left in `dir` are removed.

@@ -12,7 +12,6 @@ use crate::transform::{Affine, AffineBSpline, BSplineTransform};
 use crate::{Error, Result};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Writes `spec` as elastix parameter files: `path` is the one to hand to transformix; a
@@ -164,10 +163,7 @@ fn write(path: &Path, map: &Map) -> Result<()> {
         }
         out.push_str(")\n");
     }
-    super::write_atomic(path, |w| {
-        w.write_all(out.as_bytes())
-            .map_err(|e| Error::write(path, e))
-    })
+    super::write_text_atomic(path, &out)
 }
 
 /// Parses a parameter file into its entries.

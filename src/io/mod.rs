@@ -12,6 +12,7 @@ mod atomic;
 mod codecs;
 pub mod elastix;
 pub mod flo;
+pub mod landmarks;
 mod ownership;
 mod paths;
 mod row_stream;
@@ -19,9 +20,11 @@ pub mod tiff;
 mod transform_file;
 mod warp_tiff;
 
-pub use atomic::{AtomicFile, ensure_output_dir, write_atomic};
+pub use atomic::{AtomicFile, ensure_output_dir, write_atomic, write_text_atomic};
 pub use ownership::{DirLock, LOCK_FILE, sweep_stale_partials};
-pub use paths::{Labelled, check_outputs, check_regular, open_input, read_input_text};
+pub use paths::{
+    Labelled, check_folder_outputs, check_outputs, check_regular, open_input, read_input_text,
+};
 pub use row_stream::RowStreamTiff;
 pub use tiff::{TiffSpec, write_tiff_streaming};
 pub use transform_file::{ImageSize, TransformFile, TransformSpec};

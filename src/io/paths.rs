@@ -106,6 +106,17 @@ pub fn check_outputs(inputs: &[Labelled], outputs: &[Labelled]) -> Result<()> {
 }
 
 /// What makes two names one file: device and inode where the platform has them.
+/// [`check_outputs`] for the files `names` a command writes into the folder `dir`.
+pub fn check_folder_outputs<N: AsRef<Path>>(
+    inputs: &[Labelled],
+    dir: &Path,
+    names: &[N],
+) -> Result<()> {
+    let outputs: Vec<PathBuf> = names.iter().map(|n| dir.join(n)).collect();
+    let labelled: Vec<Labelled> = outputs.iter().map(|p| ("output", p.as_path())).collect();
+    check_outputs(inputs, &labelled)
+}
+
 #[derive(Debug, PartialEq, Eq, Hash)]
 enum FileId {
     #[cfg(unix)]

@@ -10,4 +10,5 @@ mod fast;
 mod formats;
 mod gpu;
 mod periodic;
+mod points;
 mod reliability;

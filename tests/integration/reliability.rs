@@ -110,6 +110,17 @@ fn an_output_that_would_replace_an_input_is_refused_and_the_input_kept() {
     ]);
     assert_refused(&run, &["would replace the moving image", "warped.tif"]);
     assert_eq!(std::fs::read(&warped_as_input).unwrap(), before);
+    // The analysis folders: an input named like a map or report in the folder written to.
+    let corr_as_input = pair.join("corr.tif");
+    std::fs::copy(&moving, &corr_as_input).unwrap();
+    let quality = ["analyze", "quality", s(&fixed), s(&corr_as_input)];
+    let run = alinify(&[&quality[..], &["--maps", "corr", "--out", s(&pair)]].concat());
+    assert_refused(&run, &["would replace the moving", "corr.tif"]);
+    assert_eq!(std::fs::read(&corr_as_input).unwrap(), before);
+    let report_as_input = reg.join("jacobian.json");
+    std::fs::copy(&transform, &report_as_input).unwrap();
+    let run = alinify(&["analyze", "jacobian", s(&report_as_input), "--out", s(&reg)]);
+    assert_refused(&run, &["would replace the transform", "jacobian.json"]);
     // An existing folder as the output file: refused before anything is written.
     let run = alinify(&["warp", s(&moving), s(&transform), "-o", s(&reg)]);
     assert_refused(&run, &["is a directory"]);

@@ -1,0 +1,151 @@
+//! Points through transforms: `alinify warp-points` and `alinify analyze landmarks`.
+
+use super::progress::Ui;
+use alinify::analysis::landmarks::{LandmarkError, TreReport, landmark_errors};
+use alinify::io::landmarks::{LandmarkFormat, Side, read_landmarks, write_landmarks};
+use alinify::io::{self, TransformFile};
+use alinify::transform::Transform;
+use alinify::{Error, Result};
+use std::path::{Path, PathBuf};
+
+/// `warp-points`.
+#[derive(clap::Args, Debug)]
+pub struct WarpPointsArgs {
+    /// transform.json: maps fixed-image points into the moving image, `q = T(p)`.
+    transform: PathBuf,
+    /// Fixed-image points: ANHIR (`,X,Y`), BigWarp (its fix-x, fix-y columns) or `x,y` CSV.
+    points: PathBuf,
+    /// Output CSV, in the input's layout (ANHIR for a BigWarp input).
+    #[arg(short, long)]
+    out: PathBuf,
+}
+
+/// `analyze landmarks`.
+#[derive(clap::Args, Debug)]
+pub struct LandmarksArgs {
+    /// The fixed image's landmarks (ANHIR, BigWarp or `x,y` CSV).
+    fixed: PathBuf,
+    /// The moving image's landmarks, paired with the fixed ones by order (the same BigWarp
+    /// file as FIXED reads its moving columns).
+    moving: PathBuf,
+    /// transform.json from a registration of the two images.
+    #[arg(long)]
+    transform: PathBuf,
+    /// The fixed image, for its diagonal (default: the size in the transform file).
+    #[arg(long)]
+    reference: Option<PathBuf>,
+    /// Output folder: tre.csv and tre.json.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+fn load_transform(path: &Path) -> Result<(TransformFile, Box<dyn Transform>)> {
+    let file = TransformFile::load(path)?;
+    let transform = file.build(path.parent().unwrap_or(Path::new(".")))?;
+    Ok((file, transform))
+}
+
+/// Maps the fixed-frame points of a file into the moving frame.
+pub fn warp_points(args: WarpPointsArgs, ui: &Ui) -> anyhow::Result<()> {
+    io::check_outputs(
+        &[("transform", &args.transform), ("points", &args.points)],
+        &[("--out", &args.out)],
+    )?;
+    let (_, transform) = load_transform(&args.transform)?;
+    let points = read_landmarks(&args.points, Side::Fixed)?;
+    let mapped: Vec<[f64; 2]> = points
+        .points
+        .iter()
+        .map(|p| transform.map_point(p[0], p[1]))
+        .collect();
+    if let Some(parent) = args.out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        io::ensure_output_dir(parent)?;
+    }
+    let format = match points.format {
+        LandmarkFormat::Plain => LandmarkFormat::Plain,
+        _ => LandmarkFormat::Anhir,
+    };
+    write_landmarks(&args.out, &mapped, format)?;
+    ui.say(format!(
+        "{} point(s) mapped into the moving image: {}",
+        mapped.len(),
+        args.out.display()
+    ));
+    Ok(())
+}
+
+/// Scores a transform on landmark pairs: tre.csv and tre.json.
+pub fn analyze_landmarks(args: LandmarksArgs, ui: &Ui) -> anyhow::Result<()> {
+    let mut inputs: Vec<io::Labelled> = vec![
+        ("fixed landmarks", &args.fixed),
+        ("moving landmarks", &args.moving),
+        ("--transform", &args.transform),
+    ];
+    inputs.extend(args.reference.as_deref().map(|r| ("--reference", r)));
+    io::check_folder_outputs(&inputs, &args.out, &["tre.csv", "tre.json"])?;
+    let (file, transform) = load_transform(&args.transform)?;
+    let fixed = read_landmarks(&args.fixed, Side::Fixed)?;
+    let moving = read_landmarks(&args.moving, Side::Moving)?;
+    let (width, height) = match &args.reference {
+        Some(r) => {
+            let info = io::probe(r)?;
+            (info.width, info.height)
+        }
+        None => (file.fixed.width, file.fixed.height),
+    };
+    let diagonal = (width as f64).hypot(height as f64);
+    let (errors, report) = landmark_errors(&fixed.points, &moving.points, &*transform, diagonal)
+        .expect("both files hold points");
+    io::ensure_output_dir(&args.out)?;
+    write_tre_csv(&args.out.join("tre.csv"), &errors, diagonal)?;
+    let json = args.out.join("tre.json");
+    io::write_atomic(&json, |w| {
+        serde_json::to_writer_pretty(&mut *w, &report).map_err(|e| Error::write(&json, e))?;
+        std::io::Write::write_all(w, b"\n").map_err(|e| Error::write(&json, e))
+    })?;
+    ui.say(summary(&report));
+    Ok(())
+}
+
+fn summary(r: &TreReport) -> String {
+    let unpaired = if r.unpaired > 0 {
+        format!(" ({} unpaired landmark(s) left out)", r.unpaired)
+    } else {
+        String::new()
+    };
+    format!(
+        "{} pair(s){unpaired}: median rTRE {:.5} (before {:.5}), mean {:.5}, max {:.5}; \
+         median TRE {:.2} px; robustness {:.3}",
+        r.pairs,
+        r.rtre_median,
+        r.rtre_before_median,
+        r.rtre_mean,
+        r.rtre_max,
+        r.tre_median_px,
+        r.robustness
+    )
+}
+
+fn write_tre_csv(path: &Path, errors: &[LandmarkError], diagonal: f64) -> Result<()> {
+    let mut text = String::from(
+        "index,fixed_x,fixed_y,moving_x,moving_y,mapped_x,mapped_y,\
+         tre_before_px,tre_after_px,rtre_before,rtre_after\n",
+    );
+    for e in errors {
+        text.push_str(&format!(
+            "{},{},{},{},{},{},{},{},{},{},{}\n",
+            e.index,
+            e.fixed[0],
+            e.fixed[1],
+            e.moving[0],
+            e.moving[1],
+            e.mapped[0],
+            e.mapped[1],
+            e.before_px,
+            e.after_px,
+            e.before_px / diagonal,
+            e.after_px / diagonal
+        ));
+    }
+    io::write_text_atomic(path, &text)
+}

@@ -1,0 +1,193 @@
+//! `alinify warp-points` and `alinify analyze landmarks` end to end.
+
+use crate::common::{alinify, alinify_ok, s, strip_tiff};
+use std::path::Path;
+
+/// A transform file: a rotation by 0.05 rad and scale 1.03 about (60, 40), then a shift of
+/// (5.5, -3.25), between a 120 x 80 fixed and a 140 x 100 moving image.
+fn write_affine_transform(path: &Path) {
+    let (c, s) = (1.03 * 0.05_f64.cos(), 1.03 * 0.05_f64.sin());
+    let json = serde_json::json!({
+        "format": "alinify-transform",
+        "version": 1,
+        "fixed": {"width": 120, "height": 80},
+        "moving": {"width": 140, "height": 100},
+        "transform": {
+            "type": "affine",
+            "matrix": [c, -s, s, c],
+            "translation": [5.5, -3.25],
+            "center": [60.0, 40.0]
+        }
+    });
+    std::fs::write(path, json.to_string()).unwrap();
+}
+
+fn read_anhir(path: &Path) -> Vec<[f64; 2]> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<f64> = l.split(',').map(|v| v.parse().unwrap()).collect();
+            [f[1], f[2]]
+        })
+        .collect()
+}
+
+/// A point mapped by `warp-points` is where `warp` puts the image content: a dot drawn in the
+/// moving image at `T(p)` lands at `p` in the warped image.
+#[test]
+fn warped_points_land_where_the_warped_image_puts_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let transform = dir.path().join("transform.json");
+    write_affine_transform(&transform);
+    let fixed_points = [[30.25, 20.5], [90.0, 61.75]];
+    let points = dir.path().join("points.csv");
+    std::fs::write(
+        &points,
+        format!(
+            ",X,Y\n0,{},{}\n1,{},{}\n",
+            fixed_points[0][0], fixed_points[0][1], fixed_points[1][0], fixed_points[1][1]
+        ),
+    )
+    .unwrap();
+    let mapped_path = dir.path().join("mapped.csv");
+    alinify_ok(&[
+        "warp-points",
+        s(&transform),
+        s(&points),
+        "-o",
+        s(&mapped_path),
+    ]);
+    let mapped = read_anhir(&mapped_path);
+    assert_eq!(mapped.len(), 2);
+
+    // Gaussian dots (sigma 2.5 px) at the mapped points in a 140 x 100 moving image.
+    let (w, h) = (140usize, 100usize);
+    let mut moving = vec![0u8; w * h];
+    for (i, v) in moving.iter_mut().enumerate() {
+        let (x, y) = ((i % w) as f64, (i / w) as f64);
+        let dot: f64 = mapped
+            .iter()
+            .map(|m| (-((x - m[0]).powi(2) + (y - m[1]).powi(2)) / (2.0 * 2.5 * 2.5)).exp())
+            .sum();
+        *v = (250.0 * dot.min(1.0)).round() as u8;
+    }
+    let moving_path = dir.path().join("moving.tif");
+    std::fs::write(&moving_path, strip_tiff(w as u32, h as u32, &moving)).unwrap();
+    let warped_path = dir.path().join("warped.tif");
+    alinify_ok(&[
+        "warp",
+        s(&moving_path),
+        s(&transform),
+        "-o",
+        s(&warped_path),
+    ]);
+    let warped = alinify::io::load_image(&warped_path).unwrap().luminance();
+    for p in fixed_points {
+        // The intensity-weighted centre within 8 px of the expected place.
+        let (mut sum, mut sx, mut sy) = (0.0, 0.0, 0.0);
+        for ((y, x), &v) in warped.indexed_iter() {
+            let (x, y) = (x as f64, y as f64);
+            if (x - p[0]).hypot(y - p[1]) < 8.0 {
+                let v = f64::from(v);
+                (sum, sx, sy) = (sum + v, sx + v * x, sy + v * y);
+            }
+        }
+        let centre = [sx / sum, sy / sum];
+        let off = (centre[0] - p[0]).hypot(centre[1] - p[1]);
+        assert!(off < 0.1, "dot for {p:?} at {centre:?}: {off:.3} px off");
+    }
+}
+
+/// tre.json agrees with the errors computed here, for ANHIR files and for one BigWarp file
+/// holding both sides.
+#[test]
+fn analyze_landmarks_scores_rtre_and_robustness_as_anhir_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let transform = dir.path().join("transform.json");
+    write_affine_transform(&transform);
+    let fixed = [[10.0, 10.0], [100.0, 15.0], [50.0, 70.0], [80.0, 40.0]];
+    let points = dir.path().join("fixed.csv");
+    let rows: String = fixed
+        .iter()
+        .enumerate()
+        .map(|(i, p)| format!("{i},{},{}\n", p[0], p[1]))
+        .collect();
+    std::fs::write(&points, format!(",X,Y\n{rows}")).unwrap();
+    let mapped_path = dir.path().join("mapped.csv");
+    alinify_ok(&[
+        "warp-points",
+        s(&transform),
+        s(&points),
+        "-o",
+        s(&mapped_path),
+    ]);
+    // The moving landmarks: the exact images of the fixed ones, except the last, 4 px off in x.
+    let mut moving = read_anhir(&mapped_path);
+    moving[3][0] += 4.0;
+    let bigwarp = dir.path().join("pairs.csv");
+    let rows: String = fixed
+        .iter()
+        .zip(&moving)
+        .enumerate()
+        .map(|(i, (f, m))| format!("\"Pt-{i}\",\"true\",{},{},{},{}\n", m[0], m[1], f[0], f[1]))
+        .collect();
+    std::fs::write(&bigwarp, rows).unwrap();
+
+    let out = dir.path().join("tre");
+    alinify_ok(&[
+        "analyze",
+        "landmarks",
+        s(&bigwarp),
+        s(&bigwarp),
+        "--transform",
+        s(&transform),
+        "--out",
+        s(&out),
+    ]);
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("tre.json")).unwrap()).unwrap();
+    let diagonal = 120.0_f64.hypot(80.0);
+    let after = [0.0, 0.0, 0.0, 4.0];
+    let before: Vec<f64> = fixed
+        .iter()
+        .zip(&moving)
+        .map(|(f, m)| (f[0] - m[0]).hypot(f[1] - m[1]))
+        .collect();
+    let mut sorted_before = before.clone();
+    sorted_before.sort_by(f64::total_cmp);
+    let close = |key: &str, want: f64| {
+        let got = report[key].as_f64().unwrap();
+        assert!((got - want).abs() < 1e-6, "{key}: {got} != {want}");
+    };
+    close("diagonal", diagonal);
+    close("rtre_median", 0.0);
+    close("rtre_mean", 1.0 / diagonal);
+    close("rtre_max", 4.0 / diagonal);
+    close(
+        "rtre_before_median",
+        (sorted_before[1] + sorted_before[2]) / 2.0 / diagonal,
+    );
+    let improved = before.iter().zip(after).filter(|(b, a)| a < *b).count();
+    close("robustness", improved as f64 / 4.0);
+    assert_eq!(report["pairs"], 4);
+    let csv = std::fs::read_to_string(out.join("tre.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 5, "{csv}");
+    assert!(csv.starts_with("index,fixed_x,fixed_y,moving_x,moving_y,mapped_x,mapped_y,"));
+
+    // Malformed rows and clashing outputs are refused with the file named.
+    std::fs::write(&points, ",X,Y\n0,1,oops\n").unwrap();
+    let run = alinify(&[
+        "warp-points",
+        s(&transform),
+        s(&points),
+        "-o",
+        s(&mapped_path),
+    ]);
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{err}");
+    assert!(err.contains("fixed.csv") && err.contains("line 2"), "{err}");
+    let run = alinify(&["warp-points", s(&transform), s(&points), "-o", s(&points)]);
+    assert_eq!(run.status.code(), Some(2));
+}
