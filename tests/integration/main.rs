@@ -8,6 +8,7 @@ mod cli;
 mod common;
 mod fast;
 mod formats;
+mod fuzz_regressions;
 mod gpu;
 mod periodic;
 mod points;
