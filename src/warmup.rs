@@ -80,6 +80,7 @@ pub fn run(reporter: &Reporter<WarmupReport>) -> Result<WarmupReport> {
                 export_elastix: None,
                 fixed_mask: None,
                 moving_mask: None,
+                landmarks: None,
                 options: RegisterOptions {
                     mode,
                     ..RegisterOptions::default()

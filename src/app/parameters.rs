@@ -52,7 +52,7 @@ impl Parameters {
     /// Takes `chosen` as the parameters; a mode it names moves the toggle (`mode`).
     pub fn choose(&mut self, mut chosen: Parameters, mode: &mut Mode) {
         if let Some(m) = chosen.values.mode.take()
-            && m != Mode::Affine
+            && matches!(m, Mode::Fast | Mode::Accurate)
         {
             *mode = m;
         }

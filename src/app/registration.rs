@@ -58,6 +58,7 @@ impl AlinifyApp {
             export_elastix: None,
             fixed_mask: None,
             moving_mask: None,
+            landmarks: None,
             options,
         };
         let job = JobHandle::spawn_woken("alinify-register", self.waker.clone(), move |r| {

@@ -363,6 +363,7 @@ fn job_request(
         export_elastix: None,
         fixed_mask: None,
         moving_mask: None,
+        landmarks: None,
         options: settings,
     }
 }

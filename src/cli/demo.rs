@@ -62,6 +62,7 @@ pub fn run(args: DemoArgs, ui: &Ui) -> anyhow::Result<()> {
                 export_elastix: None,
                 fixed_mask: None,
                 moving_mask: None,
+                landmarks: None,
                 options: RegisterOptions {
                     mode,
                     metric,

@@ -143,6 +143,10 @@ struct RegisterArgs {
     /// Output folder.
     #[arg(long, default_value = "alinify-out")]
     out: PathBuf,
+    /// Landmark pairs, FIXED.csv MOVING.csv (ANHIR, BigWarp or x,y CSV, paired by order): what
+    /// `--mode landmarks` fits a thin-plate spline to.
+    #[arg(long, num_args = 2, value_names = ["FIXED_CSV", "MOVING_CSV"])]
+    landmarks: Option<Vec<PathBuf>>,
     /// Also write the dense displacement field (Middlebury .flo) here.
     #[arg(long)]
     field: Option<PathBuf>,
@@ -315,6 +319,7 @@ fn register(args: RegisterArgs, ui: &progress::Ui) -> anyhow::Result<()> {
         export_elastix: args.export_elastix,
         fixed_mask: args.fixed_mask,
         moving_mask: args.moving_mask,
+        landmarks: args.landmarks.map(|l| [l[0].clone(), l[1].clone()]),
     };
     let job = JobHandle::spawn("alinify-register", move |reporter| {
         alinify::register::register_files(&request, reporter)

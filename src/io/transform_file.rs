@@ -29,6 +29,9 @@ pub enum TransformSpec {
         #[serde(default = "unit_scale", skip_serializing_if = "is_unit_scale")]
         scale: f64,
     },
+    /// A thin-plate spline through landmark pairs.
+    #[serde(rename = "thin_plate")]
+    ThinPlate(crate::transform::ThinPlateSpline),
     /// Steps applied in order (first listed, first applied).
     Composed {
         /// The steps.
@@ -203,6 +206,7 @@ impl TransformSpec {
                 }
                 Ok(())
             }
+            TransformSpec::ThinPlate(t) => t.validate().map_err(invalid),
             TransformSpec::Composed { steps } => steps.iter().try_for_each(|s| s.validate(path)),
         }
     }
@@ -225,6 +229,7 @@ impl TransformSpec {
             TransformSpec::Affine(a) => Box::new(*a),
             TransformSpec::Bspline(b) => Box::new(b.clone()),
             TransformSpec::AffineBspline(ab) => Box::new(ab.clone()),
+            TransformSpec::ThinPlate(t) => Box::new(t.clone()),
             TransformSpec::Dense { field, scale } => {
                 dense_transform(flo::read_flo(&base_dir.join(field))?, *scale)
             }

@@ -30,6 +30,9 @@ pub enum Mode {
     Accurate,
     /// Dense optical flow (GPU or CPU).
     Fast,
+    /// A thin-plate spline through landmark pairs (`--landmarks FIXED.csv MOVING.csv`); no
+    /// image matching.
+    Landmarks,
 }
 
 impl std::str::FromStr for Mode {
@@ -39,7 +42,10 @@ impl std::str::FromStr for Mode {
             "affine" => Ok(Self::Affine),
             "accurate" => Ok(Self::Accurate),
             "fast" => Ok(Self::Fast),
-            other => Err(format!("unknown mode {other:?} (affine, accurate or fast)")),
+            "landmarks" => Ok(Self::Landmarks),
+            other => Err(format!(
+                "unknown mode {other:?} (affine, accurate, fast or landmarks)"
+            )),
         }
     }
 }
@@ -50,6 +56,7 @@ impl std::fmt::Display for Mode {
             Mode::Affine => "affine",
             Mode::Accurate => "accurate",
             Mode::Fast => "fast",
+            Mode::Landmarks => "landmarks",
         })
     }
 }
@@ -107,6 +114,8 @@ pub struct RegisterOptions {
     pub grid_spacing: Option<f64>,
     /// Control-grid resolutions: the grid halves its spacing this many times minus one.
     pub grid_levels: usize,
+    /// Landmarks mode: the thin-plate spline's smoothing λ (0: through every landmark).
+    pub landmark_smoothing: f64,
     /// Weight of the bending-energy penalty (0: none). The energy is the mean squared second
     /// derivative of the displacement in 1/px^2, so useful weights are large: 10 to 1000.
     pub bending_weight: f64,
@@ -133,6 +142,7 @@ impl Default for RegisterOptions {
             grid_spacing: None,
             grid_levels: 4,
             bending_weight: 0.0,
+            landmark_smoothing: 0.0,
             finest_level: None,
             channel: None,
             flow: crate::flow::FlowParams::default(),

@@ -29,6 +29,9 @@ pub struct RegisterRequest {
     pub fixed_mask: Option<PathBuf>,
     /// Ignore samples that map where this mask of the moving image is zero.
     pub moving_mask: Option<PathBuf>,
+    /// Landmark files `[fixed, moving]` (ANHIR, BigWarp or `x,y` CSV), paired by order: what
+    /// the landmarks mode fits its thin-plate spline to.
+    pub landmarks: Option<[PathBuf; 2]>,
     /// Registration settings.
     pub options: RegisterOptions,
 }
@@ -131,6 +134,10 @@ impl RegisterRequest {
             vec![("fixed image", &self.fixed), ("moving image", &self.moving)];
         inputs.extend(self.fixed_mask.as_deref().map(|m| ("--fixed-mask", m)));
         inputs.extend(self.moving_mask.as_deref().map(|m| ("--moving-mask", m)));
+        if let Some([fixed, moving]) = &self.landmarks {
+            inputs.push(("fixed landmarks", fixed));
+            inputs.push(("moving landmarks", moving));
+        }
         inputs
     }
 
@@ -172,6 +179,48 @@ const MI_COARSEST_INIT_SIDE: usize = 64;
 
 /// Longest side of the level at which NCC before/after is measured.
 const NCC_MAX_SIDE: usize = 1024;
+
+/// The landmarks mode: the thin-plate spline through the request's landmark pairs.
+fn fit_landmarks<T>(
+    request: &RegisterRequest,
+    reporter: &Reporter<T>,
+) -> Result<crate::transform::ThinPlateSpline> {
+    use crate::io::landmarks::{Side, read_landmarks};
+    let Some([fixed_path, moving_path]) = &request.landmarks else {
+        return Err(Error::InvalidArgument(
+            "--mode landmarks needs --landmarks FIXED.csv MOVING.csv".into(),
+        ));
+    };
+    let fixed = read_landmarks(fixed_path, Side::Fixed)?.points;
+    let moving = read_landmarks(moving_path, Side::Moving)?.points;
+    if fixed.len() != moving.len() {
+        reporter.log(format!(
+            "{} fixed and {} moving landmarks: the first {} of each are paired",
+            fixed.len(),
+            moving.len(),
+            fixed.len().min(moving.len())
+        ));
+    }
+    let smoothing = request.options.landmark_smoothing;
+    let tps = crate::transform::ThinPlateSpline::fit(&fixed, &moving, smoothing).map_err(|e| {
+        Error::InvalidData {
+            path: fixed_path.clone(),
+            detail: format!("with {}: {e}", moving_path.display()),
+        }
+    })?;
+    reporter.log(if tps.centers.is_empty() {
+        format!(
+            "{} landmark pairs: an affine fit",
+            fixed.len().min(moving.len())
+        )
+    } else {
+        format!(
+            "thin-plate spline through {} landmark pairs (smoothing {smoothing})",
+            tps.centers.len()
+        )
+    });
+    Ok(tps)
+}
 
 /// Runs a registration from files to files. Inputs are validated and the output folder proven
 /// writable before any heavy work; each output appears atomically.
@@ -305,6 +354,10 @@ pub fn register_files<T>(
             let mut levels = affine.levels;
             levels.extend(outcome.levels);
             (TransformSpec::AffineBspline(outcome.transform), levels)
+        }
+        Mode::Landmarks => {
+            let tps = fit_landmarks(request, reporter)?;
+            (TransformSpec::ThinPlate(tps), Vec::new())
         }
         Mode::Fast => {
             let outcome = super::fast::register_fast(&fixed, &moving, options, reporter)?;

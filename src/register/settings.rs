@@ -78,6 +78,10 @@ pub struct Settings {
     /// Bending-energy penalty weight (0: none; useful values 10 to 1000).
     #[arg(long, allow_negative_numbers = true)]
     pub bending_weight: Option<f64>,
+    /// Landmarks mode: thin-plate smoothing λ (0: through every landmark; larger: smoother,
+    /// landmarks may be missed; dimensionless, positions are normalised).
+    #[arg(long, allow_negative_numbers = true)]
+    pub landmark_smoothing: Option<f64>,
     /// Finest pyramid level registered (default 0; 1 above 100 megapixels).
     #[arg(long)]
     pub finest_level: Option<usize>,
@@ -232,6 +236,15 @@ impl Settings {
                 ));
             }
             options.bending_weight = v;
+        }
+        if let Some(v) = self.landmark_smoothing {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(out_of_range(
+                    "landmark_smoothing",
+                    format!("must be zero or positive, not {v}"),
+                ));
+            }
+            options.landmark_smoothing = v;
         }
         if let Some(v) = self.finest_level {
             options.finest_level = Some(v);

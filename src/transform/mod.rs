@@ -9,12 +9,14 @@ mod affine;
 mod affine_bspline;
 mod bspline;
 mod dense;
+mod thin_plate;
 pub mod warp;
 
 pub use affine::{Affine, AffineParametric};
 pub use affine_bspline::AffineBSpline;
 pub use bspline::BSplineTransform;
 pub use dense::{DenseField, ScaledField, dense_transform};
+pub use thin_plate::ThinPlateSpline;
 
 use crate::raster::GrayF32;
 use ndarray::Axis;

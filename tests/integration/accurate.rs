@@ -131,6 +131,7 @@ fn cancelling_stops_within_one_iteration() {
         export_elastix: None,
         fixed_mask: None,
         moving_mask: None,
+        landmarks: None,
         options: RegisterOptions {
             mode: Mode::Accurate,
             ..RegisterOptions::default()

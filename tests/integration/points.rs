@@ -191,3 +191,70 @@ fn analyze_landmarks_scores_rtre_and_robustness_as_anhir_does() {
     let run = alinify(&["warp-points", s(&transform), s(&points), "-o", s(&points)]);
     assert_eq!(run.status.code(), Some(2));
 }
+
+/// `--mode landmarks`: a thin-plate spline through landmarks placed on a generated pair's
+/// ground truth passes through every landmark (λ = 0) and recovers the smooth deformation
+/// between them; with too few landmarks it says so.
+#[test]
+fn the_landmarks_mode_fits_a_thin_plate_spline_through_the_landmarks() {
+    let dir = tempfile::tempdir().unwrap();
+    let pair = crate::common::synth(&dir.path().join("pair"), "128x96", 3, "both");
+    let truth = alinify::io::flo::read_flo(&pair.join("gt.flo")).unwrap();
+    // A 6 x 5 grid of landmarks inside the image; the moving ones follow the ground truth.
+    let (mut fixed, mut moving) = (String::from(",X,Y\n"), String::from(",X,Y\n"));
+    for (i, (gx, gy)) in (0..6).flat_map(|x| (0..5).map(move |y| (x, y))).enumerate() {
+        let (x, y) = (8 + gx * 22, 6 + gy * 20);
+        let (u, v) = (truth.u[[y, x]], truth.v[[y, x]]);
+        fixed.push_str(&format!("{i},{x},{y}\n"));
+        moving.push_str(&format!("{i},{},{}\n", x as f32 + u, y as f32 + v));
+    }
+    let (fixed_csv, moving_csv) = (dir.path().join("f.csv"), dir.path().join("m.csv"));
+    std::fs::write(&fixed_csv, fixed).unwrap();
+    std::fs::write(&moving_csv, moving).unwrap();
+    let out = dir.path().join("reg");
+    let landmarks = ["--landmarks", s(&fixed_csv), s(&moving_csv)];
+    let field = crate::common::register_pair(
+        &pair,
+        &out,
+        &[&["--mode", "landmarks"][..], &landmarks].concat(),
+    );
+    let transform: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("transform.json")).unwrap())
+            .unwrap();
+    assert_eq!(transform["transform"]["type"], "thin_plate");
+    let tre = dir.path().join("tre");
+    alinify_ok(&[
+        "analyze",
+        "landmarks",
+        s(&fixed_csv),
+        s(&moving_csv),
+        "--transform",
+        s(&out.join("transform.json")),
+        "--out",
+        s(&tre),
+    ]);
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(tre.join("tre.json")).unwrap()).unwrap();
+    let worst = report["tre_max_px"].as_f64().unwrap();
+    assert!(worst < 0.01, "a landmark is missed by {worst} px");
+    let epe = crate::common::epe_mean(&field, &pair);
+    assert!(epe < 0.5, "between the landmarks: mean EPE {epe}");
+
+    let two = dir.path().join("two.csv");
+    std::fs::write(&two, ",X,Y\n0,1,2\n1,30,40\n").unwrap();
+    let run = alinify(&[
+        "register",
+        s(&pair.join("fixed.tif")),
+        s(&pair.join("moving.tif")),
+        "--mode",
+        "landmarks",
+        "--landmarks",
+        s(&two),
+        s(&two),
+        "--out",
+        s(&dir.path().join("few")),
+    ]);
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{err}");
+    assert!(err.contains("at least 3"), "{err}");
+}
