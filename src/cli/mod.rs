@@ -112,6 +112,8 @@ enum Command {
     /// Map fixed-image points (a landmark or annotation CSV) into the moving image through a
     /// transform.
     WarpPoints(points::WarpPointsArgs),
+    /// Invert a transform file: moving-image points (annotations) back into the fixed image.
+    Invert(points::InvertArgs),
     /// Register many pairs (manifest, reference + folder, or chain) with a journal, resume,
     /// reports and shards.
     Batch(Box<batch::BatchArgs>),
@@ -244,6 +246,7 @@ pub fn run() -> i32 {
         Some(Command::Eval { field, gt, mask }) => eval(&field, &gt, mask.as_deref()),
         Some(Command::Batch(args)) => batch::run(*args, threads, &ui),
         Some(Command::WarpPoints(args)) => points::warp_points(args, &ui),
+        Some(Command::Invert(args)) => points::invert(args, &ui),
         Some(Command::Analyze(command)) => analyze::run(command, &ui),
         Some(Command::Bench(args)) => bench::run(args, &ui),
         Some(Command::Demo(args)) => demo::run(args, &ui),

@@ -1,4 +1,5 @@
-//! Points through transforms: `alinify warp-points` and `alinify analyze landmarks`.
+//! Points through transforms: `alinify warp-points`, `alinify invert` and
+//! `alinify analyze landmarks`.
 
 use super::progress::Ui;
 use alinify::analysis::landmarks::{LandmarkError, TreReport, landmark_errors};
@@ -19,6 +20,24 @@ pub struct WarpPointsArgs {
     #[arg(short, long)]
     out: PathBuf,
 }
+
+/// `invert`.
+#[derive(clap::Args, Debug)]
+pub struct InvertArgs {
+    /// transform.json to invert (fixed to moving).
+    transform: PathBuf,
+    /// The inverse transform file (moving to fixed); a dense inverse is written beside it as
+    /// the same name with `.flo`.
+    #[arg(short, long)]
+    out: PathBuf,
+    /// Dense inversion: the largest |T(p) - m| accepted per sample, in pixels.
+    #[arg(long, default_value_t = 1e-3)]
+    tolerance: f64,
+}
+
+/// Samples of a dense inverse at most (16 M: 128 MiB of field); larger moving images are
+/// sampled every 2, 4, ... pixels.
+const MAX_INVERSE_SAMPLES: u64 = 1 << 24;
 
 /// `analyze landmarks`.
 #[derive(clap::Args, Debug)]
@@ -71,6 +90,83 @@ pub fn warp_points(args: WarpPointsArgs, ui: &Ui) -> anyhow::Result<()> {
         mapped.len(),
         args.out.display()
     ));
+    Ok(())
+}
+
+/// Writes the inverse of a transform file: exact for an affine (and the identity), otherwise a
+/// dense field on the moving image's grid solved sample by sample.
+pub fn invert(args: InvertArgs, ui: &Ui) -> anyhow::Result<()> {
+    use alinify::io::TransformSpec;
+    if !(args.tolerance.is_finite() && args.tolerance > 0.0) {
+        return Err(Error::InvalidArgument(format!(
+            "--tolerance {}: must be a positive number of pixels",
+            args.tolerance
+        ))
+        .into());
+    }
+    let field_path = args.out.with_extension("flo");
+    let file = TransformFile::load(&args.transform)?;
+    let base = args.transform.parent().unwrap_or(Path::new("."));
+    let fields = file.transform.field_files(base);
+    let mut inputs: Vec<io::Labelled> = vec![("transform", &args.transform)];
+    inputs.extend(fields.iter().map(|f| ("dense field", f.as_path())));
+    let dense = !matches!(
+        file.transform,
+        TransformSpec::Identity | TransformSpec::Affine(_)
+    );
+    let mut outputs: Vec<io::Labelled> = vec![("--out", &args.out)];
+    if dense {
+        outputs.push(("--out (its field)", &field_path));
+    }
+    io::check_outputs(&inputs, &outputs)?;
+    if let Some(parent) = args.out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        io::ensure_output_dir(parent)?;
+    }
+    let inverse = match &file.transform {
+        TransformSpec::Identity => TransformSpec::Identity,
+        TransformSpec::Affine(a) => TransformSpec::Affine(
+            alinify::transform::invert::invert_affine(a).ok_or_else(|| Error::InvalidData {
+                path: args.transform.clone(),
+                detail: "the affine is singular: it has no inverse".into(),
+            })?,
+        ),
+        _ => {
+            let transform = file.build(base)?;
+            let moving = [file.moving.width, file.moving.height];
+            let started = std::time::Instant::now();
+            let solved = alinify::transform::invert::invert_dense(
+                &*transform,
+                moving,
+                MAX_INVERSE_SAMPLES,
+                args.tolerance,
+            );
+            ui.say(format!(
+                "dense inverse on a {} x {} grid (every {} px) in {:.2} s; largest residual {:.2e} px{}",
+                solved.field.width(),
+                solved.field.height(),
+                solved.scale,
+                started.elapsed().as_secs_f64(),
+                solved.max_residual,
+                if solved.unconverged > 0 {
+                    format!(
+                        "; {} sample(s) above the tolerance {} px (a fold, or points outside the transform's image)",
+                        solved.unconverged, args.tolerance
+                    )
+                } else {
+                    String::new()
+                }
+            ));
+            alinify::io::flo::write_flo(&field_path, &solved.field)?;
+            let name = field_path.file_name().expect("a file name").into();
+            TransformSpec::Dense {
+                field: name,
+                scale: solved.scale,
+            }
+        }
+    };
+    let fixed = [file.fixed.width, file.fixed.height];
+    TransformFile::new([file.moving.width, file.moving.height], fixed, inverse).save(&args.out)?;
+    ui.say(format!("inverse written to {}", args.out.display()));
     Ok(())
 }
 

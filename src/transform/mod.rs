@@ -9,6 +9,7 @@ mod affine;
 mod affine_bspline;
 mod bspline;
 mod dense;
+pub mod invert;
 mod thin_plate;
 pub mod warp;
 
