@@ -9,7 +9,7 @@ use crate::metric::{self, MovingLevel, SampleSet};
 use crate::optimize::LevelReport;
 use crate::optimize::{LbfgsParams, lbfgs};
 use crate::raster::PreparedImage;
-use crate::transform::{Affine, AffineBSpline, BSplineTransform, Parametric};
+use crate::transform::{Affine, AffineBSpline, BSplineTransform, Parametric, Transform};
 use crate::{Error, Result};
 use ndarray::Array2;
 
@@ -134,13 +134,56 @@ pub struct BSplineOutcome {
     pub levels: Vec<LevelReport>,
 }
 
-/// Masks of the fixed and moving images (full resolution; `true` = use the pixel).
+/// What limits and guides the B-spline beside the images: masks of the fixed and moving
+/// images (full resolution; `true` = use the pixel) and landmark pairs.
 #[derive(Debug, Clone, Default)]
-pub struct Masks {
+pub struct Constraints {
     /// Samples are drawn only here.
     pub fixed: Option<Array2<bool>>,
     /// Samples mapping outside this are ignored.
     pub moving: Option<Array2<bool>>,
+    /// Landmark pairs the result should follow.
+    pub landmarks: Option<LandmarkGuide>,
+}
+
+/// Landmark pairs that guide the B-spline: the cost gains `weight` times the mean squared
+/// distance, in pixels of the level being registered, between `T(fixed[i])` and `moving[i]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LandmarkGuide {
+    /// Fixed-image landmarks (full-resolution pixels).
+    pub fixed: Vec<[f64; 2]>,
+    /// Their partners in the moving image.
+    pub moving: Vec<[f64; 2]>,
+    /// The weight (`--landmark-weight`).
+    pub weight: f64,
+}
+
+impl LandmarkGuide {
+    /// The landmark term at `transform` for a level of `scale` full-resolution pixels per
+    /// pixel; adds its gradient to `grad`.
+    pub fn cost(&self, transform: &AffineBSpline, scale: f64, grad: Option<&mut [f64]>) -> f64 {
+        let n = self.fixed.len().min(self.moving.len());
+        if n == 0 || self.weight == 0.0 {
+            return 0.0;
+        }
+        let k = self.weight / (n as f64 * scale * scale);
+        let mut value = 0.0;
+        let mut jacobian = Vec::new();
+        let mut grad = grad;
+        for (f, m) in self.fixed.iter().zip(&self.moving) {
+            let q = transform.map_point(f[0], f[1]);
+            let r = [q[0] - m[0], q[1] - m[1]];
+            value += k * (r[0] * r[0] + r[1] * r[1]);
+            if let Some(g) = grad.as_deref_mut() {
+                jacobian.clear();
+                transform.param_jacobian(f[0], f[1], &mut jacobian);
+                for &(i, dx, dy) in &jacobian {
+                    g[i] += 2.0 * k * (r[0] * dx + r[1] * dy);
+                }
+            }
+        }
+        value
+    }
 }
 
 /// A mask at pyramid level `level` (every `2^level`-th pixel, matching the pyramid's grid).
@@ -174,7 +217,7 @@ pub fn register_bspline<T>(
     affine: Affine,
     steps: &[ScheduleStep],
     options: &RegisterOptions,
-    masks: &Masks,
+    constraints: &Constraints,
     reporter: &Reporter<T>,
 ) -> Result<BSplineOutcome> {
     let (w, h) = (fixed.width(), fixed.height());
@@ -195,12 +238,12 @@ pub fn register_bspline<T>(
         let scale = (1u64 << step.level) as f64;
         let fixed_l = fixed.level(step.level);
         let moving_l = moving.level(step.level);
-        let fixed_mask = masks
+        let fixed_mask = constraints
             .fixed
             .as_ref()
             .map(|m| mask_at_level(m, step.level, fixed_l.ncols(), fixed_l.nrows()));
         let mut moving_level = MovingLevel::new(&moving_l);
-        if let Some(m) = &masks.moving {
+        if let Some(m) = &constraints.moving {
             moving_level = moving_level.with_mask(mask_at_level(
                 m,
                 step.level,
@@ -270,11 +313,14 @@ pub fn register_bspline<T>(
                 &mut scratch,
             )?
             .value;
-            let penalty = if weight > 0.0 {
+            let mut penalty = if weight > 0.0 {
                 bending_energy(&probe.bspline, weight, Some(g))
             } else {
                 0.0
             };
+            if let Some(guide) = &constraints.landmarks {
+                penalty += guide.cost(&probe, scale, Some(g));
+            }
             g.iter_mut().zip(&unit).for_each(|(g, s)| *g /= s);
             Ok(value + penalty)
         };
@@ -359,6 +405,46 @@ mod tests {
             vec![8.0, 8.0, 8.0, 4.0, 2.0, 1.0, 1.0, 1.0],
             "the grid halves from the start level and stays at the final spacing below"
         );
+    }
+
+    #[test]
+    fn the_landmark_term_is_zero_on_target_and_its_gradient_is_exact() {
+        let mut t = AffineBSpline {
+            affine: Affine::similarity(0.05, 1.02, [3.0, -1.0], [50.0, 40.0]),
+            bspline: BSplineTransform::new(100, 80, [20.0, 20.0]),
+        };
+        let fixed = vec![[10.0, 12.0], [55.5, 41.0], [90.0, 70.0]];
+        let moving: Vec<[f64; 2]> = fixed.iter().map(|p| t.map_point(p[0], p[1])).collect();
+        let guide = LandmarkGuide {
+            fixed,
+            moving,
+            weight: 0.5,
+        };
+        assert!(guide.cost(&t, 2.0, None).abs() < 1e-20);
+        let mut rng = crate::rng::SplitMix64::new(8);
+        let mut params: Vec<f64> = (0..t.num_params())
+            .map(|_| rng.uniform(-2.0, 2.0))
+            .collect();
+        t.set_params(&params);
+        let mut g = vec![0.0; params.len()];
+        let value = guide.cost(&t, 2.0, Some(&mut g));
+        assert!(value > 0.0);
+        for i in (0..params.len()).step_by(7) {
+            let h = 1e-6;
+            params[i] += h;
+            t.set_params(&params);
+            let up = guide.cost(&t, 2.0, None);
+            params[i] -= 2.0 * h;
+            t.set_params(&params);
+            let down = guide.cost(&t, 2.0, None);
+            params[i] += h;
+            let numeric = (up - down) / (2.0 * h);
+            assert!(
+                (numeric - g[i]).abs() < 1e-6 * (1.0 + g[i].abs()),
+                "{i}: {numeric} vs {}",
+                g[i]
+            );
+        }
     }
 
     #[test]

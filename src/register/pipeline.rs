@@ -180,27 +180,45 @@ const MI_COARSEST_INIT_SIDE: usize = 64;
 /// Longest side of the level at which NCC before/after is measured.
 const NCC_MAX_SIDE: usize = 1024;
 
+/// Fixed and moving landmarks, paired by position.
+type LandmarkPairs = (Vec<[f64; 2]>, Vec<[f64; 2]>);
+
+/// The request's landmark pairs (`None` without `--landmarks`), paired by order.
+fn landmark_pairs<T>(
+    request: &RegisterRequest,
+    reporter: &Reporter<T>,
+) -> Result<Option<LandmarkPairs>> {
+    use crate::io::landmarks::{Side, read_landmarks};
+    let Some([fixed_path, moving_path]) = &request.landmarks else {
+        return Ok(None);
+    };
+    let mut fixed = read_landmarks(fixed_path, Side::Fixed)?.points;
+    let mut moving = read_landmarks(moving_path, Side::Moving)?.points;
+    let n = fixed.len().min(moving.len());
+    if fixed.len() != moving.len() {
+        reporter.log(format!(
+            "{} fixed and {} moving landmarks: the first {n} of each are paired",
+            fixed.len(),
+            moving.len(),
+        ));
+    }
+    fixed.truncate(n);
+    moving.truncate(n);
+    Ok(Some((fixed, moving)))
+}
+
 /// The landmarks mode: the thin-plate spline through the request's landmark pairs.
 fn fit_landmarks<T>(
     request: &RegisterRequest,
     reporter: &Reporter<T>,
 ) -> Result<crate::transform::ThinPlateSpline> {
-    use crate::io::landmarks::{Side, read_landmarks};
-    let Some([fixed_path, moving_path]) = &request.landmarks else {
+    let (Some([fixed_path, moving_path]), Some((fixed, moving))) =
+        (&request.landmarks, landmark_pairs(request, reporter)?)
+    else {
         return Err(Error::InvalidArgument(
             "--mode landmarks needs --landmarks FIXED.csv MOVING.csv".into(),
         ));
     };
-    let fixed = read_landmarks(fixed_path, Side::Fixed)?.points;
-    let moving = read_landmarks(moving_path, Side::Moving)?.points;
-    if fixed.len() != moving.len() {
-        reporter.log(format!(
-            "{} fixed and {} moving landmarks: the first {} of each are paired",
-            fixed.len(),
-            moving.len(),
-            fixed.len().min(moving.len())
-        ));
-    }
     let smoothing = request.options.landmark_smoothing;
     let tps = crate::transform::ThinPlateSpline::fit(&fixed, &moving, smoothing).map_err(|e| {
         Error::InvalidData {
@@ -258,13 +276,14 @@ pub fn register_files<T>(
         || io::load_image(&request.moving),
     );
     let (fixed, moving) = (fixed?, moving?);
-    let masks = super::bspline::Masks {
+    let mut constraints = super::bspline::Constraints {
         fixed: load_mask_sized(request.fixed_mask.as_deref(), fixed.width(), fixed.height())?,
         moving: load_mask_sized(
             request.moving_mask.as_deref(),
             moving.width(),
             moving.height(),
         )?,
+        landmarks: None,
     };
     seconds.load = t.elapsed().as_secs_f64();
     reporter.check()?;
@@ -317,6 +336,12 @@ pub fn register_files<T>(
         .finest_level
         .unwrap_or_else(|| super::default_finest_level(fw, fh))
         .min(coarsest);
+    if request.landmarks.is_some() && matches!(options.mode, Mode::Affine | Mode::Fast) {
+        reporter.log(format!(
+            "--landmarks: the {} mode does not use landmarks (the accurate and landmarks modes do)",
+            options.mode
+        ));
+    }
     let (spec, levels_report): (TransformSpec, Vec<LevelReport>) = match options.mode {
         Mode::Affine => {
             let affine_finest = super::affine_finest_level(fw, fh).max(finest);
@@ -338,6 +363,18 @@ pub fn register_files<T>(
                 options.grid_levels,
                 options.metric != crate::metric::MetricKind::Mi,
             );
+            constraints.landmarks = landmark_pairs(request, reporter)?.map(|(fixed, moving)| {
+                reporter.log(format!(
+                    "{} landmark pairs guide the B-spline (weight {})",
+                    fixed.len(),
+                    options.landmark_weight
+                ));
+                super::bspline::LandmarkGuide {
+                    fixed,
+                    moving,
+                    weight: options.landmark_weight,
+                }
+            });
             // The affine stage stops where the B-spline stage starts.
             let affine_finest = steps.first().map_or(finest, |s| s.level);
             let affine =
@@ -348,7 +385,7 @@ pub fn register_files<T>(
                 affine.affine,
                 &steps,
                 options,
-                &masks,
+                &constraints,
                 reporter,
             )?;
             let mut levels = affine.levels;

@@ -82,6 +82,10 @@ pub struct Settings {
     /// landmarks may be missed; dimensionless, positions are normalised).
     #[arg(long, allow_negative_numbers = true)]
     pub landmark_smoothing: Option<f64>,
+    /// Accurate mode with --landmarks: weight of the landmarks' mean squared distance (level
+    /// pixels²) in the cost, beside the image metric (0: ignore them).
+    #[arg(long, allow_negative_numbers = true)]
+    pub landmark_weight: Option<f64>,
     /// Finest pyramid level registered (default 0; 1 above 100 megapixels).
     #[arg(long)]
     pub finest_level: Option<usize>,
@@ -245,6 +249,15 @@ impl Settings {
                 ));
             }
             options.landmark_smoothing = v;
+        }
+        if let Some(v) = self.landmark_weight {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(out_of_range(
+                    "landmark_weight",
+                    format!("must be zero or positive, not {v}"),
+                ));
+            }
+            options.landmark_weight = v;
         }
         if let Some(v) = self.finest_level {
             options.finest_level = Some(v);

@@ -309,3 +309,59 @@ fn inverted_transforms_round_trip_points() {
     assert_eq!(inverse["transform"]["type"], "affine");
     assert_eq!(inverse["fixed"]["width"], 140);
 }
+
+/// `--landmarks` on the accurate mode: landmark partners that disagree with the images by 4 px
+/// pull the result toward them (a user's points correct the image-driven result).
+#[test]
+fn landmarks_guide_the_accurate_mode_where_the_images_disagree() {
+    let dir = tempfile::tempdir().unwrap();
+    let pair = crate::common::synth(&dir.path().join("pair"), "128x96", 6, "smooth");
+    let truth = alinify::io::flo::read_flo(&pair.join("gt.flo")).unwrap();
+    let (mut fixed, mut moving) = (String::from(",X,Y\n"), String::from(",X,Y\n"));
+    for (i, (x, y)) in [(20usize, 20usize), (40, 20), (20, 40), (40, 40)]
+        .into_iter()
+        .enumerate()
+    {
+        let (u, v) = (truth.u[[y, x]], truth.v[[y, x]]);
+        fixed.push_str(&format!("{i},{x},{y}\n"));
+        moving.push_str(&format!("{i},{},{}\n", x as f32 + u + 4.0, y as f32 + v));
+    }
+    let (fixed_csv, moving_csv) = (dir.path().join("f.csv"), dir.path().join("m.csv"));
+    std::fs::write(&fixed_csv, fixed).unwrap();
+    std::fs::write(&moving_csv, moving).unwrap();
+    let mean_tre = |extra: &[&str], name: &str| {
+        let out = dir.path().join(name);
+        crate::common::register_pair(&pair, &out, &[&["--mode", "accurate"][..], extra].concat());
+        let tre = out.join("tre");
+        alinify_ok(&[
+            "analyze",
+            "landmarks",
+            s(&fixed_csv),
+            s(&moving_csv),
+            "--transform",
+            s(&out.join("transform.json")),
+            "--out",
+            s(&tre),
+        ]);
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(tre.join("tre.json")).unwrap()).unwrap();
+        report["tre_mean_px"].as_f64().unwrap()
+    };
+    let unguided = mean_tre(&[], "images");
+    let landmarks = [
+        "--landmarks",
+        s(&fixed_csv),
+        s(&moving_csv),
+        "--landmark-weight",
+        "1",
+    ];
+    let guided = mean_tre(&landmarks, "guided");
+    assert!(
+        unguided > 3.0,
+        "the images alone already follow the offset: {unguided}"
+    );
+    assert!(
+        guided < 1.5,
+        "the landmarks did not pull the result: {guided} (images alone {unguided})"
+    );
+}
