@@ -4,7 +4,12 @@
 //! `(K + λI) w + P a = v`). Positions are normalised (centred, divided by their spread) before
 //! the kernel, so the system is well conditioned at any image size and λ is dimensionless.
 
-use super::Transform;
+use super::{RowMapper, Transform};
+
+/// Rows are evaluated exactly every this many pixels and interpolated linearly between (the
+/// spline is smooth: a test bounds the difference from exact evaluation at 0.05 px), which
+/// makes a warp this many times cheaper than evaluating O(landmarks) terms at every pixel.
+const ROW_KNOT_STEP: usize = 4;
 
 /// The most landmark pairs a spline is fitted to: the dense solve is O(n³) (2000 pairs take
 /// about a second).
@@ -165,6 +170,46 @@ impl Transform for ThinPlateSpline {
         }
         q
     }
+
+    fn row_mapper(&self, x0: usize, width: usize) -> Box<dyn RowMapper + '_> {
+        Box::new(ThinPlateRows {
+            spline: self,
+            x0,
+            width,
+        })
+    }
+}
+
+struct ThinPlateRows<'a> {
+    spline: &'a ThinPlateSpline,
+    x0: usize,
+    width: usize,
+}
+
+impl RowMapper for ThinPlateRows<'_> {
+    fn map_row(&self, y: usize, xs: &mut [f64], ys: &mut [f64]) {
+        let n = self.width.min(xs.len());
+        if n == 0 {
+            return;
+        }
+        let y = y as f64;
+        let at = |i: usize| self.spline.map_point((self.x0 + i) as f64, y);
+        let mut start = 0;
+        let mut left = at(0);
+        while start < n - 1 {
+            let end = (start + ROW_KNOT_STEP).min(n - 1);
+            let right = at(end);
+            let span = (end - start) as f64;
+            for i in start..end {
+                let f = (i - start) as f64 / span;
+                xs[i] = left[0] + f * (right[0] - left[0]);
+                ys[i] = left[1] + f * (right[1] - left[1]);
+            }
+            (start, left) = (end, right);
+        }
+        xs[n - 1] = left[0];
+        ys[n - 1] = left[1];
+    }
 }
 
 /// Solves `a x = b` (`a` is `size x size`, row-major; two right-hand sides) by Gaussian
@@ -252,6 +297,34 @@ mod tests {
             })
             .fold(0.0, f64::max);
         assert!(worst > 0.01 && worst < 16.0, "{worst}");
+    }
+
+    #[test]
+    fn rows_agree_with_points() {
+        let fixed = scattered(80, 11);
+        let mut rng = crate::rng::SplitMix64::new(12);
+        let moving: Vec<[f64; 2]> = fixed
+            .iter()
+            .map(|p| {
+                [
+                    p[0] + rng.uniform(-20.0, 20.0),
+                    p[1] + rng.uniform(-20.0, 20.0),
+                ]
+            })
+            .collect();
+        let tps = ThinPlateSpline::fit(&fixed, &moving, 0.0).unwrap();
+        let (x0, width) = (1000, 203);
+        let rows = tps.row_mapper(x0, width);
+        let (mut xs, mut ys) = (vec![0.0; width], vec![0.0; width]);
+        let mut worst = 0.0f64;
+        for y in (0..3000).step_by(37) {
+            rows.map_row(y, &mut xs, &mut ys);
+            for i in 0..width {
+                let q = tps.map_point((x0 + i) as f64, y as f64);
+                worst = worst.max((q[0] - xs[i]).hypot(q[1] - ys[i]));
+            }
+        }
+        assert!(worst < 0.05, "rows differ from points by {worst} px");
     }
 
     #[test]
