@@ -106,6 +106,10 @@ pub struct Report {
     /// settings went (absent when a search radius was given).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub flow_choice: Option<crate::flow::SearchChoice>,
+    /// With `--landmarks`: their errors under the result (the landmarks the result was fitted
+    /// or guided by, so a training error, not a held-out one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub landmarks: Option<crate::analysis::landmarks::TreReport>,
     /// Peak resident memory of the process, MiB.
     pub peak_rss_mib: Option<f64>,
     /// Files written.
@@ -210,17 +214,17 @@ fn landmark_pairs<T>(
 /// The landmarks mode: the thin-plate spline through the request's landmark pairs.
 fn fit_landmarks<T>(
     request: &RegisterRequest,
+    pairs: Option<&LandmarkPairs>,
     reporter: &Reporter<T>,
 ) -> Result<crate::transform::ThinPlateSpline> {
-    let (Some([fixed_path, moving_path]), Some((fixed, moving))) =
-        (&request.landmarks, landmark_pairs(request, reporter)?)
+    let (Some([fixed_path, moving_path]), Some((fixed, moving))) = (&request.landmarks, pairs)
     else {
         return Err(Error::InvalidArgument(
             "--mode landmarks needs --landmarks FIXED.csv MOVING.csv".into(),
         ));
     };
     let smoothing = request.options.landmark_smoothing;
-    let tps = crate::transform::ThinPlateSpline::fit(&fixed, &moving, smoothing).map_err(|e| {
+    let tps = crate::transform::ThinPlateSpline::fit(fixed, moving, smoothing).map_err(|e| {
         Error::InvalidData {
             path: fixed_path.clone(),
             detail: format!("with {}: {e}", moving_path.display()),
@@ -338,10 +342,11 @@ pub fn register_files<T>(
         .min(coarsest);
     if request.landmarks.is_some() && matches!(options.mode, Mode::Affine | Mode::Fast) {
         reporter.log(format!(
-            "--landmarks: the {} mode does not use landmarks (the accurate and landmarks modes do)",
+            "--landmarks: the {} mode does not use landmarks (the accurate and landmarks modes do); report.json scores them",
             options.mode
         ));
     }
+    let landmarks = landmark_pairs(request, reporter)?;
     let (spec, levels_report): (TransformSpec, Vec<LevelReport>) = match options.mode {
         Mode::Affine => {
             let affine_finest = super::affine_finest_level(fw, fh).max(finest);
@@ -363,7 +368,7 @@ pub fn register_files<T>(
                 options.grid_levels,
                 options.metric != crate::metric::MetricKind::Mi,
             );
-            constraints.landmarks = landmark_pairs(request, reporter)?.map(|(fixed, moving)| {
+            constraints.landmarks = landmarks.clone().map(|(fixed, moving)| {
                 reporter.log(format!(
                     "{} landmark pairs guide the B-spline (weight {})",
                     fixed.len(),
@@ -393,7 +398,7 @@ pub fn register_files<T>(
             (TransformSpec::AffineBspline(outcome.transform), levels)
         }
         Mode::Landmarks => {
-            let tps = fit_landmarks(request, reporter)?;
+            let tps = fit_landmarks(request, landmarks.as_ref(), reporter)?;
             (TransformSpec::ThinPlate(tps), Vec::new())
         }
         Mode::Fast => {
@@ -510,6 +515,11 @@ pub fn register_files<T>(
         ncc_after,
         qc,
         flow_choice,
+        landmarks: landmarks.and_then(|(fixed, moving)| {
+            let diagonal = (fw as f64).hypot(fh as f64);
+            crate::analysis::landmarks::landmark_errors(&fixed, &moving, &*transform, diagonal)
+                .map(|(_, report)| report)
+        }),
         peak_rss_mib: crate::memory::peak_rss_bytes().map(|b| b as f64 / (1 << 20) as f64),
         outputs,
     };

@@ -222,6 +222,10 @@ fn the_landmarks_mode_fits_a_thin_plate_spline_through_the_landmarks() {
         serde_json::from_str(&std::fs::read_to_string(out.join("transform.json")).unwrap())
             .unwrap();
     assert_eq!(transform["transform"]["type"], "thin_plate");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["landmarks"]["pairs"], 30);
+    assert!(report["landmarks"]["tre_max_px"].as_f64().unwrap() < 0.01);
     let tre = dir.path().join("tre");
     alinify_ok(&[
         "analyze",
