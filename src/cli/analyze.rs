@@ -333,7 +333,8 @@ fn jacobian(args: JacobianArgs, ui: &Ui) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
+/// Writes `value` as pretty JSON with a final newline, atomically.
+pub(super) fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
     io::write_atomic(path, |w| {
         serde_json::to_writer_pretty(&mut *w, value).map_err(|e| Error::write(path, e))?;
         std::io::Write::write_all(w, b"\n").map_err(|e| Error::write(path, e))

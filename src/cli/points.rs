@@ -194,11 +194,7 @@ pub fn analyze_landmarks(args: LandmarksArgs, ui: &Ui) -> anyhow::Result<()> {
         .expect("both files hold points");
     io::ensure_output_dir(&args.out)?;
     write_tre_csv(&args.out.join("tre.csv"), &errors, diagonal)?;
-    let json = args.out.join("tre.json");
-    io::write_atomic(&json, |w| {
-        serde_json::to_writer_pretty(&mut *w, &report).map_err(|e| Error::write(&json, e))?;
-        std::io::Write::write_all(w, b"\n").map_err(|e| Error::write(&json, e))
-    })?;
+    super::analyze::write_json(&args.out.join("tre.json"), &report)?;
     ui.say(summary(&report));
     Ok(())
 }

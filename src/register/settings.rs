@@ -198,6 +198,16 @@ impl Settings {
                 ))
             }
         };
+        let non_negative = |key: &str, v: f64| {
+            if v.is_finite() && v >= 0.0 {
+                Ok(v)
+            } else {
+                Err(out_of_range(
+                    key,
+                    format!("must be zero or positive, not {v}"),
+                ))
+            }
+        };
         let at_least_one = |key: &str, v: usize| {
             if v >= 1 {
                 Ok(v)
@@ -233,31 +243,13 @@ impl Settings {
             options.grid_levels = at_least_one("grid_levels", v)?;
         }
         if let Some(v) = self.bending_weight {
-            if !(v.is_finite() && v >= 0.0) {
-                return Err(out_of_range(
-                    "bending_weight",
-                    format!("must be zero or positive, not {v}"),
-                ));
-            }
-            options.bending_weight = v;
+            options.bending_weight = non_negative("bending_weight", v)?;
         }
         if let Some(v) = self.landmark_smoothing {
-            if !(v.is_finite() && v >= 0.0) {
-                return Err(out_of_range(
-                    "landmark_smoothing",
-                    format!("must be zero or positive, not {v}"),
-                ));
-            }
-            options.landmark_smoothing = v;
+            options.landmark_smoothing = non_negative("landmark_smoothing", v)?;
         }
         if let Some(v) = self.landmark_weight {
-            if !(v.is_finite() && v >= 0.0) {
-                return Err(out_of_range(
-                    "landmark_weight",
-                    format!("must be zero or positive, not {v}"),
-                ));
-            }
-            options.landmark_weight = v;
+            options.landmark_weight = non_negative("landmark_weight", v)?;
         }
         if let Some(v) = self.finest_level {
             options.finest_level = Some(v);

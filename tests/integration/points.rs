@@ -22,6 +22,27 @@ fn write_affine_transform(path: &Path) {
     std::fs::write(path, json.to_string()).unwrap();
 }
 
+/// Runs `analyze landmarks` on the pair of files under `transform` into `out` and returns
+/// tre.json.
+fn analyze_landmarks(
+    fixed: &Path,
+    moving: &Path,
+    transform: &Path,
+    out: &Path,
+) -> serde_json::Value {
+    alinify_ok(&[
+        "analyze",
+        "landmarks",
+        s(fixed),
+        s(moving),
+        "--transform",
+        s(transform),
+        "--out",
+        s(out),
+    ]);
+    serde_json::from_str(&std::fs::read_to_string(out.join("tre.json")).unwrap()).unwrap()
+}
+
 fn read_anhir(path: &Path) -> Vec<[f64; 2]> {
     std::fs::read_to_string(path)
         .unwrap()
@@ -136,18 +157,7 @@ fn analyze_landmarks_scores_rtre_and_robustness_as_anhir_does() {
     std::fs::write(&bigwarp, rows).unwrap();
 
     let out = dir.path().join("tre");
-    alinify_ok(&[
-        "analyze",
-        "landmarks",
-        s(&bigwarp),
-        s(&bigwarp),
-        "--transform",
-        s(&transform),
-        "--out",
-        s(&out),
-    ]);
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("tre.json")).unwrap()).unwrap();
+    let report = analyze_landmarks(&bigwarp, &bigwarp, &transform, &out);
     let diagonal = 120.0_f64.hypot(80.0);
     let after = [0.0, 0.0, 0.0, 4.0];
     let before: Vec<f64> = fixed
@@ -226,19 +236,8 @@ fn the_landmarks_mode_fits_a_thin_plate_spline_through_the_landmarks() {
         serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
     assert_eq!(report["landmarks"]["pairs"], 30);
     assert!(report["landmarks"]["tre_max_px"].as_f64().unwrap() < 0.01);
-    let tre = dir.path().join("tre");
-    alinify_ok(&[
-        "analyze",
-        "landmarks",
-        s(&fixed_csv),
-        s(&moving_csv),
-        "--transform",
-        s(&out.join("transform.json")),
-        "--out",
-        s(&tre),
-    ]);
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(tre.join("tre.json")).unwrap()).unwrap();
+    let transform = out.join("transform.json");
+    let report = analyze_landmarks(&fixed_csv, &moving_csv, &transform, &dir.path().join("tre"));
     let worst = report["tre_max_px"].as_f64().unwrap();
     assert!(worst < 0.01, "a landmark is missed by {worst} px");
     let epe = crate::common::epe_mean(&field, &pair);
@@ -336,19 +335,8 @@ fn landmarks_guide_the_accurate_mode_where_the_images_disagree() {
     let mean_tre = |extra: &[&str], name: &str| {
         let out = dir.path().join(name);
         crate::common::register_pair(&pair, &out, &[&["--mode", "accurate"][..], extra].concat());
-        let tre = out.join("tre");
-        alinify_ok(&[
-            "analyze",
-            "landmarks",
-            s(&fixed_csv),
-            s(&moving_csv),
-            "--transform",
-            s(&out.join("transform.json")),
-            "--out",
-            s(&tre),
-        ]);
-        let report: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(tre.join("tre.json")).unwrap()).unwrap();
+        let transform = out.join("transform.json");
+        let report = analyze_landmarks(&fixed_csv, &moving_csv, &transform, &out.join("tre"));
         report["tre_mean_px"].as_f64().unwrap()
     };
     let unguided = mean_tre(&[], "images");
