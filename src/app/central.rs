@@ -1,7 +1,9 @@
 //! The central area: the viewer over the pair, the loading progress while a pair loads, or
 //! the start screen; and what the cursor points at.
 
+use super::landmarks::LandmarkTool;
 use super::layers::loading_text;
+use super::viewer::{Layout, PaneTool};
 use super::{AlinifyApp, Task, View};
 use crate::compose::{Blend, Pyramid};
 use eframe::egui;
@@ -44,9 +46,22 @@ impl AlinifyApp {
             }
         }
         let scene = self.shared_scene(layers);
-        self.hover = self
-            .viewer
-            .show(ui, &scene, &self.settings.composite, self.settings.layout);
+        // The landmark mode places points side by side, where each pane shows one image.
+        let mut tool =
+            (self.landmarks.active && self.settings.layout == Layout::SideBySide).then(|| {
+                LandmarkTool {
+                    editor: &mut self.landmarks,
+                    transform: layers.warp.as_deref(),
+                    warped: scene.warp.is_some(),
+                }
+            });
+        self.hover = self.viewer.show(
+            ui,
+            &scene,
+            &self.settings.composite,
+            self.settings.layout,
+            tool.as_mut().map(|t| t as &mut dyn PaneTool),
+        );
         self.draw_flags(ui);
     }
 

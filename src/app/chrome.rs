@@ -52,6 +52,7 @@ impl AlinifyApp {
     }
 
     pub(super) fn shortcuts(&mut self, ui: &mut egui::Ui) {
+        self.landmark_shortcuts(ui);
         if ui.input(|i| i.key_pressed(egui::Key::F12)) {
             self.show_debug = !self.show_debug;
         }

@@ -10,6 +10,8 @@
 //! - [`layers`]: opening and loading pairs and extra layers, the layers panel;
 //! - [`registration`]: starting a run, its result, the registration panel;
 //! - [`analysis`]: the Analysis panel (quality maps, Jacobian, heatmap layer, flags);
+//! - [`landmarks`]: the landmark mode (placing and editing pairs, their errors, files, the
+//!   thin-plate and guided jobs, annotations);
 //! - [`parameters`]: the preset and key settings (the engine's [`crate::register::Settings`]);
 //! - [`export`]: the export job and its button;
 //! - [`sample`]: the bundled sample pair and the generated pair;
@@ -24,6 +26,7 @@ mod central;
 mod chrome;
 mod export;
 pub mod jobs;
+pub mod landmarks;
 pub mod layers;
 pub mod parameters;
 pub mod registration;
@@ -106,6 +109,8 @@ pub struct AlinifyApp {
     pub result: Option<RunResult>,
     /// The Analysis panel: maps of the current registration and how they are shown.
     pub analysis: analysis::Analysis,
+    /// The landmark mode's pairs and annotations.
+    pub landmarks: landmarks::LandmarkEditor,
     /// Metric per progress event of the running (or last) registration: (event, metric).
     pub metric_history: Vec<[f64; 2]>,
     /// The last error, shown until the next action.
@@ -148,6 +153,7 @@ impl AlinifyApp {
             view: View::Before,
             result: None,
             analysis: analysis::Analysis::default(),
+            landmarks: landmarks::LandmarkEditor::default(),
             metric_history: Vec::new(),
             error: None,
             notice: None,
@@ -251,6 +257,8 @@ impl AlinifyApp {
             self.registration_panel(ui);
             ui.separator();
             self.analysis_panel(ui);
+            ui.separator();
+            self.landmark_panel(ui);
             ui.separator();
             self.layers_panel(ui);
             ui.separator();

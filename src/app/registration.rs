@@ -27,6 +27,18 @@ pub struct RunResult {
 impl AlinifyApp {
     /// Starts a registration of the loaded pair in the chosen mode.
     pub fn run(&mut self) {
+        self.start_registration(self.settings.mode, None, |_| {});
+    }
+
+    /// Starts a registration of the loaded pair in `mode` with the parameters shown, guided by
+    /// (or, in the landmarks mode, fitted to) `landmarks` (fixed and moving files) when given;
+    /// `adjust` sets what the parameters do not hold.
+    pub(super) fn start_registration(
+        &mut self,
+        mode: Mode,
+        landmarks: Option<[std::path::PathBuf; 2]>,
+        adjust: impl FnOnce(&mut RegisterOptions),
+    ) {
         let Some(layers) = &self.layers else {
             self.error = Some("load a fixed and a moving image first".into());
             return;
@@ -37,13 +49,14 @@ impl AlinifyApp {
         self.error = None;
         self.notice = None;
         self.metric_history.clear();
-        let mut options = match self.settings.parameters.options(self.settings.mode) {
+        let mut options = match self.settings.parameters.options(mode) {
             Ok(options) => options,
             Err(e) => {
                 self.error = Some(format!("parameters: {e}"));
                 return;
             }
         };
+        adjust(&mut options);
         if matches!(self.warmup, WarmupState::Running { .. }) && options.mode == Mode::Fast {
             options.backend = Backend::Cpu;
             self.notice = Some(
@@ -58,7 +71,7 @@ impl AlinifyApp {
             export_elastix: None,
             fixed_mask: None,
             moving_mask: None,
-            landmarks: None,
+            landmarks,
             options,
         };
         let job = JobHandle::spawn_woken("alinify-register", self.waker.clone(), move |r| {

@@ -95,6 +95,42 @@ impl Layout {
     }
 }
 
+/// Where the pointer acts on a pane, for a [`PaneTool`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PointerAt {
+    /// The pane (0: the fixed side; 1: the moving side, side by side).
+    pub pane: usize,
+    /// The point in the view's frame (fixed-image coordinates).
+    pub at: [f64; 2],
+    /// How far from `at` a point still counts as under the pointer (view-frame pixels).
+    pub radius: f64,
+}
+
+/// Something that takes the viewer's pointer and draws over its panes (placing landmarks):
+/// clicks go to it, and a drag it takes moves its point instead of panning the view.
+pub trait PaneTool {
+    /// A primary click.
+    fn click(&mut self, pointer: PointerAt);
+    /// A secondary (right) click.
+    fn secondary_click(&mut self, pointer: PointerAt);
+    /// A drag begins where the button went down; `true` when the tool takes the drag.
+    fn drag_start(&mut self, pointer: PointerAt) -> bool;
+    /// A drag the tool took moved on.
+    fn drag_to(&mut self, pointer: PointerAt);
+    /// A drag the tool took ended.
+    fn drag_end(&mut self);
+    /// Draws over pane `pane`; `to_screen` places view-frame points.
+    fn paint(
+        &self,
+        painter: &egui::Painter,
+        pane: usize,
+        to_screen: &dyn Fn([f64; 2]) -> egui::Pos2,
+    );
+}
+
+/// Screen points within which a click or drag picks a tool's point.
+const PICK_RADIUS: f32 = 8.0;
+
 /// One pane's drawing: the shared scene with its own composite and overlay settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Pane {
@@ -176,6 +212,8 @@ pub struct Viewer {
     gesture: Vec<f32>,
     /// The last finished gesture's frame times: (frames, median ms, 95th percentile ms).
     pub last_gesture: Option<(usize, f32, f32)>,
+    /// The pane whose drag a [`PaneTool`] took (the view does not pan meanwhile).
+    tool_drag: Option<usize>,
 }
 
 #[derive(PartialEq)]
@@ -203,6 +241,7 @@ impl Viewer {
             last_panes: Vec::new(),
             gesture: Vec::new(),
             last_gesture: None,
+            tool_drag: None,
         }
     }
 
@@ -211,14 +250,16 @@ impl Viewer {
         if self.gpu.is_some() { "gpu" } else { "cpu" }
     }
 
-    /// Draws `scene` in the remaining space, in one pane or two (`layout`); returns the hover
-    /// position in fixed-image coordinates.
+    /// Draws `scene` in the remaining space, in one pane or two (`layout`); `tool`, when given,
+    /// takes clicks and the drags that start on its points, and draws over the panes. Returns
+    /// the hover position in fixed-image coordinates.
     pub fn show(
         &mut self,
         ui: &mut egui::Ui,
         scene: &SharedScene,
         composite: &Composite,
         layout: Layout,
+        mut tool: Option<&mut dyn PaneTool>,
     ) -> Option<[f64; 2]> {
         let (outer, _) = ui.allocate_exact_size(ui.available_size(), egui::Sense::hover());
         let panes = panes(
@@ -250,7 +291,39 @@ impl Viewer {
             .camera
             .get_or_insert_with(|| Camera::fit(size, panes[0].rect.size()));
         // Every pane moves the one camera: navigation is linked.
-        for (pane, response) in panes.iter().zip(&responses) {
+        for (index, (pane, response)) in panes.iter().zip(&responses).enumerate() {
+            let pointer = |pos: egui::Pos2| PointerAt {
+                pane: index,
+                at: camera.to_image(pane.rect, pos),
+                radius: PICK_RADIUS as f64 * camera.step,
+            };
+            if let Some(tool) = tool.as_deref_mut() {
+                if response.drag_started()
+                    && let Some(origin) = ui.input(|i| i.pointer.press_origin())
+                    && tool.drag_start(pointer(origin))
+                {
+                    self.tool_drag = Some(index);
+                }
+                if self.tool_drag == Some(index) {
+                    if let Some(pos) = response.interact_pointer_pos()
+                        && response.dragged()
+                    {
+                        tool.drag_to(pointer(pos));
+                    }
+                    if response.drag_stopped() {
+                        tool.drag_end();
+                        self.tool_drag = None;
+                    }
+                    continue;
+                }
+                if let Some(pos) = response.interact_pointer_pos() {
+                    if response.clicked() {
+                        tool.click(pointer(pos));
+                    } else if response.secondary_clicked() {
+                        tool.secondary_click(pointer(pos));
+                    }
+                }
+            }
             if response.dragged() {
                 let d = response.drag_delta();
                 camera.center[0] -= d.x as f64 * camera.step;
@@ -330,6 +403,12 @@ impl Viewer {
                     )
                     .selectable(false),
                 );
+            }
+        }
+        if let Some(tool) = tool.as_deref() {
+            for (index, pane) in panes.iter().enumerate() {
+                let painter = ui.painter_at(pane.rect);
+                tool.paint(&painter, index, &|p| camera.to_screen(pane.rect, p));
             }
         }
         let hover = responses

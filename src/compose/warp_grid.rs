@@ -98,6 +98,13 @@ impl WarpGrid {
     }
 }
 
+/// The grid is a transform in its own right: what the viewer draws, points follow.
+impl Transform for WarpGrid {
+    fn map_point(&self, x: f64, y: f64) -> [f64; 2] {
+        self.map([x, y])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -65,7 +65,7 @@ pub fn invert_dense(
             let mut guess: Option<[f64; 2]> = None;
             for i in 0..gw {
                 let m = [i as f64 * s, j as f64 * s];
-                let (p, residual) = solve(transform, m, guess.unwrap_or(m), tolerance);
+                let (p, residual) = invert_point(transform, m, guess.unwrap_or(m), tolerance);
                 // A failed sample does not seed the next one.
                 guess = (residual <= tolerance).then_some(p);
                 if residual > tolerance {
@@ -94,8 +94,15 @@ pub fn invert_dense(
     }
 }
 
-/// Newton's method on `T(p) = m` from `start`; returns the best `p` and its residual.
-fn solve(t: &dyn Transform, m: [f64; 2], start: [f64; 2], tolerance: f64) -> ([f64; 2], f64) {
+/// `T⁻¹(m)` for one point: Newton's method on `T(p) = m` from `start` (a guess near the answer
+/// helps where `T` turns far), to `tolerance` pixels; returns the best `p` and its residual
+/// `|T(p) - m|`.
+pub fn invert_point(
+    t: &dyn Transform,
+    m: [f64; 2],
+    start: [f64; 2],
+    tolerance: f64,
+) -> ([f64; 2], f64) {
     let mut p = start;
     let residual_at = |p: [f64; 2]| {
         let q = t.map_point(p[0], p[1]);
