@@ -489,6 +489,23 @@ impl AlinifyApp {
         }
     }
 
+    /// Loads landmark files given with the pair (one: BigWarp's pairs or the fixed side; two:
+    /// fixed, then moving) and turns the landmark mode on.
+    pub fn open_landmarks(&mut self, files: &[PathBuf]) {
+        let mut notes = Vec::new();
+        for (path, side) in files.iter().zip([Side::Fixed, Side::Moving]) {
+            match self.landmarks.load(path, side) {
+                Ok(note) => notes.push(note),
+                Err(e) => {
+                    self.error = Some(e.to_string());
+                    return;
+                }
+            }
+        }
+        self.notice = Some(notes.join("; "));
+        self.set_landmark_mode(true);
+    }
+
     /// Runs the thin-plate spline (`Mode::Landmarks`) or the landmark-guided accurate mode
     /// (`Mode::Accurate`) on the complete pairs, as a registration job.
     pub fn run_with_landmarks(&mut self, mode: Mode) {

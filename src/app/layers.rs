@@ -51,25 +51,37 @@ pub struct ExtraLayer {
 /// What a list of files (command line, or dropped on the window) opens.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Opening {
-    /// A fixed and a moving image, and extra layers (in the fixed frame).
-    Pair(PathBuf, PathBuf, Vec<PathBuf>),
+    /// A fixed and a moving image, extra layers (in the fixed frame), and landmark files (one:
+    /// BigWarp's pairs or the fixed side; two: the fixed side, then the moving side).
+    Pair(PathBuf, PathBuf, Vec<PathBuf>, Vec<PathBuf>),
     /// A batch manifest, shown in the batch panel.
     Manifest(PathBuf),
 }
 
 impl Opening {
     /// Classifies `files`: one `.csv` is a batch manifest; two or more files are a pair
-    /// (fixed, moving) and extra layers.
+    /// (fixed, moving), extra layers, and up to two landmark files (`.csv`).
     pub fn of(files: Vec<PathBuf>) -> Result<Option<Self>> {
         let is_csv = |p: &Path| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"));
         match files.as_slice() {
             [] => Ok(None),
             [manifest] if is_csv(manifest) => Ok(Some(Opening::Manifest(manifest.clone()))),
-            [fixed, moving, extras @ ..] => Ok(Some(Opening::Pair(
-                fixed.clone(),
-                moving.clone(),
-                extras.to_vec(),
-            ))),
+            [fixed, moving, rest @ ..] => {
+                let (landmarks, extras): (Vec<PathBuf>, Vec<PathBuf>) =
+                    rest.iter().cloned().partition(|p| is_csv(p));
+                if landmarks.len() > 2 {
+                    return Err(Error::InvalidArgument(format!(
+                        "{} landmark files (.csv): give one (BigWarp's pairs, or the fixed image's) or two (fixed, then moving)",
+                        landmarks.len()
+                    )));
+                }
+                Ok(Some(Opening::Pair(
+                    fixed.clone(),
+                    moving.clone(),
+                    extras,
+                    landmarks,
+                )))
+            }
             [_] => Err(Error::InvalidArgument(
                 "give the fixed and the moving image (and extra layers), or a batch manifest (.csv)"
                     .into(),
@@ -207,10 +219,13 @@ impl AlinifyApp {
     pub fn open(&mut self, files: Vec<PathBuf>) {
         match Opening::of(files) {
             Ok(None) => {}
-            Ok(Some(Opening::Pair(fixed, moving, extras))) => {
+            Ok(Some(Opening::Pair(fixed, moving, extras, landmarks))) => {
                 self.workspace = super::Workspace::Pair;
                 self.restore_own_choice();
                 self.start_loading(fixed, moving, None, extras);
+                if !landmarks.is_empty() {
+                    self.open_landmarks(&landmarks);
+                }
             }
             Ok(Some(Opening::Manifest(path))) => {
                 self.workspace = super::Workspace::Batch;

@@ -872,3 +872,45 @@ fn a_person_clicks_landmark_pairs_edits_them_and_fits_a_thin_plate_spline() {
         "{m:?}"
     );
 }
+
+#[test]
+fn landmark_files_given_with_the_pair_open_the_landmark_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let (fixed, moving) = write_generated_pair(dir.path(), 96, 2).unwrap();
+    let f = dir.path().join("f.csv");
+    let m = dir.path().join("m.csv");
+    std::fs::write(&f, ",X,Y\n0,10,12\n1,50,60\n2,80,20\n").unwrap();
+    std::fs::write(&m, "x,y\n11,13\n52,61\n").unwrap();
+    let files = vec![fixed, moving, f.clone(), m];
+    let Ok(Some(Opening::Pair(_, _, extras, landmarks))) = Opening::of(files.clone()) else {
+        panic!("not a pair");
+    };
+    assert!(extras.is_empty());
+    assert_eq!(landmarks.len(), 2);
+    let too_many = [files.clone(), vec![f]].concat();
+    assert!(
+        Opening::of(too_many)
+            .unwrap_err()
+            .to_string()
+            .contains("3 landmark files")
+    );
+
+    let mut app = AlinifyApp::new(Settings::default()).unwrap();
+    app.open(files);
+    let mut harness = harness(app);
+    step_until(&mut harness, |app| app.layers.is_some());
+    let app = harness.state();
+    assert!(app.landmarks.active);
+    assert_eq!(app.settings.layout, Layout::SideBySide);
+    assert_eq!(app.landmarks.complete().0.len(), 2);
+    assert_eq!(
+        app.landmarks.pairs.len(),
+        3,
+        "the third waits for its moving point"
+    );
+    assert!(
+        harness
+            .query_by_label("3. needs its moving point")
+            .is_some()
+    );
+}

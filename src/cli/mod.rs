@@ -47,7 +47,8 @@ struct Cli {
     quiet: bool,
     #[command(subcommand)]
     command: Option<Command>,
-    /// Open the GUI with these: FIXED MOVING (a pair), or a batch manifest (.csv).
+    /// Open the GUI with these: FIXED MOVING (a pair), then extra layers and up to two
+    /// landmark files (.csv: BigWarp's pairs, or fixed then moving); or a batch manifest (.csv).
     files: Vec<PathBuf>,
 }
 
