@@ -56,6 +56,15 @@ pub fn run(args: BatchArgs, threads: Option<usize>, ui: &Ui) -> anyhow::Result<(
             summary.failed,
             args.out.join("report.html").display()
         ));
+        // The merged batch ends as the whole batch would have: a failed pair fails it.
+        if summary.failed > 0 {
+            anyhow::bail!(
+                "{} of {} merged pairs failed (see {})",
+                summary.failed,
+                summary.jobs.len(),
+                args.out.join("summary.csv").display()
+            );
+        }
         return Ok(());
     }
     let (jobs, is_chain) = match (&args.manifest, &args.fixed, &args.moving_dir, &args.chain) {

@@ -255,6 +255,10 @@ pub fn register_files<T>(
     let mut seconds = StageSeconds::default();
     let stage = |stage: Stage, fraction: f32| reporter.progress(Progress::at(stage, fraction));
     request.check_paths()?;
+    // A missing or unreadable input fails before the output folder is made.
+    for (_, path) in request.input_files() {
+        io::check_regular(path)?;
+    }
     io::ensure_output_dir(&request.out_dir)?;
     if let Some(field) = &request.field
         && let Some(parent) = field.parent().filter(|p| !p.as_os_str().is_empty())

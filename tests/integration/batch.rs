@@ -198,10 +198,16 @@ fn a_killed_batch_resumes_without_touching_finished_pairs() {
 #[test]
 fn shards_cover_the_batch_and_merge_into_one_report() {
     let dir = tempfile::tempdir().unwrap();
-    let manifest = pairs_and_manifest(dir.path(), 3, "128x128", "");
+    // The fourth pair (shard 2's second) fails: its shard and the merge exit 1.
+    let manifest = pairs_and_manifest(
+        dir.path(),
+        3,
+        "128x128",
+        "p1/fixed.tif,nowhere.tif,missing\n",
+    );
     for i in 1..=2 {
         let out = dir.path().join(format!("shard{i}"));
-        alinify_ok(&[
+        let run = alinify(&[
             "batch",
             s(&manifest),
             "--out",
@@ -212,6 +218,7 @@ fn shards_cover_the_batch_and_merge_into_one_report() {
             &format!("{i}/2"),
             "-q",
         ]);
+        assert_eq!(run.status.code(), Some(i32::from(i == 2)), "shard {i}");
     }
     assert_eq!(
         summary(&dir.path().join("shard1"))["jobs"]
@@ -225,10 +232,10 @@ fn shards_cover_the_batch_and_merge_into_one_report() {
             .as_array()
             .unwrap()
             .len(),
-        1
+        2
     );
     let merged = dir.path().join("merged");
-    alinify_ok(&[
+    let merge = alinify(&[
         "batch",
         "--merge",
         s(&dir.path().join("shard1")),
@@ -237,9 +244,12 @@ fn shards_cover_the_batch_and_merge_into_one_report() {
         s(&merged),
         "-q",
     ]);
+    assert_eq!(merge.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&merge.stderr);
+    assert!(stderr.contains("1 of 4 merged pairs failed"), "{stderr}");
     let jobs = summary(&merged)["jobs"].as_array().unwrap().clone();
     let names: Vec<&str> = jobs.iter().map(|j| j["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["pair1", "pair2", "pair3"]);
+    assert_eq!(names, ["pair1", "pair2", "pair3", "missing"]);
     assert_eq!(jobs[1]["folder"], "../shard2/pair2");
     // The same shard twice is refused.
     let twice = alinify(&[

@@ -227,3 +227,59 @@ fn compose_warps_through_the_transform_and_writes_a_full_resolution_composite() 
     ]);
     assert_eq!(bad.status.code(), Some(2));
 }
+
+/// On a machine without a desktop session (no XDG_RUNTIME_DIR, no display: a Slurm node), the
+/// GPU paths print no false error lines, even without `-q`.
+#[test]
+fn headless_gpu_runs_print_no_runtime_dir_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let pair = synth(dir.path(), "96x96", 2, "both");
+    let (fixed, moving) = (pair.join("fixed.tif"), pair.join("moving.tif"));
+    let out = dir.path().join("reg");
+    let composite = dir.path().join("c.tif");
+    let runs: [Vec<&str>; 2] = [
+        vec![
+            "register",
+            s(&fixed),
+            s(&moving),
+            "--mode",
+            "fast",
+            "--out",
+            s(&out),
+        ],
+        vec!["compose", s(&fixed), s(&moving), "-o", s(&composite)],
+    ];
+    for args in runs {
+        let run = std::process::Command::new(env!("CARGO_BIN_EXE_alinify"))
+            .args(&args)
+            .env_remove("XDG_RUNTIME_DIR")
+            .env_remove("DISPLAY")
+            .env_remove("WAYLAND_DISPLAY")
+            .env_remove("NODEVICE_SELECT")
+            .env_remove("ALINIFY_BACKEND")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(run.status.success(), "{args:?}: {stderr}");
+        assert!(!stderr.contains("XDG_RUNTIME_DIR"), "{args:?}: {stderr}");
+    }
+}
+
+/// A registration whose input is missing fails before it makes its output folder.
+#[test]
+fn a_missing_input_leaves_no_output_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let pair = synth(dir.path(), "64x64", 1, "affine");
+    let out = dir.path().join("never");
+    let missing = dir.path().join("missing.tif");
+    let run = alinify(&[
+        "register",
+        s(&pair.join("fixed.tif")),
+        s(&missing),
+        "--out",
+        s(&out),
+    ]);
+    assert_eq!(run.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&run.stderr).contains("missing.tif"));
+    assert!(!out.exists(), "an empty output folder was left");
+}
