@@ -70,7 +70,9 @@ pub enum Stage {
     Pyramid,
     /// Initial alignment (phase correlation).
     Initialize,
-    /// Optimising the transform.
+    /// The affine stage: all of the affine mode, the start of the others.
+    Affine,
+    /// Optimising the transform (the deformable stage: B-spline, flow, thin-plate).
     Register,
     /// Resampling the moving image.
     Warp,
@@ -86,6 +88,7 @@ impl std::fmt::Display for Stage {
             Stage::Load => "load",
             Stage::Pyramid => "pyramid",
             Stage::Initialize => "initialize",
+            Stage::Affine => "affine",
             Stage::Register => "register",
             Stage::Warp => "warp",
             Stage::Write => "write",
@@ -162,6 +165,9 @@ pub struct Reporter<T> {
     cancel: CancelToken,
     observer: Option<ProgressObserver>,
     waker: Option<Waker>,
+    /// The part of the whole job this reporter's work is: its fractions `0..=1` are reported
+    /// as `span[0]..=span[1]` (see [`Reporter::within`]).
+    span: [f32; 2],
 }
 
 impl<T> std::fmt::Debug for Reporter<T> {
@@ -181,6 +187,7 @@ impl<T> Reporter<T> {
             cancel,
             observer: None,
             waker: None,
+            span: [0.0, 1.0],
         }
     }
 
@@ -193,6 +200,7 @@ impl<T> Reporter<T> {
             cancel,
             observer: Some(observer),
             waker: None,
+            span: [0.0, 1.0],
         }
     }
 
@@ -206,8 +214,24 @@ impl<T> Reporter<T> {
         self.cancel.check()
     }
 
+    /// A reporter for a stage that is `span` of this reporter's work: the stage reports its own
+    /// fractions from 0 to 1, and the job's bar moves through `span` (spans nest), so that one
+    /// stage's end is the next one's start and the bar never runs back.
+    pub fn within(&self, span: [f32; 2]) -> Self {
+        let [lo, hi] = self.span;
+        Self {
+            sender: self.sender.clone(),
+            cancel: self.cancel.clone(),
+            observer: self.observer.clone(),
+            waker: self.waker.clone(),
+            span: [lo + (hi - lo) * span[0], lo + (hi - lo) * span[1]],
+        }
+    }
+
     /// Sends a progress event, dropping it when the channel is full.
-    pub fn progress(&self, progress: Progress) {
+    pub fn progress(&self, mut progress: Progress) {
+        let [lo, hi] = self.span;
+        progress.fraction = lo + (hi - lo) * progress.fraction.clamp(0.0, 1.0);
         if let Some(observer) = &self.observer {
             observer(&progress);
         }
@@ -273,6 +297,7 @@ impl<T: Send + 'static> JobHandle<T> {
             cancel: cancel.clone(),
             observer: None,
             waker,
+            span: [0.0, 1.0],
         };
         let thread = std::thread::Builder::new()
             .name(name.to_owned())
@@ -338,6 +363,28 @@ mod tests {
         assert!(!parent.is_cancelled() && !b.is_cancelled());
         parent.cancel();
         assert!(b.is_cancelled() && b.check().is_err());
+    }
+
+    #[test]
+    fn a_stage_reports_inside_its_span_and_spans_nest() {
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = seen.clone();
+        let reporter = Reporter::<()>::observed(
+            CancelToken::new(),
+            Arc::new(move |p: &Progress| sink.lock().unwrap().push(p.fraction)),
+        );
+        let stage = reporter.within([0.1, 0.9]);
+        let inner = stage.within([0.5, 1.0]);
+        for fraction in [0.0, 0.5, 1.0, 2.0] {
+            inner.progress(Progress::at(Stage::Register, fraction));
+        }
+        stage.progress(Progress::at(Stage::Register, 0.0));
+        let seen = seen.lock().unwrap();
+        let expected = [0.5, 0.7, 0.9, 0.9, 0.1];
+        assert_eq!(seen.len(), expected.len());
+        for (got, want) in seen.iter().zip(expected) {
+            assert!((got - want).abs() < 1e-6, "{seen:?}");
+        }
     }
 
     #[test]

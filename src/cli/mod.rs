@@ -302,6 +302,10 @@ fn report_error(e: &anyhow::Error) -> i32 {
 #[cfg(feature = "gui")]
 fn open_gui(files: &[PathBuf]) -> anyhow::Result<()> {
     alinify::app::Opening::of(files.to_vec())?;
+    // A missing or unreadable file fails here, named, before a window opens.
+    for file in files {
+        alinify::io::check_regular(file)?;
+    }
     Ok(alinify::app::run(files.to_vec())?)
 }
 

@@ -1,11 +1,12 @@
-//! Terminal progress: an indicatif bar fed by a job's events, quiet with `--quiet` or when
-//! stderr is not a terminal (log lines are still printed then, unless `--quiet`).
+//! Terminal progress: an indicatif bar fed by a job's events, quiet with `--quiet`. When stderr
+//! is not a terminal (a log file, Slurm's output) progress comes as plain lines instead: one
+//! when the stage or level changes and one every few seconds within it.
 
 use alinify::job::{CancelToken, Event, JobHandle};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
 use std::sync::OnceLock;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The token Ctrl-C (SIGINT), SIGTERM and SIGHUP set, shared by everything this process runs:
 /// Slurm ends a job at its time limit with SIGTERM, and a closed terminal sends SIGHUP.
@@ -75,17 +76,24 @@ impl Ui {
         } else {
             None
         };
+        let mut lines = ProgressLines::default();
         let interrupt = interrupt_token();
         let cancel = job.cancel.clone();
         let result = loop {
             match job.events.recv_timeout(Duration::from_millis(100)) {
                 Ok(Event::Finished(result)) => break result,
-                Ok(Event::Progress(p)) => {
-                    if let Some(bar) = &bar {
+                Ok(Event::Progress(p)) => match &bar {
+                    Some(bar) => {
                         bar.set_position((p.fraction.clamp(0.0, 1.0) * 1000.0) as u64);
                         bar.set_message(p.describe());
                     }
-                }
+                    None if !self.quiet => {
+                        if let Some(line) = lines.next(&p) {
+                            eprintln!("{line}");
+                        }
+                    }
+                    None => {}
+                },
                 Ok(Event::Log(line)) => match &bar {
                     Some(bar) => bar.println(line),
                     None => self.say(line),
@@ -105,5 +113,67 @@ impl Ui {
             bar.finish_and_clear();
         }
         Ok(result?)
+    }
+}
+
+/// Within one stage and level, a plain progress line at most this often.
+const LINE_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Chooses which progress events become plain lines when no bar is drawn: the first of each
+/// stage and level after the inputs are read, then one every [`LINE_INTERVAL`].
+#[derive(Default)]
+struct ProgressLines {
+    last: Option<(alinify::job::Stage, Option<usize>, Instant)>,
+}
+
+impl ProgressLines {
+    /// The line for `p`, when its stage or level is new or the last line is old enough.
+    fn next(&mut self, p: &alinify::job::Progress) -> Option<String> {
+        // Reading the inputs says nothing: a bad input's error stays the only line.
+        if p.stage == alinify::job::Stage::Load {
+            return None;
+        }
+        let now = Instant::now();
+        let due = match self.last {
+            Some((stage, level, at)) => {
+                stage != p.stage || level != p.level || now - at >= LINE_INTERVAL
+            }
+            None => true,
+        };
+        if !due {
+            return None;
+        }
+        self.last = Some((p.stage, p.level, now));
+        Some(format!(
+            "progress {:3.0} %: {}",
+            p.fraction.clamp(0.0, 1.0) * 100.0,
+            p.describe()
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alinify::job::{Progress, Stage};
+
+    #[test]
+    fn plain_progress_lines_come_once_per_stage_and_level() {
+        let mut lines = ProgressLines::default();
+        let at = |stage, level, fraction| Progress {
+            level,
+            ..Progress::at(stage, fraction)
+        };
+        assert!(lines.next(&at(Stage::Load, None, 0.0)).is_none());
+        let first = lines.next(&at(Stage::Pyramid, None, 0.05)).unwrap();
+        assert_eq!(first, "progress   5 %: pyramid");
+        assert!(lines.next(&at(Stage::Pyramid, None, 0.06)).is_none());
+        let level = lines.next(&at(Stage::Register, Some(2), 0.3)).unwrap();
+        assert!(
+            level.contains("30 %") && level.contains("level 2"),
+            "{level}"
+        );
+        assert!(lines.next(&at(Stage::Register, Some(2), 0.4)).is_none());
+        assert!(lines.next(&at(Stage::Register, Some(1), 0.5)).is_some());
     }
 }

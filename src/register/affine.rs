@@ -131,7 +131,7 @@ pub fn register_affine<T>(
         let minimum = lbfgs(objective, &transform.params(), &params, |it, value| {
             reporter.check()?;
             reporter.progress(Progress {
-                stage: Stage::Register,
+                stage: Stage::Affine,
                 level: Some(level),
                 iteration: Some(it),
                 metric: Some(value),

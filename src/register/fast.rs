@@ -110,7 +110,14 @@ pub fn register_fast<T>(
     let affine_finest = super::affine_finest_level(fixed.width(), fixed.height())
         .max(levels.start.saturating_sub(1))
         .max(levels.finest);
-    let affine = super::affine::register_affine(fixed, moving, options, affine_finest, reporter)?;
+    // The affine stage has the first tenth of the bar; the flow reports from there on.
+    let affine = super::affine::register_affine(
+        fixed,
+        moving,
+        options,
+        affine_finest,
+        &reporter.within([0.0, 0.1]),
+    )?;
     let flow = match crate::flow::estimate_flow(
         fixed,
         moving,

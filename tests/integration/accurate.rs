@@ -240,3 +240,51 @@ fn a_bundled_preset_is_taken_by_name_flags_win_over_it_and_accurate_is_the_defau
     assert_eq!(r["options"]["iterations"], 5);
     assert_eq!(r["options"]["metric"], "ncc");
 }
+
+/// Each stage reports its own 0 to 1 inside its share of the job, so the bar a person (or the
+/// terminal) watches only moves forward, from the load to the write, in every mode.
+#[test]
+fn the_progress_fraction_never_runs_back_in_any_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let pair = synth(&dir.path().join("pair"), "160x160", 3, "both");
+    for mode in [Mode::Fast, Mode::Accurate, Mode::Affine] {
+        let request = RegisterRequest {
+            fixed: pair.join("fixed.tif"),
+            moving: pair.join("moving.tif"),
+            out_dir: dir.path().join(mode.to_string()),
+            field: None,
+            export_elastix: None,
+            fixed_mask: None,
+            moving_mask: None,
+            landmarks: None,
+            options: RegisterOptions {
+                mode,
+                backend: alinify::register::Backend::Cpu,
+                ..RegisterOptions::default()
+            },
+        };
+        let fractions = Arc::new(Mutex::new(Vec::new()));
+        let seen = fractions.clone();
+        let reporter = Reporter::<()>::observed(
+            CancelToken::new(),
+            Arc::new(move |p: &Progress| seen.lock().unwrap().push((p.stage, p.fraction))),
+        );
+        register_files(&request, &reporter).unwrap();
+        let fractions = fractions.lock().unwrap();
+        assert!(
+            fractions.len() > 5,
+            "{mode}: only {} events",
+            fractions.len()
+        );
+        for step in fractions.windows(2) {
+            assert!(
+                step[1].1 >= step[0].1,
+                "{mode}: the bar ran back from {:?} to {:?}",
+                step[0],
+                step[1]
+            );
+        }
+        let last = fractions.last().unwrap().1;
+        assert!((0.9..=1.0).contains(&last), "{mode}: ended at {last}");
+    }
+}

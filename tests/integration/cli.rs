@@ -161,8 +161,10 @@ fn usage_errors_exit_with_status_2() {
         Some(2)
     );
     assert_eq!(alinify(&["--help"]).status.code(), Some(0));
-    // The window needs a fixed and a moving image (or none).
-    assert_eq!(alinify(&["only-one.tif"]).status.code(), Some(2));
+    // A file given to the window that is not there fails, named, before a window opens.
+    let missing = alinify(&["only-one.tif"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("only-one.tif"));
 }
 
 /// `alinify compose` warps the moving layer through a saved transform on the fly: the
@@ -229,7 +231,8 @@ fn compose_warps_through_the_transform_and_writes_a_full_resolution_composite() 
 }
 
 /// On a machine without a desktop session (no XDG_RUNTIME_DIR, no display: a Slurm node), the
-/// GPU paths print no false error lines, even without `-q`.
+/// GPU paths print no false error lines, even without `-q`, and the fast mode still shows its
+/// progress, as plain lines.
 #[test]
 fn headless_gpu_runs_print_no_runtime_dir_errors() {
     let dir = tempfile::tempdir().unwrap();
@@ -262,6 +265,14 @@ fn headless_gpu_runs_print_no_runtime_dir_errors() {
         let stderr = String::from_utf8_lossy(&run.stderr);
         assert!(run.status.success(), "{args:?}: {stderr}");
         assert!(!stderr.contains("XDG_RUNTIME_DIR"), "{args:?}: {stderr}");
+        // Without a terminal the progress still shows, as plain lines, through the flow.
+        if args[0] == "register" {
+            let flow_lines = stderr
+                .lines()
+                .filter(|l| l.starts_with("progress") && l.contains("register level"))
+                .count();
+            assert!(flow_lines >= 2, "{stderr}");
+        }
     }
 }
 
