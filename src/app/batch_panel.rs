@@ -5,6 +5,7 @@
 //! the pair and the batch). The runner works on its own thread and reports through a channel
 //! whose sender wakes the window; the panel never blocks it.
 
+use super::file_chooser::{self, IMAGES, Request};
 use super::parameters::{Parameters, mode_toggle};
 use crate::batch::{
     self, BatchControl, BatchEvent, BatchJob, BatchOptions, BatchSummary, JobRecord, JobStatus,
@@ -140,6 +141,8 @@ pub struct BatchPanel {
     pub batch_mode: Option<Mode>,
     run: Option<BatchRun>,
     listed: Option<BatchSource>,
+    /// A reference image chosen whose folder of moving images is still to be chosen.
+    pending_reference: Option<PathBuf>,
 }
 
 impl BatchPanel {
@@ -339,29 +342,39 @@ impl BatchPanel {
         ui.add_enabled_ui(idle, |ui| {
             ui.horizontal(|ui| {
                 ui.label("Pairs:");
-                if ui.button("Manifest…").clicked()
-                    && let Some(path) = rfd::FileDialog::new()
-                        .set_title("Batch manifest (fixed,moving[,name][,mode][,preset])")
-                        .add_filter("CSV", &["csv"])
-                        .pick_file()
+                let ctx = ui.ctx().clone();
+                let clicked = ui.button("Manifest…").clicked();
+                if let Some(path) =
+                    file_chooser::choose_one(&ctx, clicked, "batch manifest", || {
+                        Request::file("Batch manifest (fixed,moving[,name][,mode][,preset])")
+                            .filter("CSV", &["csv"])
+                    })
                 {
                     self.source = Some(BatchSource::Manifest(path));
                 }
-                if ui.button("Reference and folder…").clicked()
-                    && let Some(fixed) = rfd::FileDialog::new()
-                        .set_title("Reference (fixed) image")
-                        .pick_file()
-                    && let Some(moving_dir) = rfd::FileDialog::new()
-                        .set_title("Folder of moving images")
-                        .pick_folder()
+                // The reference image, then the folder of moving images.
+                let clicked = ui.button("Reference and folder…").clicked();
+                if let Some(fixed) =
+                    file_chooser::choose_one(&ctx, clicked, "batch reference", || {
+                        Request::file("Reference (fixed) image").filter("images", IMAGES)
+                    })
+                {
+                    self.pending_reference = Some(fixed);
+                    file_chooser::open(
+                        &ctx,
+                        "batch moving folder",
+                        Request::folder("Folder of moving images"),
+                    );
+                }
+                if let Some(moving_dir) = file_chooser::chosen_one(&ctx, "batch moving folder")
+                    && let Some(fixed) = self.pending_reference.take()
                 {
                     self.source = Some(BatchSource::Reference { fixed, moving_dir });
                 }
-                if ui.button("Chain folder…").clicked()
-                    && let Some(dir) = rfd::FileDialog::new()
-                        .set_title("Folder of a series (each against its predecessor)")
-                        .pick_folder()
-                {
+                let clicked = ui.button("Chain folder…").clicked();
+                if let Some(dir) = file_chooser::choose_one(&ctx, clicked, "batch chain", || {
+                    Request::folder("Folder of a series (each against its predecessor)")
+                }) {
                     self.source = Some(BatchSource::Chain(dir));
                 }
                 ui.label(
@@ -372,10 +385,11 @@ impl BatchPanel {
             });
             ui.horizontal(|ui| {
                 ui.label("Output:");
-                if ui.button("Folder…").clicked()
-                    && let Some(dir) = rfd::FileDialog::new()
-                        .set_title("Batch output folder")
-                        .pick_folder()
+                let clicked = ui.button("Folder…").clicked();
+                if let Some(dir) =
+                    file_chooser::choose_one(ui.ctx(), clicked, "batch output", || {
+                        Request::folder("Batch output folder")
+                    })
                 {
                     self.out_dir = Some(dir);
                 }

@@ -24,10 +24,21 @@ impl AlinifyApp {
                             .desired_width(320.0),
                     );
                 });
+            } else if let Some(fixed) = &self.pending_fixed {
+                let name = super::file_name(fixed);
+                ui.vertical_centered(|ui| {
+                    ui.add_space((ui.available_height() / 2.0 - 30.0).max(0.0));
+                    ui.label(format!(
+                        "Fixed image: {name}. Now the moving image (or drop it here):"
+                    ));
+                    if ui.button("Choose the moving image…").clicked() {
+                        self.ask_moving = true;
+                    }
+                });
             } else {
                 ui.vertical_centered(|ui| {
                     ui.add_space((ui.available_height() / 2.0 - 30.0).max(0.0));
-                    ui.label("Open a pair (or drop two images here), or try one:");
+                    ui.label("Open a pair (Ctrl+O, or drop two images here), or try one:");
                     ui.horizontal(|ui| {
                         // Centre the two buttons.
                         ui.add_space((ui.available_width() - 220.0).max(0.0) / 2.0);

@@ -1,8 +1,7 @@
-//! The window's chrome: the toolbar, keyboard shortcuts, files dropped on the window, the
-//! status bar and the debug panel (F12).
+//! The window's chrome: the toolbar, files dropped on the window, the status bar, the error
+//! message and the debug panel (F12).
 
 use super::layers::loading_text;
-use super::viewer::Layout;
 use super::{AlinifyApp, Task, Workspace, file_name};
 use crate::job::Progress;
 use eframe::egui;
@@ -51,36 +50,6 @@ impl AlinifyApp {
         }
     }
 
-    pub(super) fn shortcuts(&mut self, ui: &mut egui::Ui) {
-        self.landmark_shortcuts(ui);
-        if ui.input(|i| i.key_pressed(egui::Key::F12)) {
-            self.show_debug = !self.show_debug;
-        }
-        let (run, cancel, fit, layout) = ui.input(|i| {
-            (
-                i.key_pressed(egui::Key::R) && i.modifiers.command,
-                i.key_pressed(egui::Key::Escape),
-                i.key_pressed(egui::Key::F) && i.modifiers.command,
-                i.key_pressed(egui::Key::L) && i.modifiers.command,
-            )
-        });
-        if layout {
-            self.settings.layout = match self.settings.layout {
-                Layout::Overlay => Layout::SideBySide,
-                Layout::SideBySide => Layout::Overlay,
-            };
-        }
-        if run {
-            self.run();
-        }
-        if cancel {
-            self.cancel();
-        }
-        if fit {
-            self.viewer.camera = None;
-        }
-    }
-
     pub(super) fn toolbar(&mut self, ui: &mut egui::Ui) {
         ui.horizontal(|ui| {
             ui.heading("Alinify");
@@ -92,24 +61,19 @@ impl AlinifyApp {
             };
             ui.selectable_value(&mut self.workspace, Workspace::Batch, batch_label);
             ui.separator();
-            if ui.button("Open pair…").clicked() {
-                let fixed = rfd::FileDialog::new()
-                    .set_title("Fixed (reference) image")
-                    .add_filter("images", &["tif", "tiff", "png", "jpg", "jpeg"])
-                    .pick_file();
-                let moving = fixed.as_ref().and_then(|_| {
-                    rfd::FileDialog::new()
-                        .set_title("Moving image")
-                        .add_filter("images", &["tif", "tiff", "png", "jpg", "jpeg"])
-                        .pick_file()
-                });
-                if let (Some(f), Some(m)) = (fixed, moving) {
-                    self.load(f, m);
-                }
+            if ui
+                .button("Open pair…")
+                .on_hover_text("the fixed image, then the moving one (Ctrl+O)")
+                .clicked()
+            {
+                self.choose_pair(ui.ctx());
             }
+            self.pair_choosers(ui.ctx());
             self.sample_buttons(ui);
             ui.toggle_value(&mut self.show_debug, "Debug")
                 .on_hover_text("frame times, warmup steps (F12)");
+            ui.toggle_value(&mut self.show_help, "Help")
+                .on_hover_text("the keyboard shortcuts (F1 or ?)");
             if let Some(layers) = &self.layers {
                 ui.separator();
                 ui.label(format!(
@@ -121,11 +85,42 @@ impl AlinifyApp {
         });
     }
 
+    /// Writes a new error to stderr (once), for logs and for whoever started the app from a
+    /// terminal.
+    pub(super) fn report_error(&mut self) {
+        if self.error != self.reported_error {
+            if let Some(error) = &self.error {
+                eprintln!("alinify: error: {error}");
+            }
+            self.reported_error = self.error.clone();
+        }
+    }
+
+    /// The error, if any, in the middle of the window until the person dismisses it.
+    pub(super) fn error_window(&mut self, ctx: &egui::Context) {
+        let Some(error) = &self.error else { return };
+        let mut dismissed = false;
+        egui::Window::new("Error")
+            .anchor(egui::Align2::CENTER_CENTER, [0.0, 0.0])
+            .collapsible(false)
+            .resizable(false)
+            .show(ctx, |ui| {
+                ui.set_max_width(480.0);
+                ui.colored_label(ui.visuals().error_fg_color, error);
+                ui.add_space(6.0);
+                dismissed =
+                    ui.button("Dismiss").clicked() || ui.input(|i| i.key_pressed(egui::Key::Enter));
+            });
+        if dismissed {
+            self.error = None;
+        }
+    }
+
     pub(super) fn status(&mut self, ui: &mut egui::Ui) {
         ui.horizontal(|ui| {
             match &self.error {
-                Some(e) => {
-                    ui.colored_label(ui.visuals().error_fg_color, e);
+                Some(_) => {
+                    ui.colored_label(ui.visuals().error_fg_color, "error (see the message)");
                 }
                 None => {
                     ui.label(match &self.task {

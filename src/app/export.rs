@@ -1,11 +1,15 @@
-//! The export: its background job (the engine's [`crate::export::export_session`]) and its
-//! button and progress.
+//! The export: its background job (the engine's [`crate::export::export_session`]), its
+//! button and folder chooser, and its progress.
 
+use super::file_chooser::{self, Request};
 use super::{AlinifyApp, Task};
 use crate::export::{ExportRequest, ExportedRegistration, FollowingLayer};
 use crate::job::JobHandle;
 use eframe::egui;
 use std::path::PathBuf;
+
+/// The export folder's chooser.
+const EXPORT_CHOOSER: &str = "export folder";
 
 impl AlinifyApp {
     /// Writes the composite at full resolution (GPU when a hardware adapter exists, else CPU)
@@ -49,17 +53,33 @@ impl AlinifyApp {
         }
     }
 
-    /// Export… (a folder dialog) and the export's progress.
+    /// Opens the export folder's chooser (Export… and Ctrl+E), when a pair is loaded and
+    /// nothing runs.
+    pub(super) fn choose_export(&mut self, ctx: &egui::Context) {
+        if self.layers.is_none() || self.workspace != super::Workspace::Pair {
+            self.notice = Some("load a pair first, then export".into());
+        } else if matches!(self.task, Task::Idle) {
+            file_chooser::open(
+                ctx,
+                EXPORT_CHOOSER,
+                Request::folder("Export into this folder"),
+            );
+        }
+    }
+
+    /// Export… (a folder chooser) and the export's progress.
     pub(super) fn export_button(&mut self, ui: &mut egui::Ui) {
         let idle = matches!(self.task, Task::Idle);
         if ui
             .add_enabled(idle && self.layers.is_some(), egui::Button::new("Export…"))
-            .on_hover_text("the composite at full resolution, and the registration's outputs")
+            .on_hover_text(
+                "the composite at full resolution, and the registration's outputs (Ctrl+E)",
+            )
             .clicked()
-            && let Some(folder) = rfd::FileDialog::new()
-                .set_title("Export folder")
-                .pick_folder()
         {
+            self.choose_export(ui.ctx());
+        }
+        if let Some(folder) = file_chooser::chosen_one(ui.ctx(), EXPORT_CHOOSER) {
             self.export(folder);
         }
         if let Task::Exporting { fraction, .. } = &self.task {

@@ -142,7 +142,7 @@ impl AlinifyApp {
                         Task::Idle
                     }
                     Some(Err(Error::Cancelled)) => {
-                        self.error = Some("analysis cancelled".into());
+                        self.notice = Some("analysis cancelled".into());
                         Task::Idle
                     }
                     Some(Err(e)) => {
@@ -152,12 +152,19 @@ impl AlinifyApp {
                 }
             }
             Task::Registering { job, mut progress } => {
-                let history = &mut self.metric_history;
+                let (history, cpu_reason) = (&mut self.metric_history, &mut self.cpu_reason);
                 let finished = job.drain(|event| {
-                    if let Event::Progress(p) = &event
-                        && let Some(m) = p.metric
-                    {
-                        history.push([history.len() as f64, m]);
+                    match &event {
+                        Event::Progress(p) => history.push(p),
+                        // The fast mode says why it runs on the CPU (no adapter, a software
+                        // one, a GPU failure).
+                        Event::Log(line)
+                            if line.starts_with("running on the CPU")
+                                || line.starts_with("GPU failed") =>
+                        {
+                            *cpu_reason = Some(line.clone());
+                        }
+                        _ => {}
                     }
                     keep_progress(event, &mut progress);
                 });
@@ -169,7 +176,7 @@ impl AlinifyApp {
                         Task::Idle
                     }
                     Some(Err(Error::Cancelled)) => {
-                        self.error = Some("registration cancelled".into());
+                        self.notice = Some("registration cancelled".into());
                         Task::Idle
                     }
                     Some(Err(e)) => {

@@ -8,6 +8,7 @@
 //! pane the moving image as loaded (Before) or warped into the fixed frame (After), so a point
 //! there is `T(p)` of the view point `p`, and a moving point is drawn at `T⁻¹(m)`.
 
+use super::file_chooser::{self, Request};
 use super::viewer::{Layout, PaneTool, PointerAt};
 use super::{AlinifyApp, Task};
 use crate::analysis::landmarks::{LandmarkError, TreReport, landmark_errors};
@@ -599,11 +600,10 @@ impl AlinifyApp {
                     .hint_text("landmark file (.csv)")
                     .desired_width(170.0),
             );
-            if ui.button("…").on_hover_text("choose a file").clicked()
-                && let Some(path) = rfd::FileDialog::new()
-                    .add_filter("landmarks", &["csv", "txt"])
-                    .pick_file()
-            {
+            let clicked = ui.button("…").on_hover_text("choose a file").clicked();
+            if let Some(path) = file_chooser::choose_one(ui.ctx(), clicked, "landmarks", || {
+                Request::file("Landmark file").filter("landmarks", &["csv", "txt"])
+            }) {
                 self.landmarks.path = path.display().to_string();
             }
         });

@@ -1,6 +1,7 @@
 //! The layers: opening a pair (files, a dropped list, a batch result), loading it and extra
 //! layers in the background, what the compositor draws, and the layers panel.
 
+use super::file_chooser::{self, IMAGES, Request};
 use super::{AlinifyApp, Task, View, file_name};
 use crate::compose::{Blend, MAX_OVERLAYS, OverlaySettings, Pyramid, SharedScene, WarpGrid};
 use crate::job::{JobHandle, Progress, Reporter, Stage};
@@ -56,11 +57,14 @@ pub enum Opening {
     Pair(PathBuf, PathBuf, Vec<PathBuf>, Vec<PathBuf>),
     /// A batch manifest, shown in the batch panel.
     Manifest(PathBuf),
+    /// One image: the fixed image of a pair whose moving image is chosen next.
+    Fixed(PathBuf),
 }
 
 impl Opening {
-    /// Classifies `files`: one `.csv` is a batch manifest; two or more files are a pair
-    /// (fixed, moving), extra layers, and up to two landmark files (`.csv`).
+    /// Classifies `files`: one `.csv` is a batch manifest, one other file a fixed image; two or
+    /// more files are a pair (fixed, moving), extra layers, and up to two landmark files
+    /// (`.csv`).
     pub fn of(files: Vec<PathBuf>) -> Result<Option<Self>> {
         let is_csv = |p: &Path| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"));
         match files.as_slice() {
@@ -82,13 +86,14 @@ impl Opening {
                     landmarks,
                 )))
             }
-            [_] => Err(Error::InvalidArgument(
-                "give the fixed and the moving image (and extra layers), or a batch manifest (.csv)"
-                    .into(),
-            )),
+            [fixed] => Ok(Some(Opening::Fixed(fixed.clone()))),
         }
     }
 }
+
+/// The choosers of a pair's fixed and moving images.
+const FIXED_CHOOSER: &str = "pair fixed";
+const MOVING_CHOOSER: &str = "pair moving";
 
 /// Every page of each of `paths` as extra layers.
 fn load_extra_files<T>(
@@ -237,7 +242,52 @@ impl AlinifyApp {
                 }
                 self.batch.source = Some(super::batch_panel::BatchSource::Manifest(path));
             }
+            Ok(Some(Opening::Fixed(path))) => {
+                self.workspace = super::Workspace::Pair;
+                match (self.pending_fixed.take(), io::check_regular(&path)) {
+                    (_, Err(e)) => self.error = Some(e.to_string()),
+                    // The second of two single files is the moving image.
+                    (Some(fixed), Ok(())) => self.load(fixed, path),
+                    (None, Ok(())) => {
+                        self.pending_fixed = Some(path);
+                        self.ask_moving = true;
+                    }
+                }
+            }
             Err(e) => self.error = Some(e.to_string()),
+        }
+    }
+
+    /// Opens the chooser for a pair's fixed image (the moving one follows).
+    pub(super) fn choose_pair(&mut self, ctx: &egui::Context) {
+        self.pending_fixed = None;
+        file_chooser::open(
+            ctx,
+            FIXED_CHOOSER,
+            Request::file("Open pair: the fixed (reference) image").filter("images", IMAGES),
+        );
+    }
+
+    /// The pair's two choosers: the fixed image, then the moving one; the pair loads once both
+    /// are chosen.
+    pub(super) fn pair_choosers(&mut self, ctx: &egui::Context) {
+        if let Some(fixed) = file_chooser::chosen_one(ctx, FIXED_CHOOSER) {
+            self.pending_fixed = Some(fixed);
+            self.ask_moving = true;
+        }
+        let ask = std::mem::take(&mut self.ask_moving);
+        let fixed_name = self.pending_fixed.as_deref().map(file_name);
+        let request = || {
+            let title = match fixed_name {
+                Some(name) => format!("Open pair: the moving image (fixed: {name})"),
+                None => "Open pair: the moving image".into(),
+            };
+            Request::file(title).filter("images", IMAGES)
+        };
+        if let Some(moving) = file_chooser::choose_one(ctx, ask, MOVING_CHOOSER, request)
+            && let Some(fixed) = self.pending_fixed.take()
+        {
+            self.load(fixed, moving);
         }
     }
 
@@ -263,6 +313,7 @@ impl AlinifyApp {
     ) {
         self.error = None;
         self.result = None;
+        self.pending_fixed = None;
         self.view = if transform.is_some() {
             View::After
         } else {
@@ -418,15 +469,13 @@ impl AlinifyApp {
             ));
         }
         let idle = matches!(self.task, Task::Idle);
-        if ui
+        let clicked = ui
             .add_enabled(idle, egui::Button::new("Add layer…"))
             .on_hover_text("an image (every page of a TIFF) in the fixed frame")
-            .clicked()
-            && let Some(paths) = rfd::FileDialog::new()
-                .set_title("Extra layers")
-                .add_filter("images", &["tif", "tiff", "png", "jpg", "jpeg"])
-                .pick_files()
-        {
+            .clicked();
+        if let Some(paths) = file_chooser::choose(ui.ctx(), clicked, "extra layers", || {
+            Request::files("Extra layers (in the fixed frame)").filter("images", IMAGES)
+        }) {
             self.add_layers(paths, false);
         }
     }

@@ -13,24 +13,31 @@
 //! - [`landmarks`]: the landmark mode (placing and editing pairs, their errors, files, the
 //!   thin-plate and guided jobs, annotations);
 //! - [`parameters`]: the preset and key settings (the engine's [`crate::register::Settings`]);
+//! - [`metric_plot`]: the live metric plot (similarity per stage, levels marked);
 //! - [`export`]: the export job and its button;
 //! - [`sample`]: the bundled sample pair and the generated pair;
 //! - [`central`]: the central area (viewer, loading progress, start screen);
 //! - [`viewer`]: the viewer widget (camera, panes, GPU or CPU composition);
 //! - [`batch_panel`]: the Batch tab;
-//! - [`chrome`]: toolbar, shortcuts, dropped files, status bar and debug panel.
+//! - [`shortcuts`]: the list of keyboard shortcuts, reading them from key events, the help
+//!   overlay (F1);
+//! - [`file_chooser`]: the in-window file chooser (and the system dialog from it);
+//! - [`chrome`]: toolbar, dropped files, status bar, the error message and debug panel.
 
 pub mod analysis;
 pub mod batch_panel;
 mod central;
 mod chrome;
 mod export;
+pub mod file_chooser;
 pub mod jobs;
 pub mod landmarks;
 pub mod layers;
+pub mod metric_plot;
 pub mod parameters;
 pub mod registration;
 pub mod sample;
+mod shortcuts;
 #[cfg(test)]
 mod tests;
 pub mod viewer;
@@ -101,6 +108,10 @@ pub struct AlinifyApp {
     pub own_choice: Option<(Mode, Parameters)>,
     /// The pair, once loaded.
     pub layers: Option<Layers>,
+    /// A fixed image chosen (or given alone) whose moving image is still to be chosen.
+    pub pending_fixed: Option<PathBuf>,
+    /// Open the moving image's chooser in the next frame.
+    ask_moving: bool,
     /// Background work.
     pub task: Task,
     /// Which layers are shown.
@@ -111,10 +122,15 @@ pub struct AlinifyApp {
     pub analysis: analysis::Analysis,
     /// The landmark mode's pairs and annotations.
     pub landmarks: landmarks::LandmarkEditor,
-    /// Metric per progress event of the running (or last) registration: (event, metric).
-    pub metric_history: Vec<[f64; 2]>,
-    /// The last error, shown until the next action.
+    /// Why the running registration is on the CPU, once known (its log or the warmup).
+    cpu_reason: Option<String>,
+    /// The metric reports of the running (or last) registration, for its plot.
+    pub metric_history: metric_plot::MetricHistory,
+    /// The last error, shown in the middle of the window until dismissed (or until the next
+    /// action replaces it), and written to stderr once.
     pub error: Option<String>,
+    /// The error last written to stderr, so that each is written once.
+    reported_error: Option<String>,
     /// A note about the last action that is not an error (e.g. which backend a run chose).
     pub notice: Option<String>,
     /// The warmup thread's state.
@@ -127,6 +143,8 @@ pub struct AlinifyApp {
     launched: Option<(Instant, Option<f64>)>,
     /// The debug panel (F12) is open.
     pub show_debug: bool,
+    /// The shortcuts overlay (F1 or `?`) is open.
+    pub show_help: bool,
     /// The viewer (pan, zoom, GPU or CPU composition).
     pub viewer: Viewer,
     /// The fixed-image point under the cursor.
@@ -149,19 +167,24 @@ impl AlinifyApp {
             settings,
             own_choice: None,
             layers: None,
+            pending_fixed: None,
+            ask_moving: false,
             task: Task::Idle,
             view: View::Before,
             result: None,
             analysis: analysis::Analysis::default(),
             landmarks: landmarks::LandmarkEditor::default(),
-            metric_history: Vec::new(),
+            cpu_reason: None,
+            metric_history: metric_plot::MetricHistory::default(),
             error: None,
+            reported_error: None,
             notice: None,
             warmup: WarmupState::NotStarted,
             out_dir,
             waker: None,
             launched: None,
             show_debug: false,
+            show_help: false,
             viewer: Viewer::new(None),
             hover: None,
             frame_ms: 0.0,
@@ -198,6 +221,7 @@ impl AlinifyApp {
         }
         self.poll();
         self.poll_warmup();
+        self.report_error();
         self.dropped_files(ui);
         self.shortcuts(ui);
         egui::Panel::top("toolbar").show(ui, |ui| self.toolbar(ui));
@@ -205,6 +229,8 @@ impl AlinifyApp {
             self.debug_panel(ui);
         }
         egui::Panel::bottom("status").show(ui, |ui| self.status(ui));
+        self.error_window(ui.ctx());
+        self.help_window(ui.ctx());
         match self.workspace {
             Workspace::Pair => {
                 self.batch.poll();

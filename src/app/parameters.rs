@@ -3,6 +3,7 @@
 //! choosing it. They persist with the other settings and become the run's
 //! [`RegisterOptions`] exactly as `alinify register --preset` does.
 
+use super::file_chooser::{self, Request};
 use crate::metric::MetricKind;
 use crate::register::settings::BUNDLED;
 use crate::register::{Mode, RegisterOptions, Settings};
@@ -78,15 +79,13 @@ impl Parameters {
                         }
                     }
                 });
-            if ui
+            let load = ui
                 .button("Load…")
                 .on_hover_text("a preset file (TOML), as for alinify register --preset")
-                .clicked()
-                && let Some(path) = rfd::FileDialog::new()
-                    .set_title("Registration preset")
-                    .add_filter("preset", &["toml"])
-                    .pick_file()
-            {
+                .clicked();
+            if let Some(path) = file_chooser::choose_one(ui.ctx(), load, "preset", || {
+                Request::file("Registration preset").filter("preset", &["toml"])
+            }) {
                 chosen = Some(Settings::load(&path).map(|values| {
                     Parameters {
                         preset: path

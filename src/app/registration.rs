@@ -1,9 +1,10 @@
 //! Registering the loaded pair: starting the run with the chosen settings, taking its result
 //! (the transform stays in memory, for the viewer and the export), and the registration panel.
 
+use super::metric_plot::MetricHistory;
 use super::{AlinifyApp, Task, WarmupState};
 use crate::compose::WarpGrid;
-use crate::job::JobHandle;
+use crate::job::{JobHandle, Progress};
 use crate::register::{Backend, Mode, RegisterOptions, RegisterRequest, RegisterSummary};
 use crate::transform::Transform;
 use eframe::egui;
@@ -18,6 +19,8 @@ pub struct RunResult {
     pub seconds: f64,
     /// `cpu` or `gpu`, and the adapter.
     pub backend: String,
+    /// Why the run was on the CPU, when it was.
+    pub cpu_reason: Option<String>,
     /// The settings the run used.
     pub options: RegisterOptions,
     /// The transform found, as the run evaluated it (the export warps layers through it).
@@ -48,7 +51,9 @@ impl AlinifyApp {
         }
         self.error = None;
         self.notice = None;
-        self.metric_history.clear();
+        // The last run's figures must not read as this run's.
+        self.result = None;
+        self.cpu_reason = None;
         let mut options = match self.settings.parameters.options(mode) {
             Ok(options) => options,
             Err(e) => {
@@ -57,11 +62,13 @@ impl AlinifyApp {
             }
         };
         adjust(&mut options);
+        self.metric_history = MetricHistory::new(options.mode, options.metric);
         if matches!(self.warmup, WarmupState::Running { .. }) && options.mode == Mode::Fast {
             options.backend = Backend::Cpu;
-            self.notice = Some(
-                "the warmup is still running: this fast run uses the CPU instead of waiting".into(),
-            );
+            let reason =
+                "the warmup is still running: this fast run uses the CPU instead of waiting";
+            self.notice = Some(reason.into());
+            self.cpu_reason = Some(reason.into());
         }
         let request = RegisterRequest {
             fixed: layers.fixed_path.clone(),
@@ -102,6 +109,15 @@ impl AlinifyApp {
                 Some(a) => format!("{} ({a})", r.backend),
                 None => r.backend.clone(),
             },
+            cpu_reason: (r.backend == "cpu").then(|| match r.options.mode {
+                // The fast mode's own words: no adapter, a software one, a GPU failure, the
+                // warmup still running, or --backend cpu.
+                Mode::Fast => self
+                    .cpu_reason
+                    .take()
+                    .unwrap_or_else(|| "running on the CPU: the CPU backend was chosen".into()),
+                mode => format!("the {mode} mode runs on the CPU"),
+            }),
             options: r.options.clone(),
             transform: summary.mapping,
         });
@@ -142,25 +158,36 @@ impl AlinifyApp {
         });
         if let Task::Registering { progress, .. } = &self.task {
             let (fraction, text) = match progress {
-                Some(p) => (p.fraction, p.describe()),
+                Some(p) => (p.fraction, bar_text(p)),
                 None => (0.0, "starting".into()),
             };
-            ui.add(egui::ProgressBar::new(fraction).text(text));
+            ui.add(egui::ProgressBar::new(fraction).text(text))
+                .on_hover_text(progress.as_ref().map_or(String::new(), Progress::describe));
         }
         if !self.metric_history.is_empty() {
-            let points: Vec<[f64; 2]> = self.metric_history.clone();
-            egui_plot::Plot::new("metric")
-                .height(120.0)
-                .show_axes([false, true])
-                .allow_drag(false)
-                .allow_zoom(false)
-                .allow_scroll(false)
-                .show(ui, |plot| plot.line(egui_plot::Line::new("metric", points)));
+            self.metric_history.show(ui, 130.0);
         }
         if let Some(r) = &self.result {
             ui.label(format!("NCC before {:.4}", r.ncc[0]));
             ui.label(format!("NCC after {:.4}", r.ncc[1]));
-            ui.label(format!("{:.2} s on {}", r.seconds, r.backend));
+            let time = ui.label(format!("{:.2} s on {}", r.seconds, r.backend));
+            if let Some(reason) = &r.cpu_reason {
+                time.on_hover_text(reason);
+                ui.weak(reason);
+            }
         }
     }
+}
+
+/// A progress bar's text short enough for the panel: stage, level, iteration and percentage
+/// (the whole line, with the metric, is the bar's hover text).
+fn bar_text(p: &Progress) -> String {
+    let mut text = p.stage.to_string();
+    if let Some(level) = p.level {
+        text += &format!(" L{level}");
+    }
+    if let Some(iteration) = p.iteration {
+        text += &format!(" it {iteration}");
+    }
+    format!("{text} · {:.0} %", p.fraction.clamp(0.0, 1.0) * 100.0)
 }

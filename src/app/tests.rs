@@ -69,6 +69,9 @@ fn a_person_loads_a_pair_picks_fast_runs_it_and_changes_the_blend() {
     assert!(harness.query_by_label_contains("NCC after").is_some());
     assert_eq!(harness.state().view, View::After);
 
+    // The controls with the result and its plot are taller than a 700-pt window.
+    harness.set_size(egui::vec2(1100.0, 900.0));
+    harness.run_steps(2);
     harness.get_by_label("Blend").click();
     harness.run_steps(2);
     harness.get_by_label("Difference").click();
@@ -86,8 +89,10 @@ fn cancel_stops_a_running_registration() {
     harness.get_by_label("Cancel").click();
     harness.run_steps(1);
     step_until(&mut harness, |app| matches!(app.task, Task::Idle));
+    // A cancel the person asked for is a notice, not an error.
+    assert_eq!(harness.state().error, None);
     assert_eq!(
-        harness.state().error.as_deref(),
+        harness.state().notice.as_deref(),
         Some("registration cancelled")
     );
     assert!(harness.state().result.is_none());
@@ -95,7 +100,7 @@ fn cancel_stops_a_running_registration() {
 }
 
 #[test]
-fn errors_appear_in_the_window() {
+fn errors_show_in_the_middle_of_the_window_until_dismissed() {
     let dir = tempfile::tempdir().unwrap();
     let mut app = AlinifyApp::new(Settings::default()).unwrap();
     app.load(
@@ -104,7 +109,19 @@ fn errors_appear_in_the_window() {
     );
     let mut harness = harness(app);
     step_until(&mut harness, |app| app.error.is_some());
+    // One message, naming the file and the problem.
+    let message = harness.get_by_label_contains("file not found");
+    assert!(
+        format!("{message:?}").contains("missing.tif"),
+        "{message:?}"
+    );
+    // It stays through any number of frames, then goes when dismissed.
+    harness.run_steps(5);
     assert!(harness.query_by_label_contains("file not found").is_some());
+    harness.get_by_label("Dismiss").click();
+    harness.run_steps(2);
+    assert!(harness.query_by_label_contains("file not found").is_none());
+    assert_eq!(harness.state().error, None);
 }
 
 /// A harness that renders with wgpu (lavapipe in CI), a generated `size` pair loaded in it;
@@ -913,4 +930,109 @@ fn landmark_files_given_with_the_pair_open_the_landmark_mode() {
             .query_by_label("3. needs its moving point")
             .is_some()
     );
+}
+
+/// Types `text` into the focused field and presses Enter, one frame each.
+fn type_and_enter(harness: &mut Harness<'_, AlinifyApp>, text: &str) {
+    harness.event(egui::Event::Text(text.to_owned()));
+    harness.run_steps(1);
+    harness.key_press(egui::Key::Enter);
+    harness.run_steps(2);
+}
+
+#[test]
+fn ctrl_o_opens_the_chooser_and_typed_paths_load_the_pair() {
+    let dir = tempfile::tempdir().unwrap();
+    let (fixed, moving) = write_generated_pair(dir.path(), 96, 5).unwrap();
+    let mut harness = harness(AlinifyApp::new(Settings::default()).unwrap());
+    harness.run_steps(1);
+    harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::O);
+    harness.run_steps(2);
+    assert!(
+        harness
+            .query_by_label("Open pair: the fixed (reference) image")
+            .is_some()
+    );
+    // A path that is not there is refused with the reason, and the chooser stays open.
+    type_and_enter(&mut harness, dir.path().join("nope.tif").to_str().unwrap());
+    assert!(harness.query_by_label_contains("no such file").is_some());
+    harness.get_by_label("Open pair: the fixed (reference) image");
+    // The path field has the keyboard again: the next path is typed straight in.
+    type_and_enter(&mut harness, fixed.to_str().unwrap());
+    assert_eq!(harness.state().pending_fixed.as_ref(), Some(&fixed));
+    let title = "Open pair: the moving image (fixed: fixed.tif)";
+    harness.run_steps(1);
+    assert!(harness.query_by_label(title).is_some());
+    type_and_enter(&mut harness, moving.to_str().unwrap());
+    step_until(&mut harness, |app| {
+        app.layers.is_some() || app.error.is_some()
+    });
+    let app = harness.state();
+    assert_eq!(app.error, None);
+    let layers = app.layers.as_ref().unwrap();
+    assert_eq!((&layers.fixed_path, &layers.moving_path), (&fixed, &moving));
+    assert!(
+        harness.query_by_label(title).is_none(),
+        "the chooser closed"
+    );
+}
+
+#[test]
+fn a_quick_ctrl_l_within_one_frame_switches_the_layout() {
+    let mut harness = harness(AlinifyApp::new(Settings::default()).unwrap());
+    harness.run_steps(1);
+    assert_eq!(harness.state().settings.layout, Layout::Overlay);
+    // Ctrl down, L down and up, Ctrl up: all in one frame.
+    harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::L);
+    harness.step();
+    assert_eq!(harness.state().settings.layout, Layout::SideBySide);
+}
+
+#[test]
+fn f1_shows_every_shortcut_and_closes_again() {
+    let mut harness = harness(AlinifyApp::new(Settings::default()).unwrap());
+    harness.run_steps(1);
+    harness.key_press(egui::Key::F1);
+    harness.run_steps(2);
+    assert!(harness.query_by_label("Keyboard shortcuts").is_some());
+    for (keys, _) in super::shortcuts::SHORTCUTS {
+        assert!(harness.query_by_label(keys).is_some(), "{keys} not listed");
+    }
+    harness.key_press(egui::Key::F1);
+    harness.run_steps(2);
+    assert!(harness.query_by_label("Keyboard shortcuts").is_none());
+}
+
+#[test]
+fn one_file_opens_as_the_fixed_image_and_the_next_is_the_moving_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (fixed, moving) = write_generated_pair(dir.path(), 96, 6).unwrap();
+    let mut app = AlinifyApp::new(Settings::default()).unwrap();
+    app.open(vec![fixed.clone()]);
+    let mut harness = harness(app);
+    harness.run_steps(2);
+    assert_eq!(harness.state().pending_fixed.as_ref(), Some(&fixed));
+    assert!(
+        harness
+            .query_by_label_contains("Fixed image: fixed.tif")
+            .is_some()
+    );
+    assert!(
+        harness
+            .query_by_label("Open pair: the moving image (fixed: fixed.tif)")
+            .is_some(),
+        "the moving image's chooser opens by itself"
+    );
+    // A second single file (dropped, say) is the moving image.
+    harness.state_mut().open(vec![moving.clone()]);
+    step_until(&mut harness, |app| {
+        app.layers.is_some() || app.error.is_some()
+    });
+    assert_eq!(harness.state().error, None);
+    assert_eq!(harness.state().pending_fixed, None);
+
+    let mut app = AlinifyApp::new(Settings::default()).unwrap();
+    app.open(vec![dir.path().join("missing.png")]);
+    assert!(app.error.as_deref().unwrap().contains("missing.png"));
+    assert_eq!(app.pending_fixed, None);
 }

@@ -337,19 +337,23 @@ impl Viewer {
                 }
             }
         }
+        // Key presses are counted from the frame's events (a tap is one, a held key repeats),
+        // so a slow frame loses none and the pan does not depend on the frame rate.
         let keys = ui.input(|i| {
-            let pan = |k| i.key_down(k) as i32 as f64;
+            let presses = |k| i.num_presses(k) as f64;
             [
-                pan(egui::Key::ArrowRight) - pan(egui::Key::ArrowLeft),
-                pan(egui::Key::ArrowDown) - pan(egui::Key::ArrowUp),
-                i.key_pressed(egui::Key::Plus) as i32 as f64
-                    - i.key_pressed(egui::Key::Minus) as i32 as f64,
-                i.key_pressed(egui::Key::Num1) as i32 as f64,
+                presses(egui::Key::ArrowRight) - presses(egui::Key::ArrowLeft),
+                presses(egui::Key::ArrowDown) - presses(egui::Key::ArrowUp),
+                presses(egui::Key::Plus) - presses(egui::Key::Minus),
+                presses(egui::Key::Num1),
             ]
         });
-        if responses.iter().any(|r| r.hovered() || r.has_focus()) {
-            camera.center[0] += keys[0] * 20.0 * camera.step;
-            camera.center[1] += keys[1] * 20.0 * camera.step;
+        let typing = ui.ctx().egui_wants_keyboard_input();
+        if !typing && responses.iter().any(|r| r.hovered() || r.has_focus()) {
+            // Each press pans an eighth of the view, at any zoom.
+            let view = panes[0].rect.size();
+            camera.center[0] += keys[0] * view.x as f64 / 8.0 * camera.step;
+            camera.center[1] += keys[1] * view.y as f64 / 8.0 * camera.step;
             if keys[2] != 0.0 {
                 let rect = panes[0].rect;
                 camera.zoom_at(rect, rect.center(), 2f64.powf(keys[2]));
