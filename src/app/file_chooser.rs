@@ -13,6 +13,9 @@ use std::path::{Path, PathBuf};
 /// Image files the app reads.
 pub const IMAGES: &[&str] = &["tif", "tiff", "png", "jpg", "jpeg"];
 
+/// The listing's height in points (it scrolls beyond).
+const LISTING_HEIGHT: f32 = 260.0;
+
 /// How many recent folders are kept.
 const RECENT_FOLDERS: usize = 8;
 
@@ -342,7 +345,8 @@ impl Chooser {
             .collapsible(false)
             .pivot(egui::Align2::CENTER_CENTER)
             .default_pos(ctx.content_rect().center())
-            .default_size([620.0, 420.0])
+            .default_width(620.0)
+            .resizable(false)
             .show(ctx, |ui| outcome = self.contents(ui));
         match open {
             true => outcome,
@@ -392,7 +396,7 @@ impl Chooser {
                 ui.set_width(150.0);
                 self.places(ui);
             });
-            ui.separator();
+            ui.add_space(8.0);
             ui.vertical(|ui| {
                 if let Some(chosen) = self.listing(ui) {
                     outcome = chosen;
@@ -505,8 +509,9 @@ impl Chooser {
         }
         let mut clicked = None;
         egui::ScrollArea::vertical()
-            .max_height(260.0)
-            .auto_shrink([false, true])
+            .max_height(LISTING_HEIGHT)
+            .min_scrolled_height(LISTING_HEIGHT)
+            .auto_shrink([false, false])
             .show(ui, |ui| {
                 for entry in &entries {
                     let path = self.dir.join(&entry.name);

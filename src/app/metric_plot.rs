@@ -113,18 +113,45 @@ impl MetricHistory {
         marks
     }
 
-    /// The plot(s), `height` points in all.
+    /// The plot(s), `height` points in all, under a key of the stages' colours.
     pub fn show(&self, ui: &mut egui::Ui, height: f32) {
         let plots = self.plots();
         let height = (height / plots.len().max(1) as f32).max(60.0);
-        let marks = self.boundaries();
+        // Labels closer than this (in iterations) to the last one drawn are left out; their
+        // lines stay.
+        let spacing = self.samples.len() as f64 / 6.0;
+        let mut marks = self.boundaries();
         let first_level = self.samples.first().and_then(|s| s.level);
+        // The first level's label sits at x = 0.
+        let mut last_label = if first_level.is_some() {
+            0.0
+        } else {
+            f64::NEG_INFINITY
+        };
+        for (x, label) in &mut marks {
+            if *x - last_label < spacing {
+                label.clear();
+            } else {
+                last_label = *x;
+            }
+        }
+        ui.horizontal(|ui| {
+            ui.spacing_mut().item_spacing.x = 10.0;
+            let mut seen = Vec::new();
+            for sample in &self.samples {
+                let name = self.series_name(sample.stage);
+                if !seen.contains(&name) {
+                    seen.push(name);
+                    ui.colored_label(series_colour(sample.stage), format!("— {name}"));
+                }
+            }
+            ui.weak("(higher is better)");
+        });
         let link = ui.scope_id().with("metric plots");
         for (i, (measure, series)) in plots.iter().enumerate() {
             let last = i + 1 == plots.len();
             let mut plot = egui_plot::Plot::new(("metric", i))
                 .height(height)
-                .legend(egui_plot::Legend::default().position(egui_plot::Corner::RightBottom))
                 .y_axis_label(*measure)
                 .y_axis_min_width(44.0)
                 .show_axes([last, true])
@@ -137,7 +164,13 @@ impl MetricHistory {
             }
             plot.show(ui, |plot| {
                 for (name, points) in series {
-                    plot.line(egui_plot::Line::new(*name, points.clone()));
+                    let stage = match *name {
+                        "affine" => Stage::Affine,
+                        _ => Stage::Register,
+                    };
+                    plot.line(
+                        egui_plot::Line::new(*name, points.clone()).color(series_colour(stage)),
+                    );
                 }
                 // Level and stage boundaries: a line each, labelled at the top.
                 let top = series
@@ -145,26 +178,42 @@ impl MetricHistory {
                     .flat_map(|(_, p)| p.iter().map(|q| q[1]))
                     .fold(f64::NEG_INFINITY, f64::max);
                 if let Some(level) = first_level.filter(|_| i == 0) {
-                    plot.text(egui_plot::Text::new(
-                        "level",
-                        egui_plot::PlotPoint::new(0.0, top),
-                        format!("L{level}"),
-                    ));
+                    plot.text(
+                        egui_plot::Text::new(
+                            "",
+                            egui_plot::PlotPoint::new(0.0, top),
+                            format!("L{level}"),
+                        )
+                        .anchor(egui::Align2::LEFT_TOP),
+                    );
                 }
                 for (x, label) in &marks {
                     plot.vline(
-                        egui_plot::VLine::new("boundary", *x)
+                        egui_plot::VLine::new("", *x)
                             .color(egui::Color32::from_gray(110))
                             .width(0.5),
                     );
-                    plot.text(egui_plot::Text::new(
-                        "level",
-                        egui_plot::PlotPoint::new(*x, top),
-                        label.clone(),
-                    ));
+                    if !label.is_empty() {
+                        plot.text(
+                            egui_plot::Text::new(
+                                "",
+                                egui_plot::PlotPoint::new(*x, top),
+                                label.clone(),
+                            )
+                            .anchor(egui::Align2::LEFT_TOP),
+                        );
+                    }
                 }
             });
         }
+    }
+}
+
+/// The colour of a stage's series: the affine stage warm, the deformable one cool.
+fn series_colour(stage: Stage) -> egui::Color32 {
+    match stage {
+        Stage::Affine => egui::Color32::from_rgb(230, 120, 60),
+        _ => egui::Color32::from_rgb(80, 160, 230),
     }
 }
 
