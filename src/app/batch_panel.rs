@@ -448,14 +448,16 @@ impl BatchPanel {
         if let Some(run) = &self.run {
             let elapsed = run.started.elapsed().as_secs_f64();
             let rate = ended as f64 / elapsed.max(1e-9) * 60.0;
-            let eta = if ended > 0 {
-                format!(
-                    ", ETA {:.0} s",
-                    elapsed / ended as f64 * (total - ended) as f64
-                )
-            } else {
-                String::new()
-            };
+            // The running pairs' fractions count too, so the ETA shows from the first progress.
+            let running: f64 = self
+                .rows
+                .iter()
+                .filter(|r| r.state == RowState::Running)
+                .filter_map(|r| r.progress.as_ref())
+                .map(|p| p.fraction.clamp(0.0, 1.0) as f64)
+                .sum();
+            let eta = remaining_seconds(elapsed, ended as f64 + running, total)
+                .map_or(String::new(), |s| format!(", ETA {s:.0} s"));
             ui.add(
                 egui::ProgressBar::new(ended as f32 / total.max(1) as f32).text(format!(
                     "{ended}/{total} pairs, {rate:.1} pairs/min{eta}; {} at once x {} threads",
@@ -593,5 +595,24 @@ fn progress_cell(ui: &mut egui::Ui, row: &JobRow) {
         _ => {
             ui.label("");
         }
+    }
+}
+/// Seconds left when `done` of `total` pairs (fractions of running ones included) took
+/// `elapsed` seconds; none before any progress.
+fn remaining_seconds(elapsed: f64, done: f64, total: usize) -> Option<f64> {
+    (done > 1e-3).then(|| elapsed / done * (total as f64 - done).max(0.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::remaining_seconds;
+
+    #[test]
+    fn the_eta_counts_running_pairs_before_the_first_one_ends() {
+        assert_eq!(remaining_seconds(10.0, 0.0, 8), None);
+        // Two pairs half done in 10 s: one pair's worth in 10 s, seven left.
+        let eta = remaining_seconds(10.0, 1.0, 8).unwrap();
+        assert!((eta - 70.0).abs() < 1e-9, "{eta}");
+        assert_eq!(remaining_seconds(10.0, 8.0, 8), Some(0.0));
     }
 }

@@ -157,6 +157,11 @@ impl AlinifyApp {
             }
             ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
                 ui.label(format!("UI {:.1} ms/frame", self.frame_ms));
+                if let (Some(camera), Some(_)) = (&self.viewer.camera, &self.layers) {
+                    ui.separator();
+                    // 100 %: one image pixel per screen point (the `1` key).
+                    ui.label(format!("zoom {}", zoom_percent(camera.step)));
+                }
                 let (warmup, steps) = self.warmup_status();
                 if !warmup.is_empty() {
                     ui.separator();
@@ -167,5 +172,27 @@ impl AlinifyApp {
                 }
             });
         });
+    }
+}
+
+/// A zoom for the status bar: `step` image pixels per screen point as a percentage, with the
+/// precision small zooms need.
+fn zoom_percent(step: f64) -> String {
+    let percent = 100.0 / step.max(1e-9);
+    match percent {
+        p if p >= 10.0 => format!("{p:.0} %"),
+        p if p >= 1.0 => format!("{p:.1} %"),
+        p => format!("{p:.2} %"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_zoom_reads_as_a_percentage_with_enough_digits() {
+        assert_eq!(super::zoom_percent(1.0), "100 %");
+        assert_eq!(super::zoom_percent(0.25), "400 %");
+        assert_eq!(super::zoom_percent(40.0), "2.5 %");
+        assert_eq!(super::zoom_percent(500.0), "0.20 %");
     }
 }

@@ -414,6 +414,9 @@ impl AlinifyApp {
             }
             _ => {}
         }
+        if blended {
+            ui.weak(blend_legend(composite.blend));
+        }
     }
 
     fn layer_list(&mut self, ui: &mut egui::Ui) {
@@ -478,5 +481,16 @@ impl AlinifyApp {
         }) {
             self.add_layers(paths, false);
         }
+    }
+}
+
+/// How to read a blend: the legend under its menu.
+fn blend_legend(blend: Blend) -> &'static str {
+    match blend {
+        Blend::Alpha => "the moving layer over the fixed one at the opacity",
+        Blend::Difference => "black where the layers agree, bright where they differ",
+        Blend::Checkerboard => "squares alternate: fixed, moving; edges continue when aligned",
+        Blend::FalseColor => "red: fixed brighter · cyan: moving brighter · grey: they agree",
+        Blend::Flicker => "fixed and moving take turns every half second",
     }
 }
