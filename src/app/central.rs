@@ -44,6 +44,7 @@ impl AlinifyApp {
                         ui.add_space((ui.available_width() - 220.0).max(0.0) / 2.0);
                         self.sample_buttons(ui);
                     });
+                    self.recent_pairs(ui);
                 });
             }
             return;
@@ -74,6 +75,33 @@ impl AlinifyApp {
             tool.as_mut().map(|t| t as &mut dyn PaneTool),
         );
         self.draw_flags(ui);
+    }
+
+    /// The recent pairs whose files are still there, a click loading one.
+    fn recent_pairs(&mut self, ui: &mut egui::Ui) {
+        let recent: Vec<[std::path::PathBuf; 2]> = self
+            .settings
+            .recent_pairs
+            .iter()
+            .filter(|[f, m]| f.is_file() && m.is_file())
+            .cloned()
+            .collect();
+        if recent.is_empty() {
+            return;
+        }
+        ui.add_space(12.0);
+        ui.weak("recent pairs");
+        for [fixed, moving] in recent {
+            let label = format!(
+                "{}  ·  {}",
+                super::file_name(&fixed),
+                super::file_name(&moving)
+            );
+            let hover = format!("fixed {}\nmoving {}", fixed.display(), moving.display());
+            if ui.button(label).on_hover_text(hover).clicked() {
+                self.load(fixed, moving);
+            }
+        }
     }
 
     /// Text for the cursor's position: coordinates and the layers' values there.

@@ -97,6 +97,17 @@ impl AlinifyApp {
                 match job.drain(|e| keep_progress(e, &mut progress)) {
                     None => Task::Loading(job, progress),
                     Some(Ok(layers)) => {
+                        // The sample and generated pairs live in the session folder, which
+                        // goes with the session: only the person's own files are remembered.
+                        let session = self.out_dir.path();
+                        if !layers.fixed_path.starts_with(session)
+                            && !layers.moving_path.starts_with(session)
+                        {
+                            self.settings.remember_pair([
+                                layers.fixed_path.clone(),
+                                layers.moving_path.clone(),
+                            ]);
+                        }
                         self.layers = Some(layers);
                         self.analysis.outcome = None;
                         self.viewer.camera = None;

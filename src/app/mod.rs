@@ -71,6 +71,20 @@ pub struct Settings {
     pub layout: Layout,
     /// The registration's preset and key settings (the pair's and the batch's).
     pub parameters: Parameters,
+    /// The pairs loaded last, most recent first (`[fixed, moving]`).
+    pub recent_pairs: Vec<[PathBuf; 2]>,
+}
+
+/// How many recent pairs are kept.
+const RECENT_PAIRS: usize = 6;
+
+impl Settings {
+    /// Puts `pair` first among the recent pairs.
+    pub fn remember_pair(&mut self, pair: [PathBuf; 2]) {
+        self.recent_pairs.retain(|p| p != &pair);
+        self.recent_pairs.insert(0, pair);
+        self.recent_pairs.truncate(RECENT_PAIRS);
+    }
 }
 
 /// Which pair of layers the viewer composes.

@@ -655,10 +655,13 @@ fn the_sample_pair_borrows_its_preset_without_changing_the_saved_one() {
     assert_eq!(harness.state().persisted(), Settings::default());
     // The next pair brings it back.
     let (fixed, moving) = write_generated_pair(&dir.path().join("next"), 128, 2).unwrap();
-    harness.state_mut().load(fixed, moving);
+    harness.state_mut().load(fixed.clone(), moving.clone());
     harness.run_steps(1);
     step_until(&mut harness, |app| matches!(app.task, Task::Idle));
-    assert_eq!(harness.state().settings, Settings::default());
+    // Only the person's own pair is remembered, not the sample in the session folder.
+    let mut expected = Settings::default();
+    expected.remember_pair([fixed, moving]);
+    assert_eq!(harness.state().settings, expected);
     assert!(harness.state().own_choice.is_none());
 }
 
@@ -1035,4 +1038,26 @@ fn one_file_opens_as_the_fixed_image_and_the_next_is_the_moving_one() {
     app.open(vec![dir.path().join("missing.png")]);
     assert!(app.error.as_deref().unwrap().contains("missing.png"));
     assert_eq!(app.pending_fixed, None);
+}
+
+#[test]
+fn a_loaded_pair_is_offered_again_among_the_recent_pairs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (fixed, moving) = write_generated_pair(dir.path(), 96, 7).unwrap();
+    let mut settings = Settings::default();
+    // A pair whose files are gone is kept but not offered.
+    settings.remember_pair([dir.path().join("gone-f.tif"), dir.path().join("gone-m.tif")]);
+    settings.remember_pair([fixed.clone(), moving.clone()]);
+    settings.remember_pair([dir.path().join("gone-f.tif"), dir.path().join("gone-m.tif")]);
+    assert_eq!(settings.recent_pairs.len(), 2, "a pair is listed once");
+    let mut harness = harness(AlinifyApp::new(settings).unwrap());
+    harness.run_steps(2);
+    assert!(harness.query_by_label_contains("gone-f.tif").is_none());
+    harness.get_by_label("fixed.tif  ·  moving.tif").click();
+    step_until(&mut harness, |app| {
+        app.layers.is_some() || app.error.is_some()
+    });
+    let app = harness.state();
+    assert_eq!(app.error, None);
+    assert_eq!(app.settings.recent_pairs[0], [fixed, moving]);
 }
