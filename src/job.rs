@@ -219,6 +219,7 @@ impl<T> Reporter<T> {
     /// stage's end is the next one's start and the bar never runs back.
     pub fn within(&self, span: [f32; 2]) -> Self {
         let [lo, hi] = self.span;
+        // Field by field: the derived Clone would ask for `T: Clone`.
         Self {
             sender: self.sender.clone(),
             cancel: self.cancel.clone(),

@@ -163,19 +163,10 @@ impl AlinifyApp {
                 }
             }
             Task::Registering { job, mut progress } => {
-                let (history, cpu_reason) = (&mut self.metric_history, &mut self.cpu_reason);
+                let history = &mut self.metric_history;
                 let finished = job.drain(|event| {
-                    match &event {
-                        Event::Progress(p) => history.push(p),
-                        // The fast mode says why it runs on the CPU (no adapter, a software
-                        // one, a GPU failure).
-                        Event::Log(line)
-                            if line.starts_with("running on the CPU")
-                                || line.starts_with("GPU failed") =>
-                        {
-                            *cpu_reason = Some(line.clone());
-                        }
-                        _ => {}
+                    if let Event::Progress(p) = &event {
+                        history.push(p);
                     }
                     keep_progress(event, &mut progress);
                 });

@@ -136,7 +136,7 @@ pub struct AlinifyApp {
     pub analysis: analysis::Analysis,
     /// The landmark mode's pairs and annotations.
     pub landmarks: landmarks::LandmarkEditor,
-    /// Why the running registration is on the CPU, once known (its log or the warmup).
+    /// Why the running registration is on the CPU when the app chose that (the warmup).
     cpu_reason: Option<String>,
     /// The metric reports of the running (or last) registration, for its plot.
     pub metric_history: metric_plot::MetricHistory,

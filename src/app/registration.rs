@@ -110,12 +110,12 @@ impl AlinifyApp {
                 None => r.backend.clone(),
             },
             cpu_reason: (r.backend == "cpu").then(|| match r.options.mode {
-                // The fast mode's own words: no adapter, a software one, a GPU failure, the
-                // warmup still running, or --backend cpu.
-                Mode::Fast => self
-                    .cpu_reason
-                    .take()
-                    .unwrap_or_else(|| "running on the CPU: the CPU backend was chosen".into()),
+                // The warmup, when the app chose the CPU for it; else the fast mode's own
+                // reason: no adapter, a software one, a GPU failure, or --backend cpu.
+                Mode::Fast => {
+                    let reason = self.cpu_reason.take().or(summary.cpu_reason.clone());
+                    format!("on the CPU: {}", reason.unwrap_or_default())
+                }
                 mode => format!("the {mode} mode runs on the CPU"),
             }),
             options: r.options.clone(),

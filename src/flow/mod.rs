@@ -423,7 +423,7 @@ impl<T> LevelRun<'_, T> {
                 level: Some(level),
                 iteration: Some(index + 1),
                 metric: None,
-                fraction: 0.1 + 0.9 * (done / self.total_work).min(1.0) as f32,
+                fraction: (done / self.total_work).min(1.0) as f32,
             });
         }
         self.work_done += weight;
@@ -433,7 +433,7 @@ impl<T> LevelRun<'_, T> {
             level: Some(level),
             iteration: None,
             metric: Some(metric_end),
-            fraction: 0.1 + 0.9 * (self.work_done / self.total_work).min(1.0) as f32,
+            fraction: (self.work_done / self.total_work).min(1.0) as f32,
         });
         state.reports.push(LevelReport {
             level,

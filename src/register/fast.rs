@@ -22,36 +22,56 @@ pub struct FastOutcome {
     pub backend: &'static str,
     /// The GPU adapter's name, when the GPU ran.
     pub adapter: Option<String>,
+    /// Why the flow ran on the CPU, when it did.
+    pub cpu_reason: Option<String>,
+}
+
+/// The flow solver a run uses, and where it runs.
+pub struct SolverChoice {
+    /// The solver.
+    pub solver: Box<dyn FlowSolver>,
+    /// `cpu` or `gpu`.
+    pub backend: &'static str,
+    /// The GPU adapter's name, on the GPU.
+    pub adapter: Option<String>,
+    /// Why it runs on the CPU, on the CPU.
+    pub cpu_reason: Option<String>,
 }
 
 /// The solver for `backend`: `auto` takes the GPU when one can be opened and otherwise logs why
 /// it runs on the CPU.
-pub fn select_solver<T>(
-    backend: Backend,
-    reporter: &Reporter<T>,
-) -> Result<(Box<dyn FlowSolver>, &'static str, Option<String>)> {
+pub fn select_solver<T>(backend: Backend, reporter: &Reporter<T>) -> Result<SolverChoice> {
     let limit = max_tile_pixels_override()?;
-    let cpu = || -> (Box<dyn FlowSolver>, &'static str, Option<String>) {
+    let cpu = |reason: String| {
         let solver = CpuSolver {
             max_tile_pixels: limit.unwrap_or(usize::MAX),
         };
-        (Box::new(solver), "cpu", None)
+        SolverChoice {
+            solver: Box::new(solver),
+            backend: "cpu",
+            adapter: None,
+            cpu_reason: Some(reason),
+        }
+    };
+    let gpu = |solver, name| SolverChoice {
+        solver,
+        backend: "gpu",
+        adapter: Some(name),
+        cpu_reason: None,
+    };
+    let logged_cpu = |reason: String| {
+        reporter.log(format!("running on the CPU: {reason}"));
+        cpu(reason)
     };
     match backend {
-        Backend::Cpu => Ok(cpu()),
-        Backend::Gpu => gpu_solver(limit).map(|(s, name, _)| (s, "gpu", Some(name))),
+        Backend::Cpu => Ok(cpu("the CPU backend was asked for".into())),
+        Backend::Gpu => gpu_solver(limit).map(|(s, name, _)| gpu(s, name)),
         Backend::Auto => match gpu_solver(limit) {
-            Ok((_, name, true)) => {
-                reporter.log(format!(
-                    "running on the CPU: the only adapter, {name}, is a software renderer (slower than the CPU path); --backend gpu uses it anyway"
-                ));
-                Ok(cpu())
-            }
-            Ok((s, name, false)) => Ok((s, "gpu", Some(name))),
-            Err(reason) => {
-                reporter.log(format!("running on the CPU: {reason}"));
-                Ok(cpu())
-            }
+            Ok((_, name, true)) => Ok(logged_cpu(format!(
+                "the only adapter, {name}, is a software renderer (slower than the CPU path); --backend gpu uses it anyway"
+            ))),
+            Ok((s, name, false)) => Ok(gpu(s, name)),
+            Err(reason) => Ok(logged_cpu(reason.to_string())),
         },
     }
 }
@@ -105,12 +125,17 @@ pub fn register_fast<T>(
         coarsest,
         options.finest_level,
     );
-    let (solver, backend, adapter) = select_solver(options.backend, reporter)?;
+    let SolverChoice {
+        solver,
+        backend,
+        adapter,
+        cpu_reason,
+    } = select_solver(options.backend, reporter)?;
     // The affine stage only needs coarse levels: the flow takes over from there.
     let affine_finest = super::affine_finest_level(fixed.width(), fixed.height())
         .max(levels.start.saturating_sub(1))
         .max(levels.finest);
-    // The affine stage has the first tenth of the bar; the flow reports from there on.
+    // The affine stage has the first tenth of the bar, the flow the rest.
     let affine = super::affine::register_affine(
         fixed,
         moving,
@@ -125,19 +150,18 @@ pub fn register_fast<T>(
         levels,
         &options.flow,
         solver.as_ref(),
-        reporter,
+        &reporter.within([0.1, 1.0]),
     ) {
         Err(Error::Gpu(reason)) if options.backend == Backend::Auto => {
             reporter.log(format!("GPU failed ({reason}); running again on the CPU"));
-            return register_fast(
-                fixed,
-                moving,
-                &RegisterOptions {
-                    backend: Backend::Cpu,
-                    ..options.clone()
-                },
-                reporter,
-            );
+            let again = RegisterOptions {
+                backend: Backend::Cpu,
+                ..options.clone()
+            };
+            return register_fast(fixed, moving, &again, reporter).map(|outcome| FastOutcome {
+                cpu_reason: Some(format!("GPU failed ({reason})")),
+                ..outcome
+            });
         }
         other => other?,
     };
@@ -149,5 +173,6 @@ pub fn register_fast<T>(
         levels: all,
         backend,
         adapter,
+        cpu_reason,
     })
 }

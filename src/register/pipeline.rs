@@ -126,6 +126,8 @@ pub struct RegisterSummary {
     /// The same transform, evaluated (the fast mode's field in memory): callers such as the
     /// viewer and the export use it instead of reading the files back.
     pub mapping: Arc<dyn Transform>,
+    /// Why a fast run's flow was on the CPU, when it was.
+    pub cpu_reason: Option<String>,
 }
 
 /// The fast mode's field, at its pyramid level, beside transform.json.
@@ -274,6 +276,7 @@ pub fn register_files<T>(
     options.flow.validate()?;
     let mut backend = "cpu";
     let mut adapter = None;
+    let mut cpu_reason = None;
     let mut in_memory: Option<Box<dyn Transform>> = None;
     let mut flow_choice = None;
 
@@ -352,12 +355,8 @@ pub fn register_files<T>(
     }
     let landmarks = landmark_pairs(request, reporter)?;
     // The registration itself runs from 10 % to 90 % of the bar (the warp and the writing
-    // follow); in the accurate mode the affine stage has the first fifth of that.
+    // follow).
     let registering = reporter.within([0.1, 0.9]);
-    let (affine_part, bspline_part) = (
-        registering.within([0.0, 0.2]),
-        registering.within([0.2, 1.0]),
-    );
     let (spec, levels_report): (TransformSpec, Vec<LevelReport>) = match options.mode {
         Mode::Affine => {
             let affine_finest = super::affine_finest_level(fw, fh).max(finest);
@@ -398,12 +397,13 @@ pub fn register_files<T>(
             });
             // The affine stage stops where the B-spline stage starts.
             let affine_finest = steps.first().map_or(finest, |s| s.level);
+            // The affine stage has the first fifth of the registration's bar.
             let affine = super::affine::register_affine(
                 &fixed,
                 &moving,
                 options,
                 affine_finest,
-                &affine_part,
+                &registering.within([0.0, 0.2]),
             )?;
             let outcome = super::bspline::register_bspline(
                 &fixed,
@@ -412,7 +412,7 @@ pub fn register_files<T>(
                 &steps,
                 options,
                 &constraints,
-                &bspline_part,
+                &registering.within([0.2, 1.0]),
             )?;
             let mut levels = affine.levels;
             levels.extend(outcome.levels);
@@ -426,6 +426,7 @@ pub fn register_files<T>(
             let outcome = super::fast::register_fast(&fixed, &moving, options, &registering)?;
             backend = outcome.backend;
             adapter = outcome.adapter;
+            cpu_reason = outcome.cpu_reason;
             flow_choice = outcome.flow.search_choice;
             // The field is stored at its own level; transform.json refers to it.
             let flow_path = request.out_dir.join(FLOW_FILE);
@@ -551,6 +552,7 @@ pub fn register_files<T>(
         report,
         transform: spec,
         mapping: transform,
+        cpu_reason,
     })
 }
 
