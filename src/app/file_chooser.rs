@@ -565,6 +565,14 @@ mod tests {
         Chooser::new(request, dir.to_path_buf())
     }
 
+    /// The paths an outcome chose; `otherwise` when it chose none.
+    fn chosen(outcome: Outcome, otherwise: &str) -> Vec<PathBuf> {
+        match outcome {
+            Outcome::Chosen(paths) => paths,
+            _ => panic!("{otherwise}"),
+        }
+    }
+
     #[test]
     fn the_listing_shows_folders_first_and_files_under_the_filter() {
         let dir = tempfile::tempdir().unwrap();
@@ -603,25 +611,25 @@ mod tests {
         assert!(matches!(c.submit(false), Outcome::Open));
         assert_eq!(c.dir, dir.path().join("sub"));
         c.typed = "f.tif".into();
-        match c.submit(false) {
-            Outcome::Chosen(paths) => assert_eq!(paths, [dir.path().join("sub/f.tif")]),
-            _ => panic!("the typed file was not chosen"),
-        }
+        assert_eq!(
+            chosen(c.submit(false), "the typed file was not chosen"),
+            [dir.path().join("sub/f.tif")]
+        );
         c.typed = "missing.tif".into();
         assert!(matches!(c.submit(false), Outcome::Open));
         assert!(c.message.as_deref().unwrap().contains("no such file"));
 
         let mut folder = chooser(dir.path(), Request::folder("t"));
-        match folder.submit(true) {
-            Outcome::Chosen(paths) => assert_eq!(paths, [dir.path().to_path_buf()]),
-            _ => panic!("the folder shown was not chosen"),
-        }
+        assert_eq!(
+            chosen(folder.submit(true), "the folder shown was not chosen"),
+            [dir.path().to_path_buf()]
+        );
         // A new folder to write into, inside an existing one, is a choice too.
         folder.typed = "new-out".into();
-        match folder.submit(false) {
-            Outcome::Chosen(paths) => assert_eq!(paths, [dir.path().join("new-out")]),
-            _ => panic!("the new folder was not chosen"),
-        }
+        assert_eq!(
+            chosen(folder.submit(false), "the new folder was not chosen"),
+            [dir.path().join("new-out")]
+        );
         folder.typed = "sub/f.tif".into();
         assert!(matches!(folder.submit(false), Outcome::Open));
         assert!(folder.message.as_deref().unwrap().contains("not a folder"));

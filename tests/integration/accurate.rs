@@ -123,20 +123,14 @@ fn accurate_results_do_not_depend_on_the_thread_count() {
 fn cancelling_stops_within_one_iteration() {
     let dir = tempfile::tempdir().unwrap();
     let pair = synth(&dir.path().join("pair"), "512x512", 6, "both");
-    let request = RegisterRequest {
-        fixed: pair.join("fixed.tif"),
-        moving: pair.join("moving.tif"),
-        out_dir: dir.path().join("out"),
-        field: None,
-        export_elastix: None,
-        fixed_mask: None,
-        moving_mask: None,
-        landmarks: None,
-        options: RegisterOptions {
+    let request = pair_request(
+        &pair,
+        dir.path().join("out"),
+        RegisterOptions {
             mode: Mode::Accurate,
             ..RegisterOptions::default()
         },
-    };
+    );
     // The observer runs on the worker's thread, so the count after cancelling is exact.
     let cancel = CancelToken::new();
     let state = Arc::new(Mutex::new((None::<usize>, 0usize)));
@@ -248,21 +242,15 @@ fn the_progress_fraction_never_runs_back_in_any_mode() {
     let dir = tempfile::tempdir().unwrap();
     let pair = synth(&dir.path().join("pair"), "160x160", 3, "both");
     for mode in [Mode::Fast, Mode::Accurate, Mode::Affine] {
-        let request = RegisterRequest {
-            fixed: pair.join("fixed.tif"),
-            moving: pair.join("moving.tif"),
-            out_dir: dir.path().join(mode.to_string()),
-            field: None,
-            export_elastix: None,
-            fixed_mask: None,
-            moving_mask: None,
-            landmarks: None,
-            options: RegisterOptions {
+        let request = pair_request(
+            &pair,
+            dir.path().join(mode.to_string()),
+            RegisterOptions {
                 mode,
                 backend: alinify::register::Backend::Cpu,
                 ..RegisterOptions::default()
             },
-        };
+        );
         let fractions = Arc::new(Mutex::new(Vec::new()));
         let seen = fractions.clone();
         let reporter = Reporter::<()>::observed(
@@ -286,5 +274,24 @@ fn the_progress_fraction_never_runs_back_in_any_mode() {
         }
         let last = fractions.last().unwrap().1;
         assert!((0.9..=1.0).contains(&last), "{mode}: ended at {last}");
+    }
+}
+
+/// A request to register the generated pair in `pair` into `out_dir`, with no extra outputs.
+fn pair_request(
+    pair: &std::path::Path,
+    out_dir: std::path::PathBuf,
+    options: RegisterOptions,
+) -> RegisterRequest {
+    RegisterRequest {
+        fixed: pair.join("fixed.tif"),
+        moving: pair.join("moving.tif"),
+        out_dir,
+        field: None,
+        export_elastix: None,
+        fixed_mask: None,
+        moving_mask: None,
+        landmarks: None,
+        options,
     }
 }
