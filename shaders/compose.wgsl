@@ -3,7 +3,9 @@
 // (`compose::MAX_OVERLAYS`).
 //
 // Each layer is one pyramid level, bound as a 2D texture array whose layers are the level's
-// square tiles (row-major), so no texture exceeds the device's limit. The top layer is warped on
+// square tiles (row-major), so no texture exceeds the device's limit. Texels are unsigned
+// integers (8 or 16 bits, gray or RGB); each layer's style turns them into colours: a window,
+// a gamma and, for gray layers, a colour map (twin of `compose::Display::colour`). The top layer is warped on
 // the fly through a coarse displacement grid. Sampling is bilinear between the level's pixel
 // centres with texel loads, so tile borders never show.
 
@@ -28,18 +30,28 @@ struct Params {
     overlay_info: array<vec4<f32>, 6>,
     // show bottom (1/0), unused, unused, unused
     layers: vec4<u32>,
+    // per layer (bottom, top, overlays): how its samples show
+    styles: array<LayerStyle, 8>,
+}
+
+struct LayerStyle {
+    // window low, window high, gamma, colour map (0 gray, 1 inverted, 2 viridis, 3 stain,
+    // 4 an RGB layer)
+    window: vec4<f32>,
+    // the stain's tint (rgb), the value of one sample unit (1/255 or 1/65535)
+    tint: vec4<f32>,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var bottom_tiles: texture_2d_array<f32>;
-@group(0) @binding(2) var top_tiles: texture_2d_array<f32>;
+@group(0) @binding(1) var bottom_tiles: texture_2d_array<u32>;
+@group(0) @binding(2) var top_tiles: texture_2d_array<u32>;
 @group(0) @binding(3) var grid: texture_2d<f32>;
-@group(0) @binding(4) var overlay0_tiles: texture_2d_array<f32>;
-@group(0) @binding(5) var overlay1_tiles: texture_2d_array<f32>;
-@group(0) @binding(6) var overlay2_tiles: texture_2d_array<f32>;
-@group(0) @binding(7) var overlay3_tiles: texture_2d_array<f32>;
-@group(0) @binding(8) var overlay4_tiles: texture_2d_array<f32>;
-@group(0) @binding(9) var overlay5_tiles: texture_2d_array<f32>;
+@group(0) @binding(4) var overlay0_tiles: texture_2d_array<u32>;
+@group(0) @binding(5) var overlay1_tiles: texture_2d_array<u32>;
+@group(0) @binding(6) var overlay2_tiles: texture_2d_array<u32>;
+@group(0) @binding(7) var overlay3_tiles: texture_2d_array<u32>;
+@group(0) @binding(8) var overlay4_tiles: texture_2d_array<u32>;
+@group(0) @binding(9) var overlay5_tiles: texture_2d_array<u32>;
 
 @vertex
 fn vs_main(@builtin(vertex_index) index: u32) -> @builtin(position) vec4<f32> {
@@ -49,26 +61,64 @@ fn vs_main(@builtin(vertex_index) index: u32) -> @builtin(position) vec4<f32> {
     return vec4<f32>(x, y, 0.0, 1.0);
 }
 
-fn texel(tiles: texture_2d_array<f32>, level: vec4<u32>, x: u32, y: u32) -> f32 {
+fn texel(tiles: texture_2d_array<u32>, level: vec4<u32>, unit: f32, x: u32, y: u32) -> vec3<f32> {
     let side = level.w;
     let layer = (y / side) * level.z + x / side;
-    return textureLoad(tiles, vec2<u32>(x % side, y % side), layer, 0).r;
+    return vec3<f32>(textureLoad(tiles, vec2<u32>(x % side, y % side), layer, 0).rgb) * unit;
 }
 
-// (value, 1) inside the layer, (0, 0) outside.
-fn sample_layer(tiles: texture_2d_array<f32>, level: vec4<u32>, scale: f32, p: vec2<f32>) -> vec2<f32> {
+// (value, 1) inside the layer, (0, 0) outside; a gray layer's value is in .x.
+fn sample_layer(tiles: texture_2d_array<u32>, level: vec4<u32>, scale: f32, unit: f32, p: vec2<f32>) -> vec4<f32> {
     let size = vec2<f32>(level.xy);
     let l = (p + 0.5) / scale - 0.5;
     if (l.x < -0.5 || l.y < -0.5 || l.x >= size.x - 0.5 || l.y >= size.y - 0.5) {
-        return vec2<f32>(0.0, 0.0);
+        return vec4<f32>(0.0);
     }
     let c = clamp(l, vec2<f32>(0.0), size - 1.0);
     let c0 = vec2<u32>(floor(c));
     let c1 = min(c0 + 1u, level.xy - 1u);
     let f = c - floor(c);
-    let top = mix(texel(tiles, level, c0.x, c0.y), texel(tiles, level, c1.x, c0.y), f.x);
-    let bottom = mix(texel(tiles, level, c0.x, c1.y), texel(tiles, level, c1.x, c1.y), f.x);
-    return vec2<f32>(mix(top, bottom, f.y), 1.0);
+    let top = mix(texel(tiles, level, unit, c0.x, c0.y), texel(tiles, level, unit, c1.x, c0.y), f.x);
+    let bottom = mix(texel(tiles, level, unit, c0.x, c1.y), texel(tiles, level, unit, c1.x, c1.y), f.x);
+    return vec4<f32>(mix(top, bottom, f.y), 1.0);
+}
+
+// Values placed in the style's window, clamped, through its gamma.
+fn stretch(v: vec3<f32>, s: LayerStyle) -> vec3<f32> {
+    let t = clamp((v - s.window.x) / max(s.window.y - s.window.x, 1e-4), vec3<f32>(0.0), vec3<f32>(1.0));
+    if (s.window.z == 1.0) {
+        return t;
+    }
+    return pow(max(t, vec3<f32>(1e-30)), vec3<f32>(s.window.z));
+}
+
+// The colour of a sampled value under layer `i`'s style.
+fn styled(raw: vec3<f32>, i: u32) -> vec3<f32> {
+    let s = params.styles[i];
+    let code = s.window.w;
+    if (code == 4.0) {
+        return stretch(raw, s);
+    }
+    let t = stretch(vec3<f32>(raw.x), s).x;
+    if (code == 1.0) {
+        return vec3<f32>(1.0 - t);
+    }
+    if (code == 2.0) {
+        return heat_colour(t);
+    }
+    if (code == 3.0) {
+        return s.tint.rgb + t * (1.0 - s.tint.rgb);
+    }
+    return vec3<f32>(t);
+}
+
+// The sample of layer `i` at `p`: (colour, 1) inside, (0, 0) outside.
+fn layer_colour(tiles: texture_2d_array<u32>, level: vec4<u32>, scale: f32, i: u32, p: vec2<f32>) -> vec4<f32> {
+    let v = sample_layer(tiles, level, scale, params.styles[i].tint.w, p);
+    if (v.w == 0.0) {
+        return v;
+    }
+    return vec4<f32>(styled(v.rgb, i), 1.0);
 }
 
 fn grid_at(i: u32, j: u32) -> vec2<f32> {
@@ -95,55 +145,57 @@ fn srgb_to_linear(v: vec3<f32>) -> vec3<f32> {
     return select(high, low, v <= vec3<f32>(0.04045));
 }
 
-fn blend(b: f32, t: vec2<f32>, p: vec2<f32>) -> vec4<f32> {
+fn luminance(c: vec3<f32>) -> f32 {
+    return 0.299 * c.r + 0.587 * c.g + 0.114 * c.b;
+}
+
+fn blend(b: vec3<f32>, t: vec4<f32>, p: vec2<f32>) -> vec4<f32> {
     if (params.layers.x == 0u) {
         // The top layer alone, transparent where it has no data (or is hidden).
-        if (t.y == 0.0 || params.mode.w == 0u) {
+        if (t.w == 0.0 || params.mode.w == 0u) {
             return vec4<f32>(0.0);
         }
-        return vec4<f32>(t.x, t.x, t.x, 1.0);
+        return vec4<f32>(t.rgb, 1.0);
     }
-    if (t.y == 0.0 || params.mode.w == 0u) {
-        return vec4<f32>(b, b, b, 1.0);
+    if (t.w == 0.0 || params.mode.w == 0u) {
+        return vec4<f32>(b, 1.0);
     }
-    let top = t.x;
+    let top = t.rgb;
     switch params.mode.x {
         case 0u: {
-            let v = b + params.output.z * (top - b);
-            return vec4<f32>(v, v, v, 1.0);
+            return vec4<f32>(b + params.output.z * (top - b), 1.0);
         }
         case 1u: {
-            let v = abs(top - b);
-            return vec4<f32>(v, v, v, 1.0);
+            return vec4<f32>(abs(top - b), 1.0);
         }
         case 2u: {
             let square = max(params.output.w, 1.0);
             let cell = floor(p.x / square) + floor(p.y / square);
-            let v = select(top, b, cell - 2.0 * floor(cell / 2.0) < 1.0);
-            return vec4<f32>(v, v, v, 1.0);
+            return vec4<f32>(select(top, b, cell - 2.0 * floor(cell / 2.0) < 1.0), 1.0);
         }
         case 3u: {
-            return vec4<f32>(b, top, top, 1.0);
+            let f = luminance(b);
+            let m = luminance(top);
+            return vec4<f32>(f, m, m, 1.0);
         }
         default: {
-            let v = select(b, top, params.mode.y == 1u);
-            return vec4<f32>(v, v, v, 1.0);
+            return vec4<f32>(select(b, top, params.mode.y == 1u), 1.0);
         }
     }
 }
 
 // Overlay `i` (when there is one) mixed into `colour` with its opacity, sampled at the fixed
 // point `p` or, when it follows the warp, at the moving point `q`.
-fn mix_overlay(colour: vec4<f32>, tiles: texture_2d_array<f32>, i: u32, p: vec2<f32>, q: vec2<f32>) -> vec4<f32> {
+fn mix_overlay(colour: vec4<f32>, tiles: texture_2d_array<u32>, i: u32, p: vec2<f32>, q: vec2<f32>) -> vec4<f32> {
     if (i >= params.mode.z) {
         return colour;
     }
     let info = params.overlay_info[i];
-    let o = sample_layer(tiles, params.overlay_level[i], info.x, select(p, q, info.z == 1.0));
-    if (o.y == 0.0) {
+    let o = sample_layer(tiles, params.overlay_level[i], info.x, params.styles[2u + i].tint.w, select(p, q, info.z == 1.0));
+    if (o.w == 0.0) {
         return colour;
     }
-    var over = vec3<f32>(o.x);
+    var over = styled(o.rgb, 2u + i);
     if (info.w == 1.0) {
         // A heatmap: byte 0 (and the half-texel fringe next to it) is no data.
         let byte = o.x * 255.0;
@@ -174,13 +226,13 @@ fn heat_colour(t: f32) -> vec3<f32> {
 fn fs_main(@builtin(position) position: vec4<f32>) -> @location(0) vec4<f32> {
     let ij = floor(position.xy - params.output.xy);
     let p = params.view.xy + params.view.z * ij;
-    let b = sample_layer(bottom_tiles, params.bottom, params.scales.x, p);
-    if (b.y == 0.0) {
+    let b = layer_colour(bottom_tiles, params.bottom, params.scales.x, 0u, p);
+    if (b.w == 0.0) {
         return vec4<f32>(0.0);
     }
     let q = warp(p);
-    let t = sample_layer(top_tiles, params.top, params.scales.y, q);
-    var colour = blend(b.x, t, p);
+    let t = layer_colour(top_tiles, params.top, params.scales.y, 1u, q);
+    var colour = blend(b.rgb, t, p);
     if (colour.a == 0.0) {
         return colour;
     }

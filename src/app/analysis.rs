@@ -216,11 +216,7 @@ fn heat_bytes(values: impl Iterator<Item = f64>, range: [f64; 2]) -> Vec<u8> {
 
 fn level_pyramid(width: usize, height: usize, pixels: Vec<u8>, cell: usize) -> Pyramid {
     Pyramid::from_level(
-        Level {
-            width,
-            height,
-            pixels,
-        },
+        Level::gray(width, height, pixels),
         cell.trailing_zeros() as usize,
     )
 }
@@ -270,6 +266,7 @@ impl AlinifyApp {
                     opacity: a.opacity,
                     warped: false,
                     heatmap: true,
+                    ..OverlaySettings::default()
                 },
             )
         })

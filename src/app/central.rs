@@ -58,6 +58,7 @@ impl AlinifyApp {
             }
         }
         let scene = self.shared_scene(layers);
+        let composite = self.composite();
         // The landmark mode places points side by side, where each pane shows one image.
         let mut tool =
             (self.landmarks.active && self.settings.layout == Layout::SideBySide).then(|| {
@@ -70,11 +71,14 @@ impl AlinifyApp {
         self.hover = self.viewer.show(
             ui,
             &scene,
-            &self.settings.composite,
+            &composite,
             self.settings.layout,
             tool.as_mut().map(|t| t as &mut dyn PaneTool),
         );
         self.draw_flags(ui);
+        if let (Some(camera), Some(pane)) = (self.viewer.camera, self.viewer.last_panes.first()) {
+            super::scale_bar::draw(ui, pane.rect, camera.step, layers.pixel_size_um);
+        }
     }
 
     /// The recent pairs whose files are still there, a click loading one.
@@ -107,9 +111,16 @@ impl AlinifyApp {
     /// Text for the cursor's position: coordinates and the layers' values there.
     pub(super) fn hover_text(&self) -> Option<String> {
         let (p, layers) = (self.hover?, self.layers.as_ref()?);
+        // Samples as stored (0..255 or 0..65535), three for an RGB layer.
         let value = |pyramid: &Pyramid, q: [f64; 2]| {
-            crate::compose::sample(&pyramid.levels[0], 1.0, q[0].round(), q[1].round())
-                .map_or("-".into(), |v| format!("{:.0}", v * 255.0))
+            let level = &pyramid.levels[0];
+            let unit = level.samples.max_value();
+            crate::compose::sample(level, 1.0, q[0].round(), q[1].round()).map_or("-".into(), |v| {
+                match level.is_rgb() {
+                    true => format!("{:.0}/{:.0}/{:.0}", v[0] * unit, v[1] * unit, v[2] * unit),
+                    false => format!("{:.0}", v[0] * unit),
+                }
+            })
         };
         let q = match (self.view, &layers.warp) {
             (View::After, Some(w)) => w.map(p),

@@ -41,7 +41,7 @@ impl AlinifyApp {
         let request = ExportRequest {
             folder,
             scene: self.shared_scene(layers),
-            composite: self.settings.composite,
+            composite: self.composite(),
             registration,
         };
         let job = JobHandle::spawn_woken("alinify-export", self.waker.clone(), move |r| {

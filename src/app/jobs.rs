@@ -109,6 +109,7 @@ impl AlinifyApp {
                             ]);
                         }
                         self.layers = Some(layers);
+                        self.layer_history = Default::default();
                         self.analysis.outcome = None;
                         self.viewer.camera = None;
                         Task::Idle

@@ -1,9 +1,12 @@
 //! The layers: opening a pair (files, a dropped list, a batch result), loading it and extra
 //! layers in the background, what the compositor draws, and the layers panel.
 
+use super::display_controls::{Look, display_controls};
 use super::file_chooser::{self, IMAGES, Request};
 use super::{AlinifyApp, Task, View, file_name};
-use crate::compose::{Blend, MAX_OVERLAYS, OverlaySettings, Pyramid, SharedScene, WarpGrid};
+use crate::compose::{
+    Blend, Composite, Display, MAX_OVERLAYS, OverlaySettings, Pyramid, SharedScene, WarpGrid,
+};
 use crate::job::{JobHandle, Progress, Reporter, Stage};
 use crate::raster::AnyImage;
 use crate::{Error, Result, io};
@@ -23,6 +26,10 @@ pub struct Layers {
     pub fixed: Arc<Pyramid>,
     /// The moving image's display pyramid.
     pub moving: Arc<Pyramid>,
+    /// How the fixed and the moving image show (window, gamma, colour map).
+    pub looks: [Look; 2],
+    /// Micrometres per fixed-image pixel, from its file's resolution tags (the scale bar).
+    pub pixel_size_um: Option<f64>,
     /// The registration's transform on a grid: the viewer warps the moving layer through it
     /// on the fly (the After view).
     pub warp: Option<Arc<WarpGrid>>,
@@ -38,6 +45,8 @@ pub struct ExtraLayer {
     pub name: String,
     /// Its display pyramid.
     pub pyramid: Arc<Pyramid>,
+    /// How it shows.
+    pub look: Look,
     /// Drawn or not.
     pub visible: bool,
     /// `0..=1`.
@@ -47,6 +56,28 @@ pub struct ExtraLayer {
     pub follows_moving: bool,
     /// The file it came from and its page there (0-based), for the full-resolution export.
     pub source: (PathBuf, usize),
+}
+
+impl PartialEq for ExtraLayer {
+    /// The same layer (the same pyramid, not an equal copy) shown the same way.
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.pyramid, &other.pyramid)
+            && self.name == other.name
+            && self.look.display == other.look.display
+            && self.visible == other.visible
+            && self.opacity == other.opacity
+            && self.follows_moving == other.follows_moving
+            && self.source == other.source
+    }
+}
+
+/// What undo and redo of layer changes restore: the extra layers (added, removed, reordered,
+/// shown, their opacity and look), the pair's looks and whether the moving layer shows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LayerState {
+    extras: Vec<ExtraLayer>,
+    displays: [Display; 2],
+    show_top: bool,
 }
 
 /// What a list of files (command line, or dropped on the window) opens.
@@ -127,17 +158,21 @@ fn pages_as_layers(
         .into_iter()
         .enumerate()
         .skip(skip)
-        .map(|(i, page)| ExtraLayer {
-            name: if count > 1 {
-                format!("{name} page {}", i + 1)
-            } else {
-                name.clone()
-            },
-            pyramid: Arc::new(Pyramid::of(&page)),
-            visible: true,
-            opacity: 0.5,
-            follows_moving,
-            source: (path.to_path_buf(), i),
+        .map(|(i, page)| {
+            let pyramid = Arc::new(Pyramid::of(&page));
+            ExtraLayer {
+                name: if count > 1 {
+                    format!("{name} page {}", i + 1)
+                } else {
+                    name.clone()
+                },
+                look: Look::of(&pyramid),
+                pyramid,
+                visible: true,
+                opacity: 0.5,
+                follows_moving,
+                source: (path.to_path_buf(), i),
+            }
         })
         .collect()
 }
@@ -177,6 +212,8 @@ fn load_pair(
         started.elapsed().as_secs_f64()
     );
     Ok(Layers {
+        pixel_size_um: io::pixel_size_um(&fixed),
+        looks: [Look::of(&fixed_pyramid), Look::of(&moving_pyramid)],
         fixed: Arc::new(fixed_pyramid),
         moving: Arc::new(moving_pyramid),
         fixed_path: fixed,
@@ -199,6 +236,7 @@ pub fn drawn_overlays(extras: &[ExtraLayer]) -> Vec<(Arc<Pyramid>, OverlaySettin
                     opacity: e.opacity,
                     warped: e.follows_moving,
                     heatmap: false,
+                    display: e.look.display,
                 },
             )
         })
@@ -365,10 +403,94 @@ impl AlinifyApp {
         }
     }
 
+    /// The blend settings with the loaded pair's looks: what the viewer and the export use.
+    pub(super) fn composite(&self) -> Composite {
+        Composite {
+            displays: self.layers.as_ref().map_or([Display::default(); 2], |l| {
+                l.looks.clone().map(|k| k.display)
+            }),
+            ..self.settings.composite
+        }
+    }
+
+    /// The layer state undo and redo restore, when a pair is loaded.
+    fn layer_state(&self) -> Option<LayerState> {
+        let layers = self.layers.as_ref()?;
+        Some(LayerState {
+            extras: layers.extras.clone(),
+            displays: layers.looks.clone().map(|k| k.display),
+            show_top: self.settings.composite.show_top,
+        })
+    }
+
+    fn restore_layer_state(&mut self, state: LayerState) {
+        if let Some(layers) = &mut self.layers {
+            layers.extras = state.extras;
+            for (look, display) in layers.looks.iter_mut().zip(state.displays) {
+                look.display = display;
+            }
+            self.settings.composite.show_top = state.show_top;
+        }
+    }
+
+    /// Notes this frame's layer state (a change counts once no button is held) and acts on
+    /// Ctrl+Z, Ctrl+Shift+Z and Ctrl+Y, which the landmark mode takes first when it is on.
+    pub(super) fn layer_undo(&mut self, ctx: &egui::Context) {
+        let Some(state) = self.layer_state() else {
+            return;
+        };
+        let busy = ctx.input(|i| i.pointer.any_down());
+        self.layer_history.observe(&state, busy);
+        if self.landmarks.active || ctx.egui_wants_keyboard_input() {
+            return;
+        }
+        let (redo, undo) = ctx.input_mut(|i| {
+            let shift = egui::Modifiers::COMMAND | egui::Modifiers::SHIFT;
+            let redo = i.consume_key(shift, egui::Key::Z)
+                || i.consume_key(egui::Modifiers::COMMAND, egui::Key::Y);
+            (redo, i.consume_key(egui::Modifiers::COMMAND, egui::Key::Z))
+        });
+        if redo || undo {
+            self.step_layer_history(redo);
+        }
+    }
+
+    /// Undoes the last layer change, or redoes the last undone one.
+    fn step_layer_history(&mut self, redo: bool) {
+        let Some(state) = self.layer_state() else {
+            return;
+        };
+        let restored = if redo {
+            self.layer_history.redo(&state)
+        } else {
+            self.layer_history.undo(&state)
+        };
+        if let Some(restored) = restored {
+            self.restore_layer_state(restored);
+        }
+    }
+
     /// The view and blend controls, then the layer list: the moving layer's eye, then each
     /// extra layer's eye, opacity, frame, order and removal; and Add layer….
     pub(super) fn layers_panel(&mut self, ui: &mut egui::Ui) {
-        ui.heading("Layers");
+        ui.horizontal(|ui| {
+            ui.heading("Layers");
+            let (undo, redo) = (self.layer_history.can_undo(), self.layer_history.can_redo());
+            if ui
+                .add_enabled(undo, egui::Button::new("Undo layer").small())
+                .on_hover_text("the last layer change (Ctrl+Z)")
+                .clicked()
+            {
+                self.step_layer_history(false);
+            }
+            if ui
+                .add_enabled(redo, egui::Button::new("Redo layer").small())
+                .on_hover_text("the last undone layer change (Ctrl+Shift+Z)")
+                .clicked()
+            {
+                self.step_layer_history(true);
+            }
+        });
         ui.horizontal(|ui| {
             ui.selectable_value(&mut self.view, View::Before, "Before");
             let has_warped = self.layers.as_ref().is_some_and(|l| l.warp.is_some());
@@ -427,10 +549,12 @@ impl AlinifyApp {
             "fixed: {} (reference)",
             file_name(&layers.fixed_path)
         ));
+        look_section(ui, "fixed look", &mut layers.looks[0]);
         ui.checkbox(
             &mut self.settings.composite.show_top,
             format!("moving: {}", file_name(&layers.moving_path)),
         );
+        look_section(ui, "moving look", &mut layers.looks[1]);
         let mut action = None;
         let count = layers.extras.len();
         for (i, extra) in layers.extras.iter_mut().enumerate() {
@@ -457,6 +581,7 @@ impl AlinifyApp {
                         action = Some((i, 0));
                     }
                 });
+                look_section(ui, "look", &mut extra.look);
             });
         }
         match action {
@@ -482,6 +607,14 @@ impl AlinifyApp {
             self.add_layers(paths, false);
         }
     }
+}
+
+/// A layer's display controls under a collapsible "Display" header (closed at first).
+fn look_section(ui: &mut egui::Ui, salt: &str, look: &mut Look) {
+    let id = ui.make_persistent_id(salt);
+    egui::CollapsingHeader::new("Display")
+        .id_salt(id)
+        .show(ui, |ui| display_controls(ui, id, look));
 }
 
 /// How to read a blend: the legend under its menu.

@@ -145,15 +145,22 @@ impl MetricHistory {
                     ui.colored_label(series_colour(sample.stage), format!("— {name}"));
                 }
             }
-            ui.weak("(higher is better)");
+            ui.weak("(higher is better)")
+                .on_hover_text("each level measures on its own samples: compare values within a level, not across its mark");
         });
         let link = ui.scope_id().with("metric plots");
         for (i, (measure, series)) in plots.iter().enumerate() {
             let last = i + 1 == plots.len();
             let mut plot = egui_plot::Plot::new(("metric", i))
                 .height(height)
-                .y_axis_label(*measure)
-                .y_axis_min_width(44.0)
+                // Tick labels at least 14 points apart and fully drawn from there: egui_plot's
+                // default fades them until 30 points, which a short plot never reaches.
+                .custom_y_axes(vec![
+                    egui_plot::AxisHints::new_y()
+                        .label(*measure)
+                        .min_thickness(50.0)
+                        .label_spacing(14.0..=15.0),
+                ])
                 .show_axes([last, true])
                 .link_axis(link, [true, false])
                 .allow_drag(false)

@@ -28,8 +28,10 @@ pub mod analysis;
 pub mod batch_panel;
 mod central;
 mod chrome;
+pub mod display_controls;
 mod export;
 pub mod file_chooser;
+pub mod history;
 pub mod jobs;
 pub mod landmarks;
 pub mod layers;
@@ -37,6 +39,7 @@ pub mod metric_plot;
 pub mod parameters;
 pub mod registration;
 pub mod sample;
+mod scale_bar;
 mod shortcuts;
 #[cfg(test)]
 mod tests;
@@ -136,6 +139,8 @@ pub struct AlinifyApp {
     pub analysis: analysis::Analysis,
     /// The landmark mode's pairs and annotations.
     pub landmarks: landmarks::LandmarkEditor,
+    /// Undo and redo of layer changes.
+    pub layer_history: history::History<layers::LayerState>,
     /// Why the running registration is on the CPU when the app chose that (the warmup).
     cpu_reason: Option<String>,
     /// The metric reports of the running (or last) registration, for its plot.
@@ -188,6 +193,7 @@ impl AlinifyApp {
             result: None,
             analysis: analysis::Analysis::default(),
             landmarks: landmarks::LandmarkEditor::default(),
+            layer_history: history::History::default(),
             cpu_reason: None,
             metric_history: metric_plot::MetricHistory::default(),
             error: None,
@@ -238,6 +244,7 @@ impl AlinifyApp {
         self.report_error();
         self.dropped_files(ui);
         self.shortcuts(ui);
+        self.layer_undo(ui.ctx());
         egui::Panel::top("toolbar").show(ui, |ui| self.toolbar(ui));
         if self.show_debug {
             self.debug_panel(ui);

@@ -36,8 +36,14 @@ pub const SHORTCUTS: &[(&str, &str)] = &[
         "landmark mode: place a point, move it, remove its pair",
     ),
     ("Delete", "landmark mode: remove the selected pair"),
-    ("Ctrl+Z", "landmark mode: undo"),
-    ("Ctrl+Shift+Z / Ctrl+Y", "landmark mode: redo"),
+    (
+        "Ctrl+Z",
+        "undo: the last landmark change in the landmark mode, else the last layer change",
+    ),
+    (
+        "Ctrl+Shift+Z / Ctrl+Y",
+        "redo: the last undone landmark or layer change",
+    ),
     (
         "Enter",
         "dismiss an error; in the file chooser, open what is typed",

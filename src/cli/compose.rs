@@ -116,6 +116,7 @@ pub fn run(args: ComposeArgs, ui: &Ui) -> anyhow::Result<()> {
                     opacity: args.overlay_opacity,
                     warped: false,
                     heatmap: false,
+                    ..OverlaySettings::default()
                 };
                 (pyramid, settings)
             })

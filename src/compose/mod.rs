@@ -8,12 +8,14 @@
 //! together. Nothing here knows about a screen: a view is an origin and a step in fixed-image
 //! pixels.
 
+mod display;
 mod export;
 mod pyramid;
 mod warp_grid;
 
+pub use display::{BINS, ColourMap, Display, HAEMATOXYLIN, Histogram, RGB_CODE};
 pub use export::{RenderFn, cpu_renderer, export_composite};
-pub use pyramid::{Level, Pyramid, TILE};
+pub use pyramid::{Level, Pyramid, Samples, TILE};
 pub use warp_grid::WarpGrid;
 
 use rayon::prelude::*;
@@ -78,6 +80,10 @@ pub struct Composite {
     /// Whether the bottom layer is shown. Without it the top layer stands alone inside the
     /// bottom's frame (the side-by-side view's moving pane), transparent where it has no data.
     pub show_bottom: bool,
+    /// How the bottom and the top layer show their samples: the loaded layers' own, so not
+    /// kept with the settings.
+    #[serde(skip)]
+    pub displays: [Display; 2],
 }
 
 impl Default for Composite {
@@ -89,6 +95,7 @@ impl Default for Composite {
             flicker_top: false,
             show_top: true,
             show_bottom: true,
+            displays: [Display::default(); 2],
         }
     }
 }
@@ -107,6 +114,8 @@ pub struct OverlaySettings {
     /// A heatmap: byte 0 is no data (not drawn), bytes 1..=255 run along [`heat_colour`]'s
     /// colour map, instead of a gray layer.
     pub heatmap: bool,
+    /// How its samples show (not used by a heatmap).
+    pub display: Display,
 }
 
 /// The heatmap's colours, dark blue through green to yellow (the stops of
@@ -214,11 +223,19 @@ impl ViewRect {
     }
 }
 
-/// The value (`0..=1`) of `level` at full-resolution coordinates `(x, y)`, bilinear between
-/// the level's pixel centres, or `None` outside the image.
+/// The value (`0..=1`, per channel; a gray level's repeated in all three) of `level` at
+/// full-resolution coordinates `(x, y)`, bilinear between the level's pixel centres, or `None`
+/// outside the image.
 #[inline]
-pub fn sample(level: &Level, scale: f64, x: f64, y: f64) -> Option<f32> {
+pub fn sample(level: &Level, scale: f64, x: f64, y: f64) -> Option<[f32; 3]> {
     LevelRow::at(level, scale, y)?.sample(x)
+}
+
+/// The two level rows [`LevelRow`] interpolates between, in the level's sample type.
+#[derive(Debug, Clone, Copy)]
+enum Rows<'a> {
+    U8(&'a [u8], &'a [u8]),
+    U16(&'a [u16], &'a [u16]),
 }
 
 /// The vertical half of [`sample`] for one full-resolution row `y`: the two level rows around
@@ -226,8 +243,9 @@ pub fn sample(level: &Level, scale: f64, x: f64, y: f64) -> Option<f32> {
 /// only the horizontal half per pixel, with the same result as [`sample`].
 #[derive(Debug, Clone, Copy)]
 pub struct LevelRow<'a> {
-    upper: &'a [u8],
-    lower: &'a [u8],
+    rows: Rows<'a>,
+    width: usize,
+    channels: usize,
     fy: f32,
     /// `1 / scale`: exact, as level scales are powers of two.
     inverse_scale: f64,
@@ -245,6 +263,9 @@ static UNIT_OF_BYTE: [f32; 256] = {
     table
 };
 
+/// `1 / 65535`: a 16-bit sample's value is the sample times this (as in the shader).
+const UNIT_OF_WORD: f32 = 1.0 / 65535.0;
+
 impl<'a> LevelRow<'a> {
     /// The row of `level` (whose pixels are `scale` full-resolution pixels, a power of two) at
     /// `y`, or `None` outside the image.
@@ -260,57 +281,144 @@ impl<'a> LevelRow<'a> {
         // Non-negative after the clamp, so truncation is the floor (and avoids a libm call).
         let y0 = ly as usize;
         let y1 = (y0 + 1).min(level.height - 1);
-        let row = |y: usize| &level.pixels[y * level.width..(y + 1) * level.width];
+        let n = level.width * level.channels;
+        let rows = match &level.samples {
+            Samples::U8(s) => Rows::U8(&s[y0 * n..][..n], &s[y1 * n..][..n]),
+            Samples::U16(s) => Rows::U16(&s[y0 * n..][..n], &s[y1 * n..][..n]),
+        };
         Some(Self {
-            upper: row(y0),
-            lower: row(y1),
+            rows,
+            width: level.width,
+            channels: level.channels,
             fy: (ly - y0 as f64) as f32,
             inverse_scale,
         })
     }
 
     /// The value at full-resolution column `x` of this row, or `None` outside the image.
-    #[inline]
-    pub fn sample(&self, x: f64) -> Option<f32> {
+    #[inline(always)]
+    pub fn sample(&self, x: f64) -> Option<[f32; 3]> {
         let lx = (x + 0.5) * self.inverse_scale - 0.5;
-        let width = self.upper.len();
-        let w = width as f64;
+        let w = self.width as f64;
         if !(-0.5..w - 0.5).contains(&lx) {
             return None;
         }
         let lx = lx.clamp(0.0, w - 1.0);
         let x0 = lx as usize;
-        let x1 = (x0 + 1).min(width - 1);
+        let x1 = (x0 + 1).min(self.width - 1);
         let fx = (lx - x0 as f64) as f32;
-        let p = |row: &[u8], x: usize| UNIT_OF_BYTE[row[x] as usize];
-        let top = p(self.upper, x0) + fx * (p(self.upper, x1) - p(self.upper, x0));
-        let bottom = p(self.lower, x0) + fx * (p(self.lower, x1) - p(self.lower, x0));
-        Some(top + self.fy * (bottom - top))
+        Some(match self.rows {
+            Rows::U8(upper, lower) => {
+                self.bilinear(upper, lower, [x0, x1], fx, |v| UNIT_OF_BYTE[v as usize])
+            }
+            Rows::U16(upper, lower) => {
+                self.bilinear(upper, lower, [x0, x1], fx, |v| v as f32 * UNIT_OF_WORD)
+            }
+        })
+    }
+
+    #[inline(always)]
+    fn bilinear<T: Copy>(
+        &self,
+        upper: &[T],
+        lower: &[T],
+        [x0, x1]: [usize; 2],
+        fx: f32,
+        unit: impl Fn(T) -> f32 + Copy,
+    ) -> [f32; 3] {
+        /// One channel between samples `i0` and `i1` of both rows.
+        #[inline(always)]
+        fn lerp<T: Copy>(
+            [upper, lower]: [&[T]; 2],
+            [i0, i1]: [usize; 2],
+            [fx, fy]: [f32; 2],
+            unit: impl Fn(T) -> f32,
+        ) -> f32 {
+            let (a, b) = (unit(upper[i0]), unit(upper[i1]));
+            let (c, d) = (unit(lower[i0]), unit(lower[i1]));
+            let top = a + fx * (b - a);
+            let bottom = c + fx * (d - c);
+            top + fy * (bottom - top)
+        }
+        let (rows, f) = ([upper, lower], [fx, self.fy]);
+        if self.channels == 3 {
+            let (i0, i1) = (3 * x0, 3 * x1);
+            std::array::from_fn(|k| lerp(rows, [i0 + k, i1 + k], f, unit))
+        } else {
+            [lerp(rows, [x0, x1], f, unit); 3]
+        }
     }
 }
 
-/// The RGBA colour of one output pixel: `bottom` and `top` values (`None` outside their
+/// Luminance of a displayed colour (Rec. 601, as the registration's).
+#[inline]
+fn luminance(c: [f32; 3]) -> f32 {
+    0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2]
+}
+
+/// The RGBA colour of one output pixel: `bottom` and `top` colours (`None` outside their
 /// image) at fixed-image position `p`. Outside the bottom layer the pixel is transparent.
-pub fn blend_pixel(bottom: Option<f32>, top: Option<f32>, p: [f64; 2], c: &Composite) -> [f32; 4] {
+#[inline]
+pub fn blend_pixel(
+    bottom: Option<[f32; 3]>,
+    top: Option<[f32; 3]>,
+    p: [f64; 2],
+    c: &Composite,
+) -> [f32; 4] {
     let Some(b) = bottom else {
         return [0.0; 4];
     };
-    let gray = |v: f32| [v, v, v, 1.0];
+    let opaque = |v: [f32; 3]| [v[0], v[1], v[2], 1.0];
     let top = top.filter(|_| c.show_top);
     if !c.show_bottom {
-        return top.map_or([0.0; 4], gray);
+        return top.map_or([0.0; 4], opaque);
+    }
+    #[inline(always)]
+    fn each(b: [f32; 3], t: [f32; 3], f: impl Fn(f32, f32) -> f32) -> [f32; 4] {
+        [f(b[0], t[0]), f(b[1], t[1]), f(b[2], t[2]), 1.0]
     }
     match (c.blend, top) {
-        (_, None) => gray(b),
-        (Blend::Alpha, Some(t)) => gray(b + c.opacity * (t - b)),
-        (Blend::Difference, Some(t)) => gray((t - b).abs()),
+        (_, None) => opaque(b),
+        (Blend::Alpha, Some(t)) => each(b, t, |b, t| b + c.opacity * (t - b)),
+        (Blend::Difference, Some(t)) => each(b, t, |b, t| (t - b).abs()),
         (Blend::Checkerboard, Some(t)) => {
             let square = c.square.max(1) as f64;
             let cell = (p[0] / square).floor() as i64 + (p[1] / square).floor() as i64;
-            gray(if cell & 1 == 0 { b } else { t })
+            opaque(if cell & 1 == 0 { b } else { t })
         }
-        (Blend::FalseColor, Some(t)) => [b, t, t, 1.0],
-        (Blend::Flicker, Some(t)) => gray(if c.flicker_top { t } else { b }),
+        (Blend::FalseColor, Some(t)) => {
+            let (b, t) = (luminance(b), luminance(t));
+            [b, t, t, 1.0]
+        }
+        (Blend::Flicker, Some(t)) => opaque(if c.flicker_top { t } else { b }),
+    }
+}
+
+/// A layer's [`Display`] with whether its samples are RGB: how the CPU twin colours a sample.
+#[derive(Debug, Clone, Copy)]
+struct Style {
+    display: Display,
+    rgb: bool,
+    identity: bool,
+}
+
+impl Style {
+    fn of(display: Display, pyramid: &Pyramid) -> Self {
+        Self {
+            display,
+            rgb: pyramid.is_rgb(),
+            identity: display.is_identity(),
+        }
+    }
+
+    /// The colour of a sampled value (already gray-repeated or RGB, so the identity is free).
+    #[inline]
+    fn colour(&self, raw: [f32; 3]) -> [f32; 3] {
+        if self.identity {
+            raw
+        } else {
+            self.display.colour(raw, self.rgb)
+        }
     }
 }
 
@@ -360,6 +468,13 @@ pub fn render(
         .map(|(p, &l)| (&p.levels[l], p.scale(l)))
         .collect();
     let ((bl, bs), (tl, ts)) = (layers[0], layers[1]);
+    let bottom_style = Style::of(composite.displays[0], scene.bottom);
+    let top_style = Style::of(composite.displays[1], scene.top);
+    let overlay_styles: Vec<Style> = scene
+        .overlays
+        .iter()
+        .map(|o| Style::of(o.settings.display, o.pyramid))
+        .collect();
     rgba.par_chunks_mut(width * 4)
         .enumerate()
         .for_each(|(j, row)| {
@@ -380,14 +495,21 @@ pub fn render(
                 let p = [view.origin[0] + view.step * i as f64, y];
                 let q = scene.warp.map_or(p, |w| w.map(p));
                 let mut colour = blend_pixel(
-                    bottom_row.and_then(|r| r.sample(p[0])),
-                    sample(tl, ts, q[0], q[1]),
+                    bottom_row
+                        .and_then(|r| r.sample(p[0]))
+                        .map(|raw| bottom_style.colour(raw)),
+                    sample(tl, ts, q[0], q[1]).map(|raw| top_style.colour(raw)),
                     p,
                     composite,
                 );
                 if colour[3] > 0.0 {
-                    let overlays = scene.overlays.iter().zip(&layers[2..]).zip(&overlay_rows);
-                    for ((overlay, (level, scale)), fixed_row) in overlays {
+                    let overlays = scene
+                        .overlays
+                        .iter()
+                        .zip(&layers[2..])
+                        .zip(&overlay_rows)
+                        .zip(&overlay_styles);
+                    for (((overlay, (level, scale)), fixed_row), style) in overlays {
                         let value = if overlay.settings.warped {
                             sample(level, *scale, q[0], q[1])
                         } else {
@@ -395,9 +517,9 @@ pub fn render(
                         };
                         let target = match value {
                             Some(v) if overlay.settings.heatmap => {
-                                heat_position(v).map(heat_colour)
+                                heat_position(v[0]).map(heat_colour)
                             }
-                            Some(v) => Some([v; 3]),
+                            Some(v) => Some(style.colour(v)),
                             None => None,
                         };
                         if let Some(target) = target {
@@ -521,6 +643,7 @@ mod tests {
                     opacity: 0.5,
                     warped: false,
                     heatmap: false,
+                    display: Display::default(),
                 },
             },
             Overlay {
@@ -529,6 +652,7 @@ mod tests {
                     opacity: 0.5,
                     warped: true,
                     heatmap: false,
+                    display: Display::default(),
                 },
             },
         ];
@@ -613,6 +737,7 @@ mod tests {
                         opacity: 0.6,
                         warped,
                         heatmap: false,
+                        display: Display::default(),
                     },
                 }],
             )

@@ -1,6 +1,8 @@
-//! 8-bit luminance pyramids for display, each level cut into square tiles for the GPU.
+//! Display pyramids: each level keeps the image's colour (gray or RGB) and depth (8 bits, or 16
+//! for 16-bit and float images, whose detail a per-layer window brings out), cut into square
+//! tiles for the GPU.
 
-use crate::raster::AnyImage;
+use crate::raster::{AnyImage, Raster, Sample};
 use rayon::prelude::*;
 
 /// Side of a display tile in pixels: within every device's texture limit (WebGPU guarantees
@@ -10,18 +12,105 @@ pub const TILE: usize = 2048;
 /// Longest side of the coarsest level.
 const COARSEST_SIDE: usize = 256;
 
-/// One level: luminance, one byte per pixel, row-major.
+/// A level's samples, interleaved by pixel, row-major: bytes (8-bit images, heatmaps) or
+/// 16-bit words (16-bit and float images, as `round(65535 v)`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Samples {
+    /// One byte per sample; value `v / 255`.
+    U8(Vec<u8>),
+    /// One word per sample; value `v / 65535`.
+    U16(Vec<u16>),
+}
+
+impl Samples {
+    /// How many samples.
+    pub fn len(&self) -> usize {
+        match self {
+            Samples::U8(s) => s.len(),
+            Samples::U16(s) => s.len(),
+        }
+    }
+
+    /// True when there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Bytes per sample.
+    pub fn sample_bytes(&self) -> usize {
+        match self {
+            Samples::U8(_) => 1,
+            Samples::U16(_) => 2,
+        }
+    }
+
+    /// The largest sample value (`255` or `65535`): a value is its sample over this.
+    pub fn max_value(&self) -> f32 {
+        match self {
+            Samples::U8(_) => 255.0,
+            Samples::U16(_) => 65535.0,
+        }
+    }
+}
+
+/// One level of a display pyramid.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Level {
     /// Width in pixels.
     pub width: usize,
     /// Height in pixels.
     pub height: usize,
-    /// `width * height` bytes.
-    pub pixels: Vec<u8>,
+    /// Samples per pixel: 1 (gray) or 3 (RGB).
+    pub channels: usize,
+    /// `width * height * channels` samples.
+    pub samples: Samples,
+}
+
+/// A sample type of a level: widened to `u32` to average.
+trait Word: Copy + Default + Send + Sync {
+    fn widen(self) -> u32;
+    fn narrow(v: u32) -> Self;
+}
+
+impl Word for u8 {
+    #[inline]
+    fn widen(self) -> u32 {
+        self as u32
+    }
+    #[inline]
+    fn narrow(v: u32) -> Self {
+        v as u8
+    }
+}
+
+impl Word for u16 {
+    #[inline]
+    fn widen(self) -> u32 {
+        self as u32
+    }
+    #[inline]
+    fn narrow(v: u32) -> Self {
+        v as u16
+    }
 }
 
 impl Level {
+    /// A gray 8-bit level of `pixels` (`width * height` bytes).
+    pub fn gray(width: usize, height: usize, pixels: Vec<u8>) -> Self {
+        debug_assert_eq!(pixels.len(), width * height);
+        Self {
+            width,
+            height,
+            channels: 1,
+            samples: Samples::U8(pixels),
+        }
+    }
+
+    /// True for an RGB level.
+    pub fn is_rgb(&self) -> bool {
+        self.channels == 3
+    }
+
     /// Tiles across and down.
     pub fn tiles(&self) -> [usize; 2] {
         [self.width.div_ceil(TILE), self.height.div_ceil(TILE)]
@@ -33,36 +122,87 @@ impl Level {
         [x, y, TILE.min(self.width - x), TILE.min(self.height - y)]
     }
 
-    /// Half the size, each pixel the mean of (up to) 2 x 2.
-    fn half(&self) -> Level {
-        let (w, h) = (self.width.div_ceil(2), self.height.div_ceil(2));
-        let mut pixels = vec![0u8; w * h];
-        let row = |y: usize| &self.pixels[y * self.width..][..self.width];
-        pixels.par_chunks_mut(w).enumerate().for_each(|(y, out)| {
-            let (top, bottom) = (row(2 * y), row((2 * y + 1).min(self.height - 1)));
-            // Whole 2 x 2 blocks over slices (no per-pixel index checks), then an odd last
-            // column on its own.
-            let pairs = self.width / 2;
-            for ((o, t), b) in out
-                .iter_mut()
-                .zip(top.chunks_exact(2))
-                .zip(bottom.chunks_exact(2))
-            {
-                let sum = t[0] as u32 + t[1] as u32 + b[0] as u32 + b[1] as u32;
-                *o = ((sum + 2) / 4) as u8;
-            }
-            if pairs < w {
-                let last = self.width - 1;
-                let sum = 2 * (top[last] as u32 + bottom[last] as u32);
-                out[pairs] = ((sum + 2) / 4) as u8;
-            }
-        });
-        Level {
-            width: w,
-            height: h,
-            pixels,
+    /// The samples of pixel `(x, y)` as values in `0..=1` (gray repeated in all three).
+    pub fn value(&self, x: usize, y: usize) -> [f32; 3] {
+        let i = (y * self.width + x) * self.channels;
+        let at = |k: usize| match &self.samples {
+            Samples::U8(s) => s[i + k] as f32 / 255.0,
+            Samples::U16(s) => s[i + k] as f32 / 65535.0,
+        };
+        if self.is_rgb() {
+            [at(0), at(1), at(2)]
+        } else {
+            [at(0); 3]
         }
     }
+
+    /// Half the size, each sample the rounded mean of (up to) 2 x 2.
+    fn half(&self) -> Level {
+        let size = [self.width, self.height];
+        let samples = match &self.samples {
+            Samples::U8(s) => Samples::U8(half_samples(s, size, self.channels)),
+            Samples::U16(s) => Samples::U16(half_samples(s, size, self.channels)),
+        };
+        Level {
+            width: self.width.div_ceil(2),
+            height: self.height.div_ceil(2),
+            channels: self.channels,
+            samples,
+        }
+    }
+}
+
+/// [`Level::half`] of interleaved `samples` with `channels` per pixel.
+fn half_samples<T: Word>(samples: &[T], [width, height]: [usize; 2], channels: usize) -> Vec<T> {
+    let (w, h) = (width.div_ceil(2), height.div_ceil(2));
+    let c = channels;
+    let mut out = vec![T::default(); w * h * c];
+    let row = |y: usize| &samples[y * width * c..][..width * c];
+    out.par_chunks_mut(w * c).enumerate().for_each(|(y, out)| {
+        let (top, bottom) = (row(2 * y), row((2 * y + 1).min(height - 1)));
+        // Whole 2 x 2 blocks over slices (no per-pixel index checks), then an odd last
+        // column on its own.
+        let pairs = width / 2;
+        for ((o, t), b) in out
+            .chunks_exact_mut(c)
+            .zip(top.chunks_exact(2 * c))
+            .zip(bottom.chunks_exact(2 * c))
+        {
+            for k in 0..c {
+                let sum = t[k].widen() + t[c + k].widen() + b[k].widen() + b[c + k].widen();
+                o[k] = T::narrow((sum + 2) / 4);
+            }
+        }
+        if pairs < w {
+            let last = (width - 1) * c;
+            for k in 0..c {
+                let sum = 2 * (top[last + k].widen() + bottom[last + k].widen());
+                out[pairs * c + k] = T::narrow((sum + 2) / 4);
+            }
+        }
+    });
+    out
+}
+
+/// The first level of `raster`: RGB from the first three channels of a colour image, else
+/// the gray channel (alpha ignored), each sample through `convert`.
+fn finest_samples<T: Sample, W: Word>(raster: &Raster<T>, convert: fn(T) -> W) -> (usize, Vec<W>) {
+    let (w, h, c) = (raster.width(), raster.height(), raster.channels());
+    let kept = if c >= 3 { 3 } else { 1 };
+    let mut out = vec![W::default(); w * h * kept];
+    out.par_chunks_mut(w * kept)
+        .enumerate()
+        .for_each(|(y, out)| {
+            for (o, px) in out
+                .chunks_exact_mut(kept)
+                .zip(raster.row(y).chunks_exact(c))
+            {
+                for (o, &v) in o.iter_mut().zip(px) {
+                    *o = convert(v);
+                }
+            }
+        });
+    (kept, out)
 }
 
 /// Levels from full resolution (level 0) down, each half the previous, until the longest side
@@ -77,26 +217,30 @@ pub struct Pyramid {
 }
 
 impl Pyramid {
-    /// The display pyramid of `image`'s luminance.
+    /// The display pyramid of `image`: RGB for a colour image, gray otherwise; 8-bit images
+    /// keep their bytes, 16-bit and float ones become 16-bit words (floats clamped to `0..=1`).
     pub fn of(image: &AnyImage) -> Self {
-        let (w, h) = (image.width(), image.height());
-        let mut pixels = vec![0u8; w * h];
-        pixels.par_chunks_mut(w).enumerate().for_each_init(
-            || vec![0f32; w],
-            |row, (y, out)| {
-                image.luminance_row(y, row);
-                for (o, v) in out.iter_mut().zip(row.iter()) {
-                    // Non-negative after the clamp, so adding a half and truncating rounds
-                    // (and avoids a libm call per pixel).
-                    *o = (v.clamp(0.0, 1.0) * 255.0 + 0.5) as u8;
-                }
-            },
-        );
+        let (width, height) = (image.width(), image.height());
+        let (channels, samples) = match image {
+            AnyImage::U8(r) => {
+                let (c, s) = finest_samples(r, |v: u8| v);
+                (c, Samples::U8(s))
+            }
+            AnyImage::U16(r) => {
+                let (c, s) = finest_samples(r, |v: u16| v);
+                (c, Samples::U16(s))
+            }
+            AnyImage::F32(r) => {
+                let (c, s) = finest_samples(r, <u16 as Sample>::from_unit);
+                (c, Samples::U16(s))
+            }
+        };
         Self::from_level(
             Level {
-                width: w,
-                height: h,
-                pixels,
+                width,
+                height,
+                channels,
+                samples,
             },
             0,
         )
@@ -133,9 +277,17 @@ impl Pyramid {
         [self.levels[0].width * s, self.levels[0].height * s]
     }
 
+    /// True for an RGB pyramid.
+    pub fn is_rgb(&self) -> bool {
+        self.levels[0].is_rgb()
+    }
+
     /// Bytes held by every level.
     pub fn bytes(&self) -> usize {
-        self.levels.iter().map(|l| l.pixels.len()).sum()
+        self.levels
+            .iter()
+            .map(|l| l.samples.len() * l.samples.sample_bytes())
+            .sum()
     }
 }
 
@@ -143,6 +295,13 @@ impl Pyramid {
 mod tests {
     use super::*;
     use crate::raster::GrayF32;
+
+    fn bytes(level: &Level) -> &[u8] {
+        match &level.samples {
+            Samples::U8(s) => s,
+            Samples::U16(_) => panic!("8-bit level expected"),
+        }
+    }
 
     #[test]
     fn levels_halve_down_to_the_coarsest_side_and_tiles_cover_each_level() {
@@ -156,37 +315,61 @@ mod tests {
         let level = &p.levels[0];
         assert_eq!(level.tiles(), [3, 1]);
         assert_eq!(level.tile_rect(2, 0), [4096, 0, 4, 1000]);
-        // A checkerboard of 0 and 255 averages to mid-gray.
-        assert_eq!(p.levels[1].pixels[0], 128);
+        // A float image keeps 16 bits: a checkerboard of 0 and 1 averages to mid-gray.
+        assert_eq!(p.levels[1].samples, Samples::U16(vec![32768; 2050 * 500]));
     }
 
     /// The slice-wise halving against the definition (the rounded mean of up to 2 x 2, edge
-    /// pixels repeated), on odd and even sizes.
+    /// pixels repeated), on odd and even sizes, gray and RGB.
     #[test]
     fn halving_is_the_rounded_mean_of_each_block() {
-        for (width, height) in [(7, 5), (8, 6), (1, 3), (9, 1)] {
-            let level = Level {
-                width,
-                height,
-                pixels: (0..width * height).map(|i| (i * 37 % 251) as u8).collect(),
-            };
-            let half = level.half();
-            for y in 0..half.height {
-                for x in 0..half.width {
-                    let p = |x: usize, y: usize| {
-                        level.pixels[y.min(height - 1) * width + x.min(width - 1)] as u32
-                    };
-                    let sum = p(2 * x, 2 * y)
-                        + p(2 * x + 1, 2 * y)
-                        + p(2 * x, 2 * y + 1)
-                        + p(2 * x + 1, 2 * y + 1);
-                    assert_eq!(
-                        half.pixels[y * half.width + x] as u32,
-                        (sum + 2) / 4,
-                        "{width} x {height} at ({x}, {y})"
-                    );
+        for channels in [1, 3] {
+            for (width, height) in [(7, 5), (8, 6), (1, 3), (9, 1)] {
+                let n = width * height * channels;
+                let level = Level {
+                    width,
+                    height,
+                    channels,
+                    samples: Samples::U8((0..n).map(|i| (i * 37 % 251) as u8).collect()),
+                };
+                let (half, source) = (level.half(), bytes(&level));
+                for y in 0..half.height {
+                    for x in 0..half.width {
+                        for k in 0..channels {
+                            let p = |x: usize, y: usize| {
+                                let i = y.min(height - 1) * width + x.min(width - 1);
+                                source[i * channels + k] as u32
+                            };
+                            let sum = p(2 * x, 2 * y)
+                                + p(2 * x + 1, 2 * y)
+                                + p(2 * x, 2 * y + 1)
+                                + p(2 * x + 1, 2 * y + 1);
+                            assert_eq!(
+                                bytes(&half)[(y * half.width + x) * channels + k] as u32,
+                                (sum + 2) / 4,
+                                "{width} x {height} x {channels} at ({x}, {y}, {k})"
+                            );
+                        }
+                    }
                 }
             }
         }
+    }
+
+    #[test]
+    fn colour_and_depth_survive_into_the_pyramid() {
+        let rgba =
+            Raster::<u8>::from_interleaved(2, 1, 4, vec![10, 20, 30, 255, 40, 50, 60, 0]).unwrap();
+        let p = Pyramid::of(&AnyImage::U8(rgba));
+        assert!(p.is_rgb());
+        assert_eq!(
+            p.levels[0].samples,
+            Samples::U8(vec![10, 20, 30, 40, 50, 60])
+        );
+        let gray16 = Raster::<u16>::from_interleaved(2, 1, 1, vec![1000, 60000]).unwrap();
+        let p = Pyramid::of(&AnyImage::U16(gray16));
+        assert!(!p.is_rgb());
+        assert_eq!(p.levels[0].samples, Samples::U16(vec![1000, 60000]));
+        assert_eq!(p.levels[0].value(1, 0), [60000.0 / 65535.0; 3]);
     }
 }

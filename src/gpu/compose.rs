@@ -4,7 +4,10 @@
 //! viewer's render pass (a paint callback) or into an offscreen texture (export, tests). Its
 //! CPU twin is [`crate::compose::render`].
 
-use crate::compose::{Composite, MAX_OVERLAYS, OverlaySettings, Pyramid, ViewRect, WarpGrid};
+use crate::compose::{
+    Composite, Display, Level, MAX_OVERLAYS, OverlaySettings, Pyramid, RGB_CODE, Samples, ViewRect,
+    WarpGrid,
+};
 use crate::{Error, Result};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -23,6 +26,74 @@ struct Params {
     overlay_level: [[u32; 4]; MAX_OVERLAYS],
     overlay_info: [[f32; 4]; MAX_OVERLAYS],
     layers: [u32; 4],
+    /// Per layer (bottom, top, overlays) two vectors: the window (low, high, gamma, colour
+    /// map) and the tint (rgb, the value of one sample unit).
+    styles: [[f32; 4]; 2 * (2 + MAX_OVERLAYS)],
+}
+
+/// A layer's style in `compose.wgsl`'s form: window and map, then tint and sample unit.
+fn style(display: &Display, pyramid: &Pyramid) -> [[f32; 4]; 2] {
+    let code = if pyramid.is_rgb() {
+        RGB_CODE
+    } else {
+        display.map.code()
+    };
+    let tint = display.map.tint();
+    [
+        [display.low, display.high, display.gamma, code],
+        [
+            tint[0],
+            tint[1],
+            tint[2],
+            1.0 / pyramid.levels[0].samples.max_value(),
+        ],
+    ]
+}
+
+/// The texture format of a level's tiles: unsigned integers of its depth, one channel or four
+/// (RGB levels are widened tile by tile at upload).
+fn texel_format(level: &Level) -> wgpu::TextureFormat {
+    use wgpu::TextureFormat as F;
+    match (&level.samples, level.is_rgb()) {
+        (Samples::U8(_), false) => F::R8Uint,
+        (Samples::U8(_), true) => F::Rgba8Uint,
+        (Samples::U16(_), false) => F::R16Uint,
+        (Samples::U16(_), true) => F::Rgba16Uint,
+    }
+}
+
+/// Tile `[x, y, w, h]` of `level` as the bytes its texture takes, with the bytes per row: the
+/// level's own rows for a gray level, RGB widened to RGBA (alpha at the maximum) otherwise.
+fn tile_bytes(level: &Level, [x, y, w, h]: [usize; 4]) -> (std::borrow::Cow<'_, [u8]>, usize) {
+    use std::borrow::Cow;
+    fn widened<T: Copy + bytemuck::Pod>(
+        s: &[T],
+        width: usize,
+        [x, y, w, h]: [usize; 4],
+        opaque: T,
+    ) -> Vec<u8> {
+        let mut out = Vec::with_capacity(w * h * 4 * std::mem::size_of::<T>());
+        for row in y..y + h {
+            for px in s[(row * width + x) * 3..(row * width + x + w) * 3].chunks_exact(3) {
+                out.extend_from_slice(bytemuck::cast_slice(&[px[0], px[1], px[2], opaque]));
+            }
+        }
+        out
+    }
+    let bytes = level.samples.sample_bytes();
+    if level.is_rgb() {
+        let data = match &level.samples {
+            Samples::U8(s) => widened(s, level.width, [x, y, w, h], u8::MAX),
+            Samples::U16(s) => widened(s, level.width, [x, y, w, h], u16::MAX),
+        };
+        return (Cow::Owned(data), w * 4 * bytes);
+    }
+    let start = y * level.width + x;
+    let data: &[u8] = match &level.samples {
+        Samples::U8(s) => &s[start..],
+        Samples::U16(s) => bytemuck::cast_slice(&s[start..]),
+    };
+    (Cow::Borrowed(data), level.width * bytes)
 }
 
 /// The binding of the first overlay's tiles; the others follow (`compose.wgsl`).
@@ -88,7 +159,9 @@ impl LayerTextures {
                 }
                 let index = texture.uploaded;
                 let (tx, ty) = (index % texture.tiles[0], index / texture.tiles[0]);
-                let [x, y, w, h] = tile_rect(level, texture.side, tx, ty);
+                let rect = tile_rect(level, texture.side, tx, ty);
+                let [_, _, w, h] = rect;
+                let (data, bytes_per_row) = tile_bytes(level, rect);
                 queue.write_texture(
                     wgpu::TexelCopyTextureInfo {
                         texture: &texture.texture,
@@ -100,10 +173,10 @@ impl LayerTextures {
                         },
                         aspect: wgpu::TextureAspect::All,
                     },
-                    &level.pixels[y * level.width + x..],
+                    &data,
                     wgpu::TexelCopyBufferLayout {
                         offset: 0,
-                        bytes_per_row: Some(level.width as u32),
+                        bytes_per_row: Some(bytes_per_row as u32),
                         rows_per_image: None,
                     },
                     wgpu::Extent3d {
@@ -113,7 +186,7 @@ impl LayerTextures {
                     },
                 );
                 texture.uploaded += 1;
-                spent += w * h;
+                spent += w * h * texel_format(level).block_copy_size(None).unwrap_or(1) as usize;
             }
         }
         Ok(spent)
@@ -157,7 +230,7 @@ fn create_level(
         mip_level_count: 1,
         sample_count: 1,
         dimension: wgpu::TextureDimension::D2,
-        format: wgpu::TextureFormat::R8Unorm,
+        format: texel_format(level),
         usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
         view_formats: &[],
     });
@@ -216,18 +289,24 @@ impl Compositor {
             label: Some("compose.wgsl"),
             source: wgpu::ShaderSource::Wgsl(super::COMPOSE_SHADER.into()),
         });
-        let texture = |binding, view_dimension| wgpu::BindGroupLayoutEntry {
+        let texture = |binding, view_dimension, sample_type| wgpu::BindGroupLayoutEntry {
             binding,
             visibility: wgpu::ShaderStages::FRAGMENT,
             ty: wgpu::BindingType::Texture {
-                sample_type: wgpu::TextureSampleType::Float { filterable: false },
+                sample_type,
                 view_dimension,
                 multisampled: false,
             },
             count: None,
         };
-        // A layer's tiles are one 2D array texture.
-        let tiles = |binding| texture(binding, wgpu::TextureViewDimension::D2Array);
+        // A layer's tiles are one 2D array texture of unsigned integers.
+        let tiles = |binding| {
+            texture(
+                binding,
+                wgpu::TextureViewDimension::D2Array,
+                wgpu::TextureSampleType::Uint,
+            )
+        };
         let mut entries = vec![
             wgpu::BindGroupLayoutEntry {
                 binding: 0,
@@ -242,7 +321,11 @@ impl Compositor {
             tiles(1),
             tiles(2),
             // The warp grid.
-            texture(3, wgpu::TextureViewDimension::D2),
+            texture(
+                3,
+                wgpu::TextureViewDimension::D2,
+                wgpu::TextureSampleType::Float { filterable: false },
+            ),
         ];
         entries.extend((0..MAX_OVERLAYS).map(|i| tiles(OVERLAY_BINDING + i as u32)));
         let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
@@ -255,11 +338,7 @@ impl Compositor {
             immediate_size: 0,
         });
         let empty_grid = grid_texture(device, 1, 1).create_view(&Default::default());
-        let empty_level = crate::compose::Level {
-            width: 1,
-            height: 1,
-            pixels: vec![0],
-        };
+        let empty_level = Level::gray(1, 1, vec![0]);
         let empty_tiles = create_level(device, &empty_level, 0, 1)
             .expect("one tile fits every device")
             .view;
@@ -423,6 +502,17 @@ impl Compositor {
                 ]
             }),
             layers: [c.show_bottom as u32, 0, 0, 0],
+            styles: {
+                let mut styles = [[0.0; 4]; 2 * (2 + MAX_OVERLAYS)];
+                let displays = c
+                    .displays
+                    .iter()
+                    .chain(frame.overlays.iter().map(|o| &o.display));
+                for (i, (layer, display)) in self.layers.iter().zip(displays).enumerate() {
+                    styles[2 * i..2 * i + 2].copy_from_slice(&style(display, &layer.pyramid));
+                }
+                styles
+            },
         };
         let uniform = &self.slots[slot].uniform;
         queue.write_buffer(uniform, 0, bytemuck::bytes_of(&params));
@@ -654,21 +744,42 @@ fn upload_grid(device: &wgpu::Device, queue: &wgpu::Queue, grid: &WarpGrid) -> w
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compose::{Blend, Overlay, Scene, render};
+    use crate::compose::{Blend, ColourMap, Overlay, Scene, render};
     use crate::raster::{AnyImage, GrayF32};
     use crate::transform::Affine;
 
+    fn wave(x: usize, y: usize, seed: f32) -> f32 {
+        let (x, y) = (x as f32, y as f32);
+        0.5 + 0.25 * ((x * 0.05 + seed).sin() + (y * 0.031 - seed).cos())
+    }
+
+    /// A gray layer from float samples: a 16-bit display pyramid.
     fn textured(width: usize, height: usize, seed: f32) -> Arc<Pyramid> {
-        let image = GrayF32::from_shape_fn((height, width), |(y, x)| {
-            let (x, y) = (x as f32, y as f32);
-            0.5 + 0.25 * ((x * 0.05 + seed).sin() + (y * 0.031 - seed).cos())
-        });
+        let image = GrayF32::from_shape_fn((height, width), |(y, x)| wave(x, y, seed));
         Arc::new(Pyramid::of(&AnyImage::from_gray_f32(image)))
+    }
+
+    /// An 8-bit layer with `channels` (1 or 3) channels, each its own wave.
+    fn textured8(width: usize, height: usize, channels: usize, seed: f32) -> Arc<Pyramid> {
+        let samples = (0..width * height * channels)
+            .map(|i| {
+                let (p, k) = (i / channels, i % channels);
+                <u8 as crate::raster::Sample>::from_unit(wave(
+                    p % width,
+                    p / width,
+                    seed + k as f32,
+                ))
+            })
+            .collect();
+        let raster = crate::raster::Raster::from_interleaved(width, height, channels, samples);
+        Arc::new(Pyramid::of(&AnyImage::U8(raster.unwrap())))
     }
 
     /// The GPU compositor against its CPU twin, every blend mode, a warped top layer, two and
     /// six overlays (every other one following the warp, the last a heatmap at 1/8 resolution),
-    /// tiled levels (4500 px wide: three tiles), at full resolution and zoomed out.
+    /// tiled levels (4500 px wide: three tiles), at full resolution and zoomed out; RGB and
+    /// gray, 8- and 16-bit layers, shown as loaded and through windows, gammas and every
+    /// colour map.
     #[test]
     fn the_gpu_composite_matches_the_cpu_twin() {
         let context = match super::super::GpuContext::shared() {
@@ -683,21 +794,30 @@ mod tests {
             }
         };
         let heatmap_layer = || {
-            let mut p = Arc::unwrap_or_clone(textured(563, 88, 7.0));
+            let mut p = Arc::unwrap_or_clone(textured8(563, 88, 1, 7.0));
             p.base = 3;
-            p.levels[0].pixels[..300].fill(0);
+            let crate::compose::Samples::U8(bytes) = &mut p.levels[0].samples else {
+                unreachable!("an 8-bit layer")
+            };
+            bytes[..300].fill(0);
             Arc::new(p)
         };
         let layers = [
-            textured(4500, 700, 0.0),
+            textured8(4500, 700, 3, 0.0),
             textured(4400, 650, 1.0),
-            textured(3000, 700, 2.0),
+            textured8(3000, 700, 3, 2.0),
             textured(4500, 500, 3.0),
-            textured(900, 300, 4.0),
+            textured8(900, 300, 1, 4.0),
             textured(2500, 600, 5.0),
-            textured(700, 700, 6.0),
+            textured8(700, 700, 3, 6.0),
             heatmap_layer(),
         ];
+        let styled = |i: usize| Display {
+            low: 0.1 + 0.02 * i as f32,
+            high: 0.85 - 0.03 * i as f32,
+            gamma: [0.6, 1.0, 1.7][i % 3],
+            map: ColourMap::ALL[i % ColourMap::ALL.len()],
+        };
         let affine = Affine::similarity(0.02, 1.01, [7.3, -4.1], [2200.0, 350.0]);
         let warp = Arc::new(WarpGrid::of(&affine, layers[0].size(), 8, 1024));
         let (device, queue) = (&context.device, &context.queue);
@@ -708,6 +828,7 @@ mod tests {
             warped: i % 2 == 1,
             // The last overlay is a heatmap known at 1/8 resolution, with no-data texels.
             heatmap: i == MAX_OVERLAYS - 1,
+            display: styled(i + 2),
         });
         let overlays: Vec<Overlay> = layers[2..]
             .iter()
@@ -730,11 +851,16 @@ mod tests {
                 [500, 80],
             ),
         ];
-        for (blend, show_top, show_bottom) in Blend::ALL
+        let cases = Blend::ALL
             .into_iter()
             .map(|b| (b, true, true))
-            .chain([(Blend::Alpha, false, true), (Blend::Alpha, true, false)])
-        {
+            .chain([(Blend::Alpha, false, true), (Blend::Alpha, true, false)]);
+        for (case, (blend, show_top, show_bottom)) in cases.enumerate() {
+            // Every other case shows the pair as loaded.
+            let displays = match case % 2 {
+                0 => [styled(0), styled(1)],
+                _ => [Display::default(); 2],
+            };
             let composite = Composite {
                 blend,
                 square: 37,
@@ -742,6 +868,7 @@ mod tests {
                 flicker_top: true,
                 show_top,
                 show_bottom,
+                displays,
             };
             for overlay_count in [0, 2, MAX_OVERLAYS] {
                 let scene = Scene {

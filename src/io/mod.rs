@@ -169,6 +169,14 @@ pub fn probe(path: &Path) -> Result<ImageInfo> {
     }
 }
 
+/// Micrometres per pixel from the file's resolution tags (TIFF), when it has them.
+pub fn pixel_size_um(path: &Path) -> Option<f64> {
+    match sniff(path).ok()? {
+        Format::Tiff => tiff::pixel_size_um(path),
+        _ => None,
+    }
+}
+
 /// Loads the first page of an image file.
 pub fn load_image(path: &Path) -> Result<AnyImage> {
     let mut layers = load_pages(path, Some(1))?;

@@ -119,6 +119,40 @@ pub(super) fn probe(path: &Path) -> Result<ImageInfo> {
     page_info(path, &mut d)
 }
 
+/// Micrometres per pixel of the first page, from its resolution tags: `XResolution` with a
+/// `ResolutionUnit` of inch or centimetre, or ImageJ's `unit=micron` (or `um`, `µm`) in the
+/// image description with no unit; `None` without them or when they do not parse.
+pub(super) fn pixel_size_um(path: &Path) -> Option<f64> {
+    let (mut d, _) = open(path).ok()?;
+    let resolution = match d.find_tag(Tag::XResolution).ok()?? {
+        tiff::decoder::ifd::Value::Rational(n, den) if n > 0 && den > 0 => n as f64 / den as f64,
+        other => other.into_f64().ok().filter(|v| *v > 0.0)?,
+    };
+    let unit = d
+        .find_tag_unsigned::<u16>(Tag::ResolutionUnit)
+        .ok()
+        .flatten()
+        .unwrap_or(2);
+    let micrometres_per_unit = match unit {
+        2 => 25_400.0,
+        3 => 10_000.0,
+        _ => {
+            let description = d.get_tag_ascii_string(Tag::ImageDescription).ok()?;
+            let imagej_microns = description.lines().any(|l| {
+                matches!(
+                    l.trim(),
+                    "unit=micron" | "unit=um" | "unit=µm" | "unit=\\u00B5m"
+                )
+            });
+            if !imagej_microns {
+                return None;
+            }
+            1.0
+        }
+    };
+    Some(micrometres_per_unit / resolution)
+}
+
 /// Decodes up to `max_pages` pages (all when `None`).
 pub(super) fn load(path: &Path, max_pages: Option<usize>) -> Result<Vec<AnyImage>> {
     let (mut d, tags) = open(path)?;
@@ -460,6 +494,29 @@ mod tests {
             let data: Vec<u8> = (0..64 * 48).map(|i| (i % 200 + p) as u8).collect();
             enc.write_image::<colortype::Gray8>(64, 48, &data).unwrap();
         }
+    }
+
+    #[test]
+    fn the_pixel_size_comes_from_the_resolution_tags() {
+        use tiff::encoder::Rational;
+        use tiff::tags::ResolutionUnit;
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, unit: Option<ResolutionUnit>| {
+            let path = dir.path().join(name);
+            let mut enc = TiffEncoder::new(File::create(&path).unwrap()).unwrap();
+            let mut image = enc.new_image::<colortype::Gray8>(8, 8).unwrap();
+            if let Some(unit) = unit {
+                image.resolution(unit, Rational { n: 20_000, d: 1 });
+            }
+            image.write_data(&[0u8; 64]).unwrap();
+            path
+        };
+        let cm = write("cm.tif", Some(ResolutionUnit::Centimeter));
+        assert!((pixel_size_um(&cm).unwrap() - 0.5).abs() < 1e-9);
+        let inch = write("inch.tif", Some(ResolutionUnit::Inch));
+        assert!((pixel_size_um(&inch).unwrap() - 1.27).abs() < 1e-9);
+        // The encoder's default: resolution 1 with no unit, which says nothing.
+        assert_eq!(pixel_size_um(&write("none.tif", None)), None);
     }
 
     #[test]

@@ -14,6 +14,7 @@ use std::time::Instant;
 
 mod chrome;
 mod landmarks;
+mod layers;
 
 /// An app in `mode` with a generated `size` pair loaded, in a harness.
 fn loaded<'a>(dir: &Path, size: usize, seed: u64, mode: Mode) -> Harness<'a, AlinifyApp> {
@@ -215,9 +216,10 @@ fn panes_match_the_cpu_twin(harness: &mut Harness<'_, AlinifyApp>) -> Vec<f64> {
         ];
         let cpu = crate::compose::render(scene, &pane.composite, view, size, &scene.levels(&view));
         let (mut differ, mut compared, mut sum) = (0, 0, 0.0);
-        // Inside the pane, one pixel in from its edges and below the caption.
+        // Inside the pane, one pixel in from its edges, below the caption and above the scale
+        // bar.
         let x_range = (rect.min.x * ppp).ceil() as u32 + 1..(rect.max.x * ppp).floor() as u32 - 1;
-        let y_range = ((rect.min.y + 30.0) * ppp).ceil() as u32..(rect.max.y * ppp) as u32 - 1;
+        let y_range = ((rect.min.y + 30.0) * ppp).ceil() as u32..((rect.max.y - 45.0) * ppp) as u32;
         for y in y_range.clone() {
             for x in x_range.clone() {
                 let i = (x as f32 + 0.5 - rect.min.x * ppp).floor() as usize;
