@@ -200,7 +200,10 @@ impl Histogram {
                         counts[k][(v - lo) as usize * BINS / span] += 1;
                     }
                 }
-                [lo as f32 / 65535.0, (hi as f32 + 1.0).min(65535.0) / 65535.0]
+                [
+                    lo as f32 / 65535.0,
+                    (hi as f32 + 1.0).min(65535.0) / 65535.0,
+                ]
             }
         };
         Self { range, counts }
