@@ -5,6 +5,7 @@
 pub mod flags;
 pub mod jacobian;
 pub mod landmarks;
+pub mod network;
 pub mod quality;
 pub mod render;
 

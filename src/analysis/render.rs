@@ -2,6 +2,7 @@
 //! with the title, the units and labelled ticks, written as PNG.
 
 use super::flags::Flag;
+use crate::raster::GrayF32;
 use crate::{Error, Result};
 use ab_glyph::{Font, FontRef, PxScale, ScaleFont, point};
 use std::path::Path;
@@ -295,6 +296,112 @@ fn tick_label(v: f64) -> String {
     } else {
         format!("{v:.2}")
     }
+}
+
+impl Canvas {
+    /// A line from `a` to `b`, `width` pixels wide, blended with `alpha`.
+    fn line(&mut self, a: [f32; 2], b: [f32; 2], width: f32, colour: [u8; 3], alpha: f32) {
+        let r = width / 2.0;
+        let (x0, x1) = (a[0].min(b[0]) - r, a[0].max(b[0]) + r);
+        let (y0, y1) = (a[1].min(b[1]) - r, a[1].max(b[1]) + r);
+        let d = [b[0] - a[0], b[1] - a[1]];
+        let length2 = (d[0] * d[0] + d[1] * d[1]).max(1e-6);
+        for y in y0.floor() as i64..=y1.ceil() as i64 {
+            for x in x0.floor() as i64..=x1.ceil() as i64 {
+                let p = [x as f32 + 0.5 - a[0], y as f32 + 0.5 - a[1]];
+                let t = ((p[0] * d[0] + p[1] * d[1]) / length2).clamp(0.0, 1.0);
+                let q = [p[0] - t * d[0], p[1] - t * d[1]];
+                if q[0] * q[0] + q[1] * q[1] <= r * r {
+                    self.blend(x, y, colour, alpha);
+                }
+            }
+        }
+    }
+
+    /// `image` scaled (nearest) into the square of side `side` at `(x, y)`, stretched between
+    /// its own darkest and brightest values.
+    fn thumbnail(&mut self, image: &GrayF32, [x, y]: [i64; 2], side: usize) {
+        let (h, w) = image.dim();
+        let (lo, hi) = image
+            .iter()
+            .fold((f32::MAX, f32::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+        let span = (hi - lo).max(1e-6);
+        let scale = w.max(h) as f32 / side as f32;
+        let (tw, th) = ((w as f32 / scale) as usize, (h as f32 / scale) as usize);
+        for j in 0..th {
+            for i in 0..tw {
+                let v = image[[
+                    ((j as f32 * scale) as usize).min(h - 1),
+                    ((i as f32 * scale) as usize).min(w - 1),
+                ]];
+                let g = (((v - lo) / span) * 255.0).round() as u8;
+                self.blend(x + i as i64, y + j as i64, [g, g, g], 1.0);
+            }
+        }
+    }
+}
+
+/// The picture of an MI network: each image's thumbnail around a circle in the series
+/// `order`, the kept `edges` as lines whose width grows with the MI, the reference framed in
+/// orange, the names under the thumbnails.
+pub fn network_picture(
+    names: &[String],
+    thumbnails: &[GrayF32],
+    edges: &[crate::analysis::network::Edge],
+    order: &[usize],
+    reference: usize,
+) -> Canvas {
+    let n = names.len().max(1);
+    let size = 1000usize;
+    let centre = size as f32 / 2.0;
+    let radius = size as f32 * 0.36;
+    let side = ((std::f32::consts::TAU * radius / n as f32) * 0.6).clamp(24.0, 110.0) as usize;
+    let mut canvas = Canvas::new(size, size, [255, 255, 255, 255]);
+    let mut at = vec![[centre, centre]; n];
+    for (k, &i) in order.iter().enumerate() {
+        let angle = std::f32::consts::TAU * k as f32 / n as f32 - std::f32::consts::FRAC_PI_2;
+        at[i] = [centre + radius * angle.cos(), centre + radius * angle.sin()];
+    }
+    let strongest = edges.iter().map(|e| e.mi).fold(1e-9, f64::max);
+    for e in edges {
+        let width = 1.0 + 9.0 * (e.mi / strongest) as f32;
+        canvas.line(at[e.a], at[e.b], width, [40, 110, 200], 0.8);
+    }
+    let font = FontRef::try_from_slice(epaint_default_fonts::HACK_REGULAR)
+        .expect("the bundled font parses");
+    for (i, name) in names.iter().enumerate() {
+        let half = side as f32 / 2.0;
+        let corner = [(at[i][0] - half) as i64, (at[i][1] - half) as i64];
+        canvas.thumbnail(&thumbnails[i], corner, side);
+        let frame = if i == reference {
+            ([230, 120, 30], 4)
+        } else {
+            ([60, 60, 60], 1)
+        };
+        let s = side as i64;
+        canvas.rect_outline(
+            [corner[0], corner[1], corner[0] + s, corner[1] + s],
+            frame.0,
+            frame.1,
+        );
+        // Long names keep their end, where series number and stain usually are.
+        let chars: Vec<char> = name.chars().collect();
+        let label: String = match chars.len() {
+            n if n > 18 => std::iter::once('…')
+                .chain(chars[n - 17..].iter().copied())
+                .collect(),
+            _ => name.clone(),
+        };
+        canvas.text(
+            &font,
+            12.0,
+            corner[0] as f32,
+            (corner[1] + s + 2) as f32,
+            &label,
+            [20, 20, 20],
+        );
+    }
+    canvas
 }
 
 #[cfg(test)]

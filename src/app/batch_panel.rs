@@ -34,6 +34,8 @@ pub enum BatchSource {
     },
     /// Each image of a folder against its predecessor, composed back to the first.
     Chain(PathBuf),
+    /// A chain in a given order (the MI network's series order).
+    Series(Vec<PathBuf>),
 }
 
 impl BatchSource {
@@ -44,6 +46,7 @@ impl BatchSource {
                 manifest::against_reference(fixed, moving_dir)
             }
             BatchSource::Chain(dir) => manifest::chain(dir),
+            BatchSource::Series(images) => manifest::chain_of(images.clone()),
         }
     }
 
@@ -56,6 +59,9 @@ impl BatchSource {
                 moving_dir.display()
             ),
             BatchSource::Chain(dir) => format!("chain of {}", dir.display()),
+            BatchSource::Series(images) => {
+                format!("chain of {} images in the MI network's order", images.len())
+            }
         }
     }
 }
@@ -143,6 +149,8 @@ pub struct BatchPanel {
     listed: Option<BatchSource>,
     /// A reference image chosen whose folder of moving images is still to be chosen.
     pending_reference: Option<PathBuf>,
+    /// The MI network of a folder: reference and order for the batch.
+    pub network: super::network_view::NetworkView,
 }
 
 impl BatchPanel {
@@ -185,7 +193,7 @@ impl BatchPanel {
         };
         let control = Arc::new(BatchControl::new(CancelToken::new()));
         let (sender, events) = crossbeam_channel::unbounded();
-        let is_chain = matches!(source, BatchSource::Chain(_));
+        let is_chain = matches!(source, BatchSource::Chain(_) | BatchSource::Series(_));
         let worker_control = control.clone();
         let sink_waker = waker.clone();
         let handle = JobHandle::spawn_woken("alinify-batch", waker, move |_reporter| {
@@ -325,7 +333,10 @@ impl BatchPanel {
             // Listed pairs show the mode they would run in; a running batch keeps its own.
             self.batch_mode = Some(*mode);
         }
-        self.inputs(ui, parameters, mode, waker);
+        self.inputs(ui, parameters, mode, waker.clone());
+        if let Some(source) = self.network.show(ui, self.run.is_none(), waker) {
+            self.source = Some(source);
+        }
         ui.separator();
         self.overall(ui);
         self.table(ui)

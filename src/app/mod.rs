@@ -36,6 +36,7 @@ pub mod jobs;
 pub mod landmarks;
 pub mod layers;
 pub mod metric_plot;
+pub mod network_view;
 pub mod parameters;
 pub mod registration;
 pub mod sample;

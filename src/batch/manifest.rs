@@ -126,6 +126,11 @@ pub fn chain(dir: &Path) -> Result<Vec<BatchJob>> {
             dir.display()
         )));
     }
+    chain_of(images)
+}
+
+/// Each of `images` against the one before it, in the order given.
+pub fn chain_of(images: Vec<PathBuf>) -> Result<Vec<BatchJob>> {
     let mut jobs: Vec<BatchJob> = images
         .windows(2)
         .enumerate()
@@ -142,7 +147,8 @@ pub fn chain(dir: &Path) -> Result<Vec<BatchJob>> {
     Ok(jobs)
 }
 
-fn list_images(dir: &Path) -> Result<Vec<PathBuf>> {
+/// The images in `dir` (.tif, .png, .jpg), sorted by name; an error when there are none.
+pub fn list_images(dir: &Path) -> Result<Vec<PathBuf>> {
     let entries = std::fs::read_dir(dir).map_err(|e| Error::read(dir, e))?;
     let mut images: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -164,8 +170,9 @@ fn list_images(dir: &Path) -> Result<Vec<PathBuf>> {
 }
 
 /// Names a batch folder uses for itself, which no job may take.
-pub const RESERVED_NAMES: [&str; 5] = [
+pub const RESERVED_NAMES: [&str; 6] = [
     super::journal::FILE,
+    "network",
     super::report::REPORT_FILES[0],
     super::report::REPORT_FILES[1],
     super::report::REPORT_FILES[2],

@@ -4,6 +4,7 @@
 
 pub mod journal;
 pub mod manifest;
+pub mod network;
 pub mod report;
 pub mod schedule;
 

@@ -27,6 +27,10 @@ pub enum AnalyzeCommand {
     /// Target registration error of a transform on landmark pairs (ANHIR's rTRE and
     /// robustness): DIR/tre.csv, DIR/tre.json.
     Landmarks(super::points::LandmarksArgs),
+    /// The mutual-information network of many images (ARACNe-AP's adaptive partitioning and
+    /// DPI): the reference (graph centre) and the order of a series: DIR/mi.csv,
+    /// DIR/network.json, DIR/network.png.
+    Network(super::network::NetworkArgs),
 }
 
 /// `analyze quality`.
@@ -106,6 +110,7 @@ pub fn run(command: AnalyzeCommand, ui: &Ui) -> anyhow::Result<()> {
         AnalyzeCommand::Quality(args) => quality(args, ui),
         AnalyzeCommand::Jacobian(args) => jacobian(args, ui),
         AnalyzeCommand::Landmarks(args) => super::points::analyze_landmarks(args, ui),
+        AnalyzeCommand::Network(args) => super::network::run(args, ui),
     }
 }
 

@@ -15,7 +15,8 @@ use std::time::Duration;
 pub struct BatchArgs {
     /// CSV with columns fixed,moving[,name][,mode][,preset]; paths relative to the manifest.
     manifest: Option<PathBuf>,
-    /// Register every image of --moving-dir against this one.
+    /// Register every image of --moving-dir against this one; `auto`: against the reference
+    /// of their MI network (its graph centre; the network goes to OUT/network/).
     #[arg(long, requires = "moving_dir")]
     fixed: Option<PathBuf>,
     /// Folder of images to register against --fixed.
@@ -25,6 +26,10 @@ pub struct BatchArgs {
     /// the transforms back to the first image (<job>/to_first.json).
     #[arg(long)]
     chain: Option<PathBuf>,
+    /// The order of --chain: `name` (sorted file names) or `auto` (the series order recovered
+    /// from the images' MI network, which goes to OUT/network/).
+    #[arg(long, default_value = "name", value_parser = ["name", "auto"], requires = "chain")]
+    order: String,
     /// Batch folder: one sub-folder per pair, journal.jsonl, summary.csv/json, report.html.
     #[arg(long)]
     out: PathBuf,
@@ -44,6 +49,19 @@ pub struct BatchArgs {
     /// Instead of registering, merge the reports of these shard folders into --out.
     #[arg(long, num_args = 1.., conflicts_with_all = ["manifest", "fixed", "chain", "resume", "shard"])]
     merge: Vec<PathBuf>,
+}
+
+/// The MI network of a folder's images (default options), written to `<out>/network/`.
+fn network_of_folder(
+    dir: &std::path::Path,
+    out: &std::path::Path,
+    ui: &Ui,
+) -> anyhow::Result<(alinify::batch::network::Network, Vec<PathBuf>)> {
+    let images = manifest::list_images(dir)?;
+    let options = alinify::batch::network::NetworkOptions::default();
+    let network = super::network::compute(images.clone(), options, ui)?;
+    super::network::write_beside_batch(&network, &options, out, ui)?;
+    Ok((network, images))
 }
 
 pub fn run(args: BatchArgs, threads: Option<usize>, ui: &Ui) -> anyhow::Result<()> {
@@ -67,9 +85,29 @@ pub fn run(args: BatchArgs, threads: Option<usize>, ui: &Ui) -> anyhow::Result<(
         }
         return Ok(());
     }
+    let auto = |p: &PathBuf| p.as_os_str() == "auto" && !p.exists();
     let (jobs, is_chain) = match (&args.manifest, &args.fixed, &args.moving_dir, &args.chain) {
         (Some(m), None, None, None) => (manifest::read_manifest(m)?, false),
+        (None, Some(f), Some(d), None) if auto(f) => {
+            let (network, images) = network_of_folder(d, &args.out, ui)?;
+            let reference = images[network.reference].clone();
+            ui.say(format!(
+                "reference (the MI network's centre): {}",
+                reference.display()
+            ));
+            (manifest::against_reference(&reference, d)?, false)
+        }
         (None, Some(f), Some(d), None) => (manifest::against_reference(f, d)?, false),
+        (None, None, None, Some(c)) if args.order == "auto" => {
+            let (network, images) = network_of_folder(c, &args.out, ui)?;
+            let ordered = network
+                .order
+                .order
+                .iter()
+                .map(|&i| images[i].clone())
+                .collect();
+            (manifest::chain_of(ordered)?, true)
+        }
         (None, None, None, Some(c)) => (manifest::chain(c)?, true),
         _ => anyhow::bail!(alinify::Error::InvalidArgument(
             "give one of: MANIFEST.csv, --fixed F --moving-dir D, --chain DIR (or --merge DIR...)"

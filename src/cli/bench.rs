@@ -12,16 +12,21 @@ use std::time::Instant;
 
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
-    /// What to measure: pyramid or warp.
-    #[arg(value_parser = ["pyramid", "warp"])]
+    /// What to measure: pyramid, warp, or network (the all-pairs MI of --count slices of a
+    /// smooth volume, --size a side; default 32 of 256²).
+    #[arg(value_parser = ["pyramid", "warp", "network"])]
     what: String,
+    /// Images in the network benchmark.
+    #[arg(long, default_value_t = 32)]
+    count: usize,
     /// Image side in pixels (the image is square, 8-bit gray).
     #[arg(long, default_value_t = 17320)]
     size: usize,
     /// Timed repetitions (the best is reported, with all of them).
     #[arg(long, default_value_t = 3)]
     repeat: usize,
-    /// For `warp`: stream the result into this TIFF instead of memory.
+    /// For `warp`: stream the result into this TIFF instead of memory. For `network`: also
+    /// save the slices into this folder (PNG, named so that their order is shuffled).
     #[arg(long)]
     write: Option<PathBuf>,
 }
@@ -39,7 +44,60 @@ fn test_image(side: usize) -> AnyImage {
     AnyImage::U8(Raster::from_interleaved(side, side, 1, data).expect("sizes match"))
 }
 
+/// `bench network`: the all-pairs adaptive MI of `count` volume slices, best of `repeat`.
+fn network(args: &BenchArgs, ui: &Ui) -> anyhow::Result<()> {
+    use alinify::analysis::network::{Estimator, Variable, mi_matrix};
+    let side = if args.size == 17320 {
+        256
+    } else {
+        args.size.clamp(16, 4096)
+    };
+    let slices = alinify::synth::volume_slices(side, args.count.max(3), 1);
+    if let Some(dir) = &args.write {
+        alinify::io::ensure_output_dir(dir)?;
+        for (z, slice) in slices.iter().enumerate() {
+            // A name from a hash of the position: file-name order is not the series order.
+            let name = format!(
+                "s{:04x}-z{z:02}.png",
+                alinify::rng::hash64(z as u64) & 0xFFFF
+            );
+            let image = AnyImage::from_gray_units(slice, alinify::raster::SampleDepth::U8);
+            alinify::io::save_image(&dir.join(name), &image)?;
+        }
+    }
+    let variables: Vec<Variable> = slices
+        .iter()
+        .enumerate()
+        .map(|(k, s)| Variable::new(s.iter().copied().collect(), k as u64))
+        .collect();
+    let pairs = variables.len() * (variables.len() - 1) / 2;
+    let mut times = Vec::new();
+    for _ in 0..args.repeat.max(1) {
+        let t = Instant::now();
+        std::hint::black_box(mi_matrix(&variables, Estimator::Adaptive));
+        times.push(t.elapsed().as_secs_f64());
+    }
+    let best = times.iter().cloned().fold(f64::INFINITY, f64::min);
+    super::print_json(&serde_json::json!({
+        "bench": "network",
+        "images": variables.len(),
+        "size": [side, side],
+        "pairs": pairs,
+        "threads": rayon::current_num_threads(),
+        "seconds_best": best,
+        "seconds_all": times,
+    }))?;
+    ui.say(format!(
+        "network: {} images of {side}², {pairs} pairs: best {best:.3} s",
+        variables.len()
+    ));
+    Ok(())
+}
+
 pub fn run(args: BenchArgs, ui: &Ui) -> anyhow::Result<()> {
+    if args.what == "network" {
+        return network(&args, ui);
+    }
     let side = args.size.max(64);
     // The image and its pyramid or warped copy, before anything is allocated.
     alinify::io::check_dimensions(

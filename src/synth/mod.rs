@@ -8,8 +8,10 @@
 //! 1e-9 px, so `moving(p + gt(p)) = fixed(p)` up to the noise and intensity change.
 
 mod texture;
+mod volume;
 
 pub use texture::Texture;
+pub use volume::volume_slices;
 
 use crate::job::CancelToken;
 use crate::raster::{AnyImage, GrayF32, ROWS_PER_TASK, SampleDepth};

@@ -10,6 +10,7 @@ mod fast;
 mod formats;
 mod fuzz_regressions;
 mod gpu;
+mod network;
 mod periodic;
 mod points;
 mod reliability;

@@ -15,6 +15,7 @@ use std::time::Instant;
 mod chrome;
 mod landmarks;
 mod layers;
+mod network;
 
 /// An app in `mode` with a generated `size` pair loaded, in a harness.
 fn loaded<'a>(dir: &Path, size: usize, seed: u64, mode: Mode) -> Harness<'a, AlinifyApp> {
