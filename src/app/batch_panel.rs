@@ -190,6 +190,12 @@ impl BatchPanel {
             options,
             plan,
             resume: self.resume,
+            choice: match &source {
+                BatchSource::Series(_) => {
+                    Some("pairs chained in the order recovered from the images' MI network".into())
+                }
+                _ => None,
+            },
         };
         let control = Arc::new(BatchControl::new(CancelToken::new()));
         let (sender, events) = crossbeam_channel::unbounded();

@@ -154,6 +154,8 @@ pub struct BatchOptions {
     pub plan: Plan,
     /// Skip jobs the journal records as finished.
     pub resume: bool,
+    /// How the pairs were chosen, for the reports (the MI network's reference or order).
+    pub choice: Option<String>,
 }
 
 /// What the runner tells its watcher.
@@ -343,7 +345,12 @@ pub fn run_batch(
         plan: options.plan,
         seconds: started.elapsed().as_secs_f64(),
     };
-    report::write_reports(&options.out_dir, &summary.records, Path::new(""))?;
+    report::write_reports(
+        &options.out_dir,
+        &summary.records,
+        Path::new(""),
+        options.choice.as_deref(),
+    )?;
     Ok(summary)
 }
 
@@ -629,6 +636,7 @@ mod tests {
                 threads: 1,
             },
             resume: false,
+            choice: None,
         }
     }
 

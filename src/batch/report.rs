@@ -28,12 +28,21 @@ pub struct SummaryFile {
     pub failed: usize,
     /// Every job, by index.
     pub jobs: Vec<ReportRow>,
+    /// How the pairs were chosen when the batch chose them (the MI network's reference or
+    /// order), else absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub choice: Option<String>,
 }
 
 const FORMAT: &str = "alinify-batch-summary";
 
 /// Writes the three reports for `records` (job folders `base/<name>`, relative to `out_dir`).
-pub fn write_reports(out_dir: &Path, records: &[JobRecord], base: &Path) -> Result<()> {
+pub fn write_reports(
+    out_dir: &Path,
+    records: &[JobRecord],
+    base: &Path,
+    choice: Option<&str>,
+) -> Result<()> {
     let rows: Vec<ReportRow> = records
         .iter()
         .map(|r| ReportRow {
@@ -41,10 +50,10 @@ pub fn write_reports(out_dir: &Path, records: &[JobRecord], base: &Path) -> Resu
             folder: base.join(&r.name),
         })
         .collect();
-    write_rows(out_dir, &rows)
+    write_rows(out_dir, &rows, choice)
 }
 
-fn write_rows(out_dir: &Path, rows: &[ReportRow]) -> Result<()> {
+fn write_rows(out_dir: &Path, rows: &[ReportRow], choice: Option<&str>) -> Result<()> {
     let done = rows
         .iter()
         .filter(|r| r.record.status == JobStatus::Done)
@@ -54,6 +63,7 @@ fn write_rows(out_dir: &Path, rows: &[ReportRow]) -> Result<()> {
         done,
         failed: rows.len() - done,
         jobs: rows.to_vec(),
+        choice: choice.map(str::to_string),
     };
     let json = out_dir.join("summary.json");
     write_atomic(&json, |w| {
@@ -155,9 +165,12 @@ fn render_html(summary: &SummaryFile) -> String {
          .failed{background:#fee}.flag{color:#a60}.error{color:#b00}img{display:block}</style>\n\
          </head><body>\n",
     );
+    let choice = summary.choice.as_ref().map_or(String::new(), |c| {
+        format!("<p>{}</p>\n", c.replace('&', "&amp;").replace('<', "&lt;"))
+    });
     html += &format!(
         "<h1>Alinify batch report</h1>\n<p>{} pairs: {} done, {} failed or cancelled.</p>\n\
-         <table><tr><th>#</th><th>pair</th><th>status</th><th>mode</th><th>time</th>\
+         {choice}<table><tr><th>#</th><th>pair</th><th>status</th><th>mode</th><th>time</th>\
          <th>NCC before &rarr; after</th><th>before (fixed | moving)</th>\
          <th>after (fixed | warped)</th><th>QC: local correlation, flagged regions</th></tr>\n",
         summary.jobs.len(),
@@ -264,7 +277,7 @@ pub fn merge(shard_dirs: &[PathBuf], out_dir: &Path) -> Result<SummaryFile> {
             pair[0].record.name
         )));
     }
-    write_rows(out_dir, &rows)?;
+    write_rows(out_dir, &rows, None)?;
     let done = rows
         .iter()
         .filter(|r| r.record.status == JobStatus::Done)
@@ -274,6 +287,7 @@ pub fn merge(shard_dirs: &[PathBuf], out_dir: &Path) -> Result<SummaryFile> {
         done,
         failed: rows.len() - done,
         jobs: rows,
+        choice: None,
     })
 }
 

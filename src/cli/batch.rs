@@ -86,26 +86,36 @@ pub fn run(args: BatchArgs, threads: Option<usize>, ui: &Ui) -> anyhow::Result<(
         return Ok(());
     }
     let auto = |p: &PathBuf| p.as_os_str() == "auto" && !p.exists();
+    let mut choice = None;
     let (jobs, is_chain) = match (&args.manifest, &args.fixed, &args.moving_dir, &args.chain) {
         (Some(m), None, None, None) => (manifest::read_manifest(m)?, false),
         (None, Some(f), Some(d), None) if auto(f) => {
             let (network, images) = network_of_folder(d, &args.out, ui)?;
             let reference = images[network.reference].clone();
-            ui.say(format!(
-                "reference (the MI network's centre): {}",
+            let said = format!(
+                "reference chosen by the MI network (its closeness centre): {}",
                 reference.display()
-            ));
+            );
+            ui.say(&said);
+            choice = Some(said);
             (manifest::against_reference(&reference, d)?, false)
         }
         (None, Some(f), Some(d), None) => (manifest::against_reference(f, d)?, false),
         (None, None, None, Some(c)) if args.order == "auto" => {
             let (network, images) = network_of_folder(c, &args.out, ui)?;
-            let ordered = network
-                .order
+            let order = &network.order;
+            let ordered = order.order.iter().map(|&i| images[i].clone()).collect();
+            let names: Vec<&str> = order
                 .order
                 .iter()
-                .map(|&i| images[i].clone())
+                .map(|&i| network.names[i].as_str())
                 .collect();
+            choice = Some(format!(
+                "chained in the order recovered from the MI network ({:?}, confidence {:.2}): {}",
+                order.method,
+                order.confidence,
+                names.join(" → ")
+            ));
             (manifest::chain_of(ordered)?, true)
         }
         (None, None, None, Some(c)) => (manifest::chain(c)?, true),
@@ -135,6 +145,7 @@ pub fn run(args: BatchArgs, threads: Option<usize>, ui: &Ui) -> anyhow::Result<(
         options,
         plan,
         resume: args.resume,
+        choice,
     };
     let bars = Bars::new(ui, jobs.len());
     let sink = {

@@ -64,10 +64,14 @@ fn the_network_orders_a_shuffled_stack_and_the_batch_chains_neighbours_only() {
         s(&chain),
         "-q",
     ]);
-    let jobs = json(&chain.join("summary.json"))["jobs"]
-        .as_array()
-        .unwrap()
-        .clone();
+    let summary = json(&chain.join("summary.json"));
+    assert!(
+        summary["choice"]
+            .as_str()
+            .unwrap()
+            .contains("order recovered from the MI network")
+    );
+    let jobs = summary["jobs"].as_array().unwrap().clone();
     assert_eq!(jobs.len(), 11);
     for job in &jobs {
         let side = |key: &str| {
@@ -93,10 +97,14 @@ fn the_network_orders_a_shuffled_stack_and_the_batch_chains_neighbours_only() {
         s(&star),
         "-q",
     ]);
-    let jobs = json(&star.join("summary.json"))["jobs"]
-        .as_array()
-        .unwrap()
-        .clone();
+    let summary = json(&star.join("summary.json"));
+    assert!(
+        summary["choice"]
+            .as_str()
+            .unwrap()
+            .contains("closeness centre")
+    );
+    let jobs = summary["jobs"].as_array().unwrap().clone();
     assert_eq!(jobs.len(), 11);
     let fixed = jobs[0]["fixed"].as_str().unwrap();
     assert_eq!(

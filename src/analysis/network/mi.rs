@@ -150,7 +150,7 @@ fn points_mi<P: Point>(grid: &RankGrid, [x, y]: [&[u32]; 2], [bx, by]: [&[u16]; 
     }
     let mut scratch = vec![P::default(); n];
     let mut cells = Cells {
-        grid: &grid,
+        grid,
         sat: &sat,
         stride,
         starts: &starts,
