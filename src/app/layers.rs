@@ -38,6 +38,13 @@ pub struct Layers {
     pub extras: Vec<ExtraLayer>,
 }
 
+impl Layers {
+    /// How the fixed and the moving image show.
+    pub fn displays(&self) -> [Display; 2] {
+        [self.looks[0].display, self.looks[1].display]
+    }
+}
+
 /// A layer beyond the pair (e.g. a colour separation of the design).
 #[derive(Debug, Clone)]
 pub struct ExtraLayer {
@@ -406,9 +413,10 @@ impl AlinifyApp {
     /// The blend settings with the loaded pair's looks: what the viewer and the export use.
     pub(super) fn composite(&self) -> Composite {
         Composite {
-            displays: self.layers.as_ref().map_or([Display::default(); 2], |l| {
-                l.looks.clone().map(|k| k.display)
-            }),
+            displays: self
+                .layers
+                .as_ref()
+                .map_or([Display::default(); 2], Layers::displays),
             ..self.settings.composite
         }
     }
@@ -418,7 +426,7 @@ impl AlinifyApp {
         let layers = self.layers.as_ref()?;
         Some(LayerState {
             extras: layers.extras.clone(),
-            displays: layers.looks.clone().map(|k| k.display),
+            displays: layers.displays(),
             show_top: self.settings.composite.show_top,
         })
     }
