@@ -2,6 +2,7 @@
 //! fixed image with the warped moving image, regional quality maps ([`quality`]) and the
 //! Jacobian of a transform ([`jacobian`]), with the regions they flag ([`flags`]).
 
+pub mod features;
 pub mod flags;
 pub mod jacobian;
 pub mod landmarks;

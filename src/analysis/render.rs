@@ -404,6 +404,36 @@ pub fn network_picture(
     canvas
 }
 
+/// Two images side by side (each stretched between its extremes) with `matches` (a point in
+/// each, in the images' own pixels) drawn as lines: inliers green, outliers red.
+pub fn matches_picture(
+    fixed: &GrayF32,
+    moving: &GrayF32,
+    matches: &[([f64; 2], [f64; 2], bool)],
+) -> Canvas {
+    let (fh, fw) = fixed.dim();
+    let (mh, mw) = moving.dim();
+    let gap = 8;
+    let mut canvas = Canvas::new(fw + gap + mw, fh.max(mh), [255, 255, 255, 255]);
+    canvas.thumbnail(fixed, [0, 0], fw.max(fh));
+    canvas.thumbnail(moving, [(fw + gap) as i64, 0], mw.max(mh));
+    let shift = (fw + gap) as f32;
+    // Outliers first, so that inliers stay on top.
+    for pass in [false, true] {
+        for (f, m, inlier) in matches.iter().filter(|m| m.2 == pass) {
+            let colour = if *inlier {
+                [20, 200, 60]
+            } else {
+                [230, 40, 40]
+            };
+            let a = [f[0] as f32 + 0.5, f[1] as f32 + 0.5];
+            let b = [m[0] as f32 + 0.5 + shift, m[1] as f32 + 0.5];
+            canvas.line(a, b, 1.2, colour, if *inlier { 0.9 } else { 0.5 });
+        }
+    }
+    canvas
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,7 +8,7 @@ use crate::analysis::network::{
     prune, series_order,
 };
 use crate::job::{Progress, Reporter, Stage};
-use crate::raster::{AnyImage, GrayF32};
+use crate::raster::GrayF32;
 use crate::{Error, Result, io};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -71,39 +71,6 @@ fn grid_size([width, height]: [usize; 2], samples: usize) -> [usize; 2] {
     let gw = ((samples as f64 * aspect).sqrt().round() as usize).max(4);
     let gh = (samples as f64 / gw as f64).round().max(4.0) as usize;
     [gw, gh]
-}
-
-/// `image`'s luminance on a `[gw, gh]` grid spanning it: the mean of the pixels in each cell,
-/// or the nearest pixel where a cell holds none (an image smaller than the grid). Reads one
-/// row at a time: no full-size float copy.
-pub fn on_grid(image: &AnyImage, [gw, gh]: [usize; 2]) -> GrayF32 {
-    let (w, h) = (image.width(), image.height());
-    let mut sums = vec![0f64; gw * gh];
-    let mut counts = vec![0u32; gw * gh];
-    let mut row = vec![0f32; w];
-    for y in 0..h {
-        image.luminance_row(y, &mut row);
-        let cy = y * gh / h;
-        for (x, &v) in row.iter().enumerate() {
-            let c = cy * gw + x * gw / w;
-            sums[c] += v as f64;
-            counts[c] += 1;
-        }
-    }
-    let mut out = GrayF32::zeros((gh, gw));
-    for cy in 0..gh {
-        for cx in 0..gw {
-            let c = cy * gw + cx;
-            out[[cy, cx]] = if counts[c] > 0 {
-                (sums[c] / counts[c] as f64) as f32
-            } else {
-                let (x, y) = ((cx * w + w / 2) / gw, (cy * h + h / 2) / gh);
-                image.luminance_row(y.min(h - 1), &mut row);
-                row[x.min(w - 1)]
-            };
-        }
-    }
-    out
 }
 
 /// The least phase-correlation peak for a translation to be applied.
@@ -197,7 +164,7 @@ pub fn network_of_files<T>(
         ));
         let image = io::load_image(path)?;
         let grid = *size.get_or_insert(grid_size([image.width(), image.height()], options.samples));
-        let g = on_grid(&image, grid);
+        let g = crate::raster::area_mean(&image, grid);
         drop(image);
         grids.push(match grids.first() {
             Some(reference) => aligned(reference, g),

@@ -31,6 +31,9 @@ pub enum AnalyzeCommand {
     /// DPI): the reference (graph centre) and the order of a series: DIR/mi.csv,
     /// DIR/network.json, DIR/network.png.
     Network(super::network::NetworkArgs),
+    /// Keypoints, matches and a robust similarity or affine fit (any rotation, scale, a
+    /// mirror): DIR/matches.csv, DIR/matches.png, DIR/transform.json, DIR/features.json.
+    Features(super::features::FeaturesArgs),
 }
 
 /// `analyze quality`.
@@ -111,6 +114,7 @@ pub fn run(command: AnalyzeCommand, ui: &Ui) -> anyhow::Result<()> {
         AnalyzeCommand::Jacobian(args) => jacobian(args, ui),
         AnalyzeCommand::Landmarks(args) => super::points::analyze_landmarks(args, ui),
         AnalyzeCommand::Network(args) => super::network::run(args, ui),
+        AnalyzeCommand::Features(args) => super::features::run(args, ui),
     }
 }
 

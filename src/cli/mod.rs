@@ -6,6 +6,7 @@ mod batch;
 mod bench;
 mod compose;
 mod demo;
+mod features;
 mod network;
 mod points;
 mod progress;

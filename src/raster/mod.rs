@@ -135,6 +135,39 @@ pub fn box_mean(image: &GrayF32, radius: usize, f: impl Fn(f32) -> f32 + Sync) -
     out
 }
 
+/// `image`'s luminance on a `[gw, gh]` grid spanning it: the mean of the pixels in each cell,
+/// or the nearest pixel where a cell holds none (an image smaller than the grid). Reads one
+/// row at a time: no full-size float copy.
+pub fn area_mean(image: &AnyImage, [gw, gh]: [usize; 2]) -> GrayF32 {
+    let (w, h) = (image.width(), image.height());
+    let mut sums = vec![0f64; gw * gh];
+    let mut counts = vec![0u32; gw * gh];
+    let mut row = vec![0f32; w];
+    for y in 0..h {
+        image.luminance_row(y, &mut row);
+        let cy = y * gh / h;
+        for (x, &v) in row.iter().enumerate() {
+            let c = cy * gw + x * gw / w;
+            sums[c] += v as f64;
+            counts[c] += 1;
+        }
+    }
+    let mut out = GrayF32::zeros((gh, gw));
+    for cy in 0..gh {
+        for cx in 0..gw {
+            let c = cy * gw + cx;
+            out[[cy, cx]] = if counts[c] > 0 {
+                (sums[c] / counts[c] as f64) as f32
+            } else {
+                let (x, y) = ((cx * w + w / 2) / gw, (cy * h + h / 2) / gh);
+                image.luminance_row(y.min(h - 1), &mut row);
+                row[x.min(w - 1)]
+            };
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,6 +7,7 @@ mod batch;
 mod cli;
 mod common;
 mod fast;
+mod features;
 mod formats;
 mod fuzz_regressions;
 mod gpu;
