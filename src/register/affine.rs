@@ -2,6 +2,7 @@
 //! then L-BFGS on the chosen metric from coarse to fine.
 
 use super::RegisterOptions;
+use super::init::{InitChoice, InitMethod};
 use crate::job::{Progress, Reporter, Stage};
 use crate::metric::{self, MovingLevel, SampleSet};
 use crate::optimize::LevelReport;
@@ -22,8 +23,49 @@ pub struct AffineOutcome {
     pub affine: Affine,
     /// What happened at each level, coarsest first.
     pub levels: Vec<LevelReport>,
-    /// The translation found by phase correlation, in full-resolution pixels.
+    /// The initial transform's translation, in full-resolution pixels.
     pub initial_translation: [f64; 2],
+    /// Which initialisation started it, and why.
+    pub init: InitChoice,
+}
+
+/// Longest side of the level the feature initialisation matches on.
+const FEATURE_SIDE: usize = 512;
+
+/// The feature fit (a similarity; a mirror tried too) on the pyramid level of at most
+/// [`FEATURE_SIDE`] pixels, as a full-resolution affine about `centre`, with a note; or why
+/// there is none.
+fn feature_candidate(
+    fixed: &PreparedImage,
+    moving: &PreparedImage,
+    centre: [f64; 2],
+    seed: u64,
+) -> std::result::Result<(Affine, String), String> {
+    let top = fixed.levels().min(moving.levels()) - 1;
+    let level = (0..=top)
+        .find(|&l| (fixed.width().max(fixed.height()) >> l) <= FEATURE_SIDE)
+        .unwrap_or(top);
+    let s = (1u64 << level) as f64;
+    let init = crate::analysis::features::feature_init(
+        &fixed.level(level),
+        &moving.level(level),
+        crate::analysis::features::Model::Similarity,
+        seed,
+    )?;
+    // q = A p + b at the level; at full resolution b scales; about the centre t = A c + b - c.
+    let a = init.transform.matrix;
+    let b = init.transform.translation.map(|v| v * s);
+    let t = [
+        a[0] * centre[0] + a[1] * centre[1] + b[0] - centre[0],
+        a[2] * centre[0] + a[3] * centre[1] + b[1] - centre[1],
+    ];
+    let note = format!(
+        "features: {} inliers of {} matches on level {level}{}",
+        init.inliers,
+        init.matches.len(),
+        if init.mirrored { ", mirrored" } else { "" }
+    );
+    Ok((Affine::from_matrix(a, t, centre), note))
 }
 
 /// Registers `moving` to `fixed` with an affine transform over levels `coarsest..=finest`.
@@ -52,9 +94,36 @@ pub fn register_affine<T>(
     });
     let scale = (1u64 << coarsest) as f64;
     let (fixed_c, moving_c) = (fixed.level(coarsest), moving.level(coarsest));
-    let (shift, peak) = super::init::phase_correlation(&fixed_c, &moving_c);
-    let shifted = [shift[0] * scale, shift[1] * scale];
-    let candidates = [[0.0, 0.0], shifted];
+    let identity = Affine::from_matrix([1.0, 0.0, 0.0, 1.0], [0.0, 0.0], centre);
+    let mut candidates: Vec<(&str, Affine)> = vec![("identity", identity)];
+    let mut notes = Vec::new();
+    let init = options.init;
+    let phase = |notes: &mut Vec<String>| {
+        let (shift, peak) = super::init::phase_correlation(&fixed_c, &moving_c);
+        notes.push(format!("phase correlation peak {peak:.3}"));
+        Affine::from_matrix(
+            [1.0, 0.0, 0.0, 1.0],
+            [shift[0] * scale, shift[1] * scale],
+            centre,
+        )
+    };
+    if matches!(init, InitMethod::Phase | InitMethod::Auto) {
+        candidates.push(("phase correlation", phase(&mut notes)));
+    }
+    if matches!(init, InitMethod::Features | InitMethod::Auto) {
+        match feature_candidate(fixed, moving, centre, options.seed) {
+            Ok((affine, note)) => {
+                notes.push(note);
+                candidates.push(("features", affine));
+            }
+            Err(why) => {
+                notes.push(format!("features: {why}"));
+                if init == InitMethod::Features {
+                    candidates.push(("phase correlation", phase(&mut notes)));
+                }
+            }
+        }
+    }
     let samples = SampleSet::random(&fixed_c, None, options.samples, options.seed);
     let moving_level = MovingLevel::new(&moving_c);
     let init_metric = match options.metric {
@@ -62,28 +131,33 @@ pub fn register_affine<T>(
         metric::MetricKind::Mse => metric::MetricKind::Ncc,
         other => other,
     };
-    let score = |t: [f64; 2]| {
-        let p = AffineParametric {
-            affine: Affine::from_matrix([1.0, 0.0, 0.0, 1.0], t, centre),
-            radius,
-        };
+    let score = |affine: Affine| {
+        let p = AffineParametric { affine, radius };
         metric::evaluate(init_metric, &samples, &moving_level, &p, scale, None)
             .map(|v| v.value)
             .unwrap_or(f64::INFINITY)
     };
-    let scores = candidates.map(score);
-    let initial_translation = if scores[1] < scores[0] {
-        shifted
-    } else {
-        [0.0, 0.0]
+    let scores: Vec<f64> = candidates.iter().map(|(_, a)| score(*a)).collect();
+    let best = (0..candidates.len())
+        .min_by(|&a, &b| scores[a].total_cmp(&scores[b]))
+        .expect("the identity is a candidate");
+    let (chosen, start) = candidates[best];
+    let why = candidates
+        .iter()
+        .zip(&scores)
+        .map(|((name, _), s)| format!("{name} {s:.4}"))
+        .chain(notes)
+        .collect::<Vec<_>>()
+        .join("; ");
+    reporter.log(format!("initialisation: {chosen} ({why})"));
+    let initial_translation = start.translation;
+    let init_choice = InitChoice {
+        method: init,
+        chosen: chosen.to_string(),
+        why,
     };
-    reporter.log(format!(
-        "initial translation ({:.2}, {:.2}) px (phase correlation peak {peak:.3}; metric {:.4} at the identity, {:.4} at ({:.1}, {:.1}))",
-        initial_translation[0], initial_translation[1], scores[0], scores[1], shifted[0], shifted[1]
-    ));
-
     let mut transform = AffineParametric {
-        affine: Affine::from_matrix([1.0, 0.0, 0.0, 1.0], initial_translation, centre),
+        affine: start,
         radius,
     };
     let mut levels = Vec::new();
@@ -162,5 +236,6 @@ pub fn register_affine<T>(
         affine: transform.affine,
         levels,
         initial_translation,
+        init: init_choice,
     })
 }

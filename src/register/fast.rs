@@ -24,6 +24,8 @@ pub struct FastOutcome {
     pub adapter: Option<String>,
     /// Why the flow ran on the CPU, when it did.
     pub cpu_reason: Option<String>,
+    /// How the affine pre-alignment was initialised.
+    pub init: super::init::InitChoice,
 }
 
 /// The flow solver a run uses, and where it runs.
@@ -174,5 +176,6 @@ pub fn register_fast<T>(
         backend,
         adapter,
         cpu_reason,
+        init: affine.init,
     })
 }

@@ -3,6 +3,61 @@
 
 use crate::raster::GrayF32;
 use rustfft::FftPlanner;
+
+/// How the affine stage is initialised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InitMethod {
+    /// The identity, the phase correlation's translation and the feature fit (rotation, scale,
+    /// a mirror) are scored on the coarsest level under the run's metric; the best wins.
+    Auto,
+    /// The identity or the phase correlation's translation, whichever scores better (the
+    /// default: the feature fit costs about 0.25 s per pair and is asked for).
+    #[default]
+    Phase,
+    /// The feature fit (the phase correlation when it finds too few matches).
+    Features,
+    /// The identity.
+    None,
+}
+
+impl std::str::FromStr for InitMethod {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "auto" => Ok(Self::Auto),
+            "phase" => Ok(Self::Phase),
+            "features" => Ok(Self::Features),
+            "none" => Ok(Self::None),
+            other => Err(format!(
+                "unknown initialisation {other:?} (auto, phase, features or none)"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for InitMethod {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Auto => "auto",
+            Self::Phase => "phase",
+            Self::Features => "features",
+            Self::None => "none",
+        })
+    }
+}
+
+/// Which initialisation the affine stage started from, and why (report.json's `init`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct InitChoice {
+    /// The method asked for.
+    pub method: InitMethod,
+    /// The candidate chosen: `identity`, `phase correlation` or `features`.
+    pub chosen: String,
+    /// Each candidate's score on the coarsest level (the metric's cost: lower is better), and
+    /// why a candidate is missing.
+    pub why: String,
+}
 use rustfft::num_complex::Complex;
 
 /// The translation `d` (in the images' pixels) such that `moving(p + d) ≈ fixed(p)`, and the

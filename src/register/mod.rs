@@ -133,6 +133,8 @@ pub struct RegisterOptions {
     pub finest_level: Option<usize>,
     /// Register on this channel instead of the luminance.
     pub channel: Option<usize>,
+    /// The affine stage's initialisation.
+    pub init: init::InitMethod,
     /// Settings of the fast mode's flow solver.
     pub flow: crate::flow::FlowParams,
 }
@@ -156,6 +158,7 @@ impl Default for RegisterOptions {
             landmark_weight: DEFAULT_LANDMARK_WEIGHT,
             finest_level: None,
             channel: None,
+            init: init::InitMethod::default(),
             flow: crate::flow::FlowParams::default(),
         }
     }

@@ -106,6 +106,9 @@ pub struct Report {
     /// settings went (absent when a search radius was given).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub flow_choice: Option<crate::flow::SearchChoice>,
+    /// How the affine stage was initialised (absent in the landmarks mode).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub init: Option<super::init::InitChoice>,
     /// With `--landmarks`: their errors under the result (the landmarks the result was fitted
     /// or guided by, so a training error, not a held-out one).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -279,6 +282,7 @@ pub fn register_files<T>(
     let mut cpu_reason = None;
     let mut in_memory: Option<Box<dyn Transform>> = None;
     let mut flow_choice = None;
+    let mut init_choice = None;
 
     stage(Stage::Load, 0.0);
     let t = Instant::now();
@@ -367,6 +371,7 @@ pub fn register_files<T>(
                 affine_finest,
                 &registering,
             )?;
+            init_choice = Some(outcome.init);
             (TransformSpec::Affine(outcome.affine), outcome.levels)
         }
         Mode::Accurate => {
@@ -405,6 +410,7 @@ pub fn register_files<T>(
                 affine_finest,
                 &registering.within([0.0, 0.2]),
             )?;
+            init_choice = Some(affine.init.clone());
             let outcome = super::bspline::register_bspline(
                 &fixed,
                 &moving,
@@ -428,6 +434,7 @@ pub fn register_files<T>(
             adapter = outcome.adapter;
             cpu_reason = outcome.cpu_reason;
             flow_choice = outcome.flow.search_choice;
+            init_choice = Some(outcome.init.clone());
             // The field is stored at its own level; transform.json refers to it.
             let flow_path = request.out_dir.join(FLOW_FILE);
             crate::io::flo::write_flo(&flow_path, &outcome.flow.field)?;
@@ -537,6 +544,7 @@ pub fn register_files<T>(
         ncc_after,
         qc,
         flow_choice,
+        init: init_choice,
         landmarks: landmarks.and_then(|(fixed, moving)| {
             let diagonal = (fw as f64).hypot(fh as f64);
             crate::analysis::landmarks::landmark_errors(&fixed, &moving, &*transform, diagonal)

@@ -92,6 +92,11 @@ pub struct Settings {
     /// Register on this channel (0-based) instead of the luminance.
     #[arg(long)]
     pub channel: Option<usize>,
+    /// The affine stage's initialisation: phase (translation), features (any rotation, scale
+    /// or a mirror, from matched keypoints), auto (the better of both and the identity on the
+    /// coarsest level), none.
+    #[arg(long)]
+    pub init: Option<super::init::InitMethod>,
     /// Seed of the metric's random sampling.
     #[arg(long)]
     pub seed: Option<u64>,
@@ -256,6 +261,9 @@ impl Settings {
         }
         if let Some(v) = self.channel {
             options.channel = Some(v);
+        }
+        if let Some(v) = self.init {
+            options.init = v;
         }
         if let Some(v) = self.seed {
             options.seed = v;

@@ -62,3 +62,51 @@ fn a_rotated_mirror_copy_is_matched_and_unrelated_images_are_refused_with_the_re
         "{stderr}"
     );
 }
+
+#[test]
+fn init_features_registers_a_rotated_mirror_copy_that_phase_correlation_cannot() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = 256;
+    let texture = Texture::procedural(n, n, 6);
+    let fixed = GrayF32::from_shape_fn((n, n), |(y, x)| texture.value(x as f64, y as f64) as f32);
+    // Rotated 90° and mirrored: the transpose.
+    let moving = GrayF32::from_shape_fn((n, n), |(y, x)| fixed[[x, y]]);
+    let (f, m) = (dir.path().join("fixed.png"), dir.path().join("moving.png"));
+    save(&f, &fixed);
+    save(&m, &moving);
+    let run = |init: &str| {
+        let out = dir.path().join(init);
+        alinify_ok(&[
+            "register",
+            s(&f),
+            s(&m),
+            "--mode",
+            "affine",
+            "--init",
+            init,
+            "--out",
+            s(&out),
+            "-q",
+        ]);
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap())
+                .unwrap();
+        report
+    };
+    for init in ["features", "auto"] {
+        let report = run(init);
+        assert_eq!(report["init"]["chosen"], "features", "{}", report["init"]);
+        assert!(
+            report["ncc_after"].as_f64().unwrap() > 0.95,
+            "{init}: {}",
+            report["ncc_after"]
+        );
+    }
+    let phase = run("phase");
+    assert_ne!(phase["init"]["chosen"], "features");
+    assert!(
+        phase["ncc_after"].as_f64().unwrap() < 0.5,
+        "{}",
+        phase["ncc_after"]
+    );
+}
