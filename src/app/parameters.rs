@@ -5,6 +5,7 @@
 
 use super::file_chooser::{self, Request};
 use crate::metric::MetricKind;
+use crate::register::init::InitMethod;
 use crate::register::settings::BUNDLED;
 use crate::register::{Mode, RegisterOptions, Settings};
 use eframe::egui;
@@ -177,10 +178,51 @@ impl Parameters {
                     );
                 }
             });
+        init_row(ui, &mut values.init, defaults.init);
         if self.values != before && !self.preset.ends_with(", changed") {
             self.preset += ", changed";
         }
         error
+    }
+}
+
+/// The affine stage's initialisation, for every mode: set once the person picks one.
+fn init_row(ui: &mut egui::Ui, value: &mut Option<InitMethod>, default: InitMethod) {
+    let current = value.unwrap_or(default);
+    let mut chosen = current;
+    ui.horizontal(|ui| {
+        let label = ui.label("Initialisation");
+        egui::ComboBox::from_id_salt("init")
+            .selected_text(init_label(current))
+            .show_ui(ui, |ui| {
+                for m in [
+                    InitMethod::Phase,
+                    InitMethod::Auto,
+                    InitMethod::Features,
+                    InitMethod::None,
+                ] {
+                    ui.selectable_value(&mut chosen, m, init_label(m));
+                }
+            })
+            .response
+            .labelled_by(label.id)
+            .on_hover_text(
+                "how the affine stage starts: phase finds a shift; features find any rotation, \
+                 scale or a mirror from matched keypoints; auto takes the better of both \
+                 (report.json's init says which won); none starts from the identity",
+            );
+    });
+    if chosen != current {
+        *value = Some(chosen);
+    }
+}
+
+fn init_label(method: InitMethod) -> &'static str {
+    match method {
+        InitMethod::Phase => "phase (shift)",
+        InitMethod::Auto => "auto (any angle)",
+        InitMethod::Features => "features",
+        InitMethod::None => "none",
     }
 }
 

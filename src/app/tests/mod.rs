@@ -16,6 +16,7 @@ mod chrome;
 mod landmarks;
 mod layers;
 mod network;
+mod parameters;
 
 /// An app in `mode` with a generated `size` pair loaded, in a harness.
 fn loaded<'a>(dir: &Path, size: usize, seed: u64, mode: Mode) -> Harness<'a, AlinifyApp> {
