@@ -517,6 +517,8 @@ fn a_person_adds_a_layer_hides_it_hides_the_moving_layer_and_removes_the_layer()
     let mut app = AlinifyApp::new(Settings::default()).unwrap();
     app.open(vec![fixed.clone(), moving, extra, extra_moving, fixed]);
     let mut harness = harness(app);
+    // Tall enough that the layer list's buttons are on screen below the settings.
+    harness.set_size(egui::vec2(1100.0, 1000.0));
     step_until(&mut harness, |app| {
         app.layers.as_ref().is_some_and(|l| !l.extras.is_empty()) && matches!(app.task, Task::Idle)
     });
