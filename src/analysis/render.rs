@@ -322,23 +322,33 @@ impl Canvas {
     /// its own darkest and brightest values.
     fn thumbnail(&mut self, image: &GrayF32, [x, y]: [i64; 2], side: usize) {
         let (h, w) = image.dim();
-        let (lo, hi) = image
-            .iter()
-            .fold((f32::MAX, f32::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
-        let span = (hi - lo).max(1e-6);
+        let gray = stretched_gray(image);
         let scale = w.max(h) as f32 / side as f32;
         let (tw, th) = ((w as f32 / scale) as usize, (h as f32 / scale) as usize);
         for j in 0..th {
             for i in 0..tw {
-                let v = image[[
+                let (sy, sx) = (
                     ((j as f32 * scale) as usize).min(h - 1),
                     ((i as f32 * scale) as usize).min(w - 1),
-                ]];
-                let g = (((v - lo) / span) * 255.0).round() as u8;
+                );
+                let g = gray[sy * w + sx];
                 self.blend(x + i as i64, y + j as i64, [g, g, g], 1.0);
             }
         }
     }
+}
+
+/// `image` as bytes (row-major) stretched between its own darkest and brightest values: how a
+/// thumbnail of a registration-units image is shown.
+pub fn stretched_gray(image: &GrayF32) -> Vec<u8> {
+    let (lo, hi) = image
+        .iter()
+        .fold((f32::MAX, f32::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+    let span = (hi - lo).max(1e-6);
+    image
+        .iter()
+        .map(|&v| (((v - lo) / span) * 255.0).round() as u8)
+        .collect()
 }
 
 /// The picture of an MI network: each image's thumbnail around a circle in the series

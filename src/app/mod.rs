@@ -49,6 +49,7 @@ pub mod viewer;
 use eframe::egui;
 
 use crate::compose::{Blend, Composite};
+use crate::io::file_name;
 use crate::job::Waker;
 use crate::register::Mode;
 use crate::{Error, Result};
@@ -362,12 +363,4 @@ pub fn run(files: Vec<PathBuf>) -> Result<()> {
         }),
     );
     result.map_err(|e| Error::Internal(format!("the window failed: {e}")))
-}
-
-/// A path's file name for display (the whole path when it has none).
-fn file_name(path: &std::path::Path) -> String {
-    path.file_name().map_or_else(
-        || path.display().to_string(),
-        |n| n.to_string_lossy().into(),
-    )
 }

@@ -189,15 +189,7 @@ impl NetworkView {
 /// A grid image as a gray texture, stretched between its extremes.
 fn thumbnail(grid: &crate::raster::GrayF32) -> egui::ColorImage {
     let (h, w) = grid.dim();
-    let (lo, hi) = grid
-        .iter()
-        .fold((f32::MAX, f32::MIN), |(a, b), &v| (a.min(v), b.max(v)));
-    let span = (hi - lo).max(1e-6);
-    let gray: Vec<u8> = grid
-        .iter()
-        .map(|&v| (((v - lo) / span) * 255.0).round() as u8)
-        .collect();
-    egui::ColorImage::from_gray([w, h], &gray)
+    egui::ColorImage::from_gray([w, h], &crate::analysis::render::stretched_gray(grid))
 }
 
 /// The graph: nodes around a circle in the series order, edges by MI; returns the node

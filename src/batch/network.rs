@@ -172,17 +172,10 @@ pub fn network_of_files<T>(
         });
     }
     reporter.progress(Progress::at(Stage::Analyze, 0.8));
-    let names = paths.iter().map(|p| file_name(p)).collect();
+    let names = paths.iter().map(|p| io::file_name(p)).collect();
     let network = network_of_grids(names, grids, options)?;
     reporter.progress(Progress::at(Stage::Analyze, 1.0));
     Ok(network)
-}
-
-fn file_name(path: &Path) -> String {
-    path.file_name().map_or_else(
-        || path.display().to_string(),
-        |n| n.to_string_lossy().into_owned(),
-    )
 }
 
 /// `network.json`'s shape.
@@ -213,22 +206,18 @@ struct NamedEdge<'a> {
 pub fn write_network(network: &Network, options: &NetworkOptions, dir: &Path) -> Result<()> {
     io::ensure_output_dir(dir)?;
     let names = &network.names;
-    let mut csv = String::from("image");
-    for name in names {
-        csv.push(',');
-        csv.push_str(&csv_field(name));
-    }
-    csv.push('\n');
-    for (name, row) in names.iter().zip(&network.mi) {
-        csv.push_str(&csv_field(name));
-        for v in row {
-            csv.push_str(&format!(",{v:.6}"));
+    let csv_path = dir.join("mi.csv");
+    io::write_atomic(&csv_path, |w| {
+        let mut out = csv::Writer::from_writer(w);
+        let failed = |e: csv::Error| Error::write(&csv_path, e);
+        out.write_record(std::iter::once("image").chain(names.iter().map(String::as_str)))
+            .map_err(failed)?;
+        for (name, row) in names.iter().zip(&network.mi) {
+            let values = row.iter().map(|v| format!("{v:.6}"));
+            out.write_record(std::iter::once(name.clone()).chain(values))
+                .map_err(failed)?;
         }
-        csv.push('\n');
-    }
-    io::write_atomic(&dir.join("mi.csv"), |w| {
-        w.write_all(csv.as_bytes())
-            .map_err(|e| Error::write(&dir.join("mi.csv"), e))
+        out.flush().map_err(|e| Error::write(&csv_path, e))
     })?;
     let file = NetworkFile {
         nodes: names,
@@ -272,15 +261,6 @@ pub fn write_network(network: &Network, options: &NetworkOptions, dir: &Path) ->
         network.reference,
     )
     .save_png(&dir.join("network.png"))
-}
-
-/// A name as one CSV field (quoted when it holds a comma or a quote).
-fn csv_field(name: &str) -> String {
-    if name.contains([',', '"', '\n']) {
-        format!("\"{}\"", name.replace('"', "\"\""))
-    } else {
-        name.to_string()
-    }
 }
 
 #[cfg(test)]

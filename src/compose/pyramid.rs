@@ -122,20 +122,6 @@ impl Level {
         [x, y, TILE.min(self.width - x), TILE.min(self.height - y)]
     }
 
-    /// The samples of pixel `(x, y)` as values in `0..=1` (gray repeated in all three).
-    pub fn value(&self, x: usize, y: usize) -> [f32; 3] {
-        let i = (y * self.width + x) * self.channels;
-        let at = |k: usize| match &self.samples {
-            Samples::U8(s) => s[i + k] as f32 / 255.0,
-            Samples::U16(s) => s[i + k] as f32 / 65535.0,
-        };
-        if self.is_rgb() {
-            [at(0), at(1), at(2)]
-        } else {
-            [at(0); 3]
-        }
-    }
-
     /// Half the size, each sample the rounded mean of (up to) 2 x 2.
     fn half(&self) -> Level {
         let size = [self.width, self.height];
@@ -370,6 +356,9 @@ mod tests {
         let p = Pyramid::of(&AnyImage::U16(gray16));
         assert!(!p.is_rgb());
         assert_eq!(p.levels[0].samples, Samples::U16(vec![1000, 60000]));
-        assert_eq!(p.levels[0].value(1, 0), [60000.0 / 65535.0; 3]);
+        assert_eq!(
+            crate::compose::sample(&p.levels[0], 1.0, 1.0, 0.0),
+            Some([60000.0 / 65535.0; 3])
+        );
     }
 }

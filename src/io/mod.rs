@@ -169,6 +169,14 @@ pub fn probe(path: &Path) -> Result<ImageInfo> {
     }
 }
 
+/// A path's file name for display (the whole path when it has none).
+pub fn file_name(path: &Path) -> String {
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
+}
+
 /// Micrometres per pixel from the file's resolution tags (TIFF), when it has them.
 pub fn pixel_size_um(path: &Path) -> Option<f64> {
     match sniff(path).ok()? {

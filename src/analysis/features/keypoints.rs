@@ -2,6 +2,7 @@
 //! scales (each a factor √2 apart), each oriented by its patch's intensity centroid and
 //! described by 256 intensity comparisons rotated with it.
 
+use crate::raster::BilinearSampler;
 use crate::raster::GrayF32;
 use crate::rng::SplitMix64;
 
@@ -61,12 +62,8 @@ fn resized(image: &GrayF32, factor: f64) -> GrayF32 {
 
 /// Separable Gaussian blur (edges repeated).
 fn blur(image: &GrayF32, sigma: f64) -> GrayF32 {
-    let radius = (3.0 * sigma).ceil() as isize;
-    let kernel: Vec<f32> = (-radius..=radius)
-        .map(|i| (-(i * i) as f64 / (2.0 * sigma * sigma)).exp() as f32)
-        .collect();
-    let sum: f32 = kernel.iter().sum();
-    let kernel: Vec<f32> = kernel.iter().map(|k| k / sum).collect();
+    let kernel = crate::raster::pyramid::gaussian_kernel(sigma as f32);
+    let radius = (kernel.len() / 2) as isize;
     let (h, w) = image.dim();
     let pass = |src: &GrayF32, horizontal: bool| {
         GrayF32::from_shape_fn((h, w), |(y, x)| {
@@ -91,14 +88,9 @@ fn blur(image: &GrayF32, sigma: f64) -> GrayF32 {
 /// Bilinear value at `(x, y)`, edges repeated.
 fn bilinear(image: &GrayF32, x: f64, y: f64) -> f32 {
     let (h, w) = image.dim();
-    let x = x.clamp(0.0, (w - 1) as f64);
-    let y = y.clamp(0.0, (h - 1) as f64);
-    let (x0, y0) = (x as usize, y as usize);
-    let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
-    let (fx, fy) = ((x - x0 as f64) as f32, (y - y0 as f64) as f32);
-    let top = image[[y0, x0]] + fx * (image[[y0, x1]] - image[[y0, x0]]);
-    let bottom = image[[y1, x0]] + fx * (image[[y1, x1]] - image[[y1, x0]]);
-    top + fy * (bottom - top)
+    BilinearSampler::new(image.view())
+        .value(x.clamp(0.0, (w - 1) as f64), y.clamp(0.0, (h - 1) as f64))
+        .expect("clamped into the image")
 }
 
 /// Harris corner responses (k = 0.04) with a structure tensor smoothed at σ = 1.5.

@@ -2,7 +2,7 @@
 //! squares on its inliers (locally optimised, as LO-RANSAC does).
 
 use crate::rng::SplitMix64;
-use crate::transform::Affine;
+use crate::transform::{Affine, Transform};
 
 /// The model fitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -37,19 +37,6 @@ const THRESHOLD: f64 = 3.0;
 /// `q = A p + b` as an [`Affine`] about the origin.
 fn affine(a: [f64; 4], b: [f64; 2]) -> Affine {
     Affine::from_matrix(a, b, [0.0, 0.0])
-}
-
-fn apply(t: &Affine, p: [f64; 2]) -> [f64; 2] {
-    let [a, b, c, d] = t.matrix;
-    [
-        a * p[0] + b * p[1] + t.translation[0],
-        c * p[0] + d * p[1] + t.translation[1],
-    ]
-}
-
-/// The similarity through two correspondences (complex `q = α p + β`).
-fn similarity_of(pairs: &[Pair]) -> Option<Affine> {
-    least_squares_similarity(pairs)
 }
 
 /// Least-squares similarity over `pairs` (closed form on centred points).
@@ -138,14 +125,14 @@ pub fn fit(pairs: &[Pair], model: Model, seed: u64) -> Option<RobustFit> {
         return None;
     }
     let estimate = |subset: &[Pair]| match model {
-        Model::Similarity => similarity_of(subset),
+        Model::Similarity => least_squares_similarity(subset),
         Model::Affine => least_squares_affine(subset),
     };
     let cost = |t: &Affine| -> f64 {
         pairs
             .iter()
             .map(|(p, q)| {
-                let r = apply(t, *p);
+                let r = t.map_point(p[0], p[1]);
                 ((r[0] - q[0]).powi(2) + (r[1] - q[1]).powi(2)).min(THRESHOLD * THRESHOLD)
             })
             .sum()
@@ -174,7 +161,7 @@ pub fn fit(pairs: &[Pair], model: Model, seed: u64) -> Option<RobustFit> {
         pairs
             .iter()
             .map(|(p, q)| {
-                let r = apply(t, *p);
+                let r = t.map_point(p[0], p[1]);
                 (r[0] - q[0]).hypot(r[1] - q[1]) <= THRESHOLD
             })
             .collect()
@@ -203,7 +190,7 @@ pub fn fit(pairs: &[Pair], model: Model, seed: u64) -> Option<RobustFit> {
             .zip(&inliers)
             .filter(|(_, i)| **i)
             .fold((0.0, 0), |(s, n), ((p, q), _)| {
-                let r = apply(&transform, *p);
+                let r = transform.map_point(p[0], p[1]);
                 (s + (r[0] - q[0]).powi(2) + (r[1] - q[1]).powi(2), n + 1)
             });
     Some(RobustFit {
@@ -231,7 +218,7 @@ mod tests {
                 let q = if i % 3 == 0 {
                     [rng.uniform(0.0, 200.0), rng.uniform(0.0, 200.0)]
                 } else {
-                    apply(&truth, p)
+                    truth.map_point(p[0], p[1])
                 };
                 (p, q)
             })
