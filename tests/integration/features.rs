@@ -9,17 +9,28 @@ fn save(path: &std::path::Path, image: &GrayF32) {
     alinify::io::save_image(path, &AnyImage::from_gray_units(image, SampleDepth::U8)).unwrap();
 }
 
+/// A 256² procedural texture.
+fn textured(seed: u64) -> GrayF32 {
+    let n = 256;
+    let texture = Texture::procedural(n, n, seed);
+    GrayF32::from_shape_fn((n, n), |(y, x)| texture.value(x as f64, y as f64) as f32)
+}
+
+/// A textured fixed image and its transpose (rotated 90° and mirrored: `q = (p_y, p_x)`),
+/// saved as `fixed.png` and `moving.png` in `dir`.
+fn transposed_pair(dir: &std::path::Path, seed: u64) -> (std::path::PathBuf, std::path::PathBuf) {
+    let fixed = textured(seed);
+    let moving = GrayF32::from_shape_fn(fixed.dim(), |(y, x)| fixed[[x, y]]);
+    let (f, m) = (dir.join("fixed.png"), dir.join("moving.png"));
+    save(&f, &fixed);
+    save(&m, &moving);
+    (f, m)
+}
+
 #[test]
 fn a_rotated_mirror_copy_is_matched_and_unrelated_images_are_refused_with_the_reason() {
     let dir = tempfile::tempdir().unwrap();
-    let n = 256;
-    let texture = Texture::procedural(n, n, 5);
-    let fixed = GrayF32::from_shape_fn((n, n), |(y, x)| texture.value(x as f64, y as f64) as f32);
-    // The moving image is the fixed one transposed (rotated 90° and mirrored): q = (p_y, p_x).
-    let moving = GrayF32::from_shape_fn((n, n), |(y, x)| fixed[[x, y]]);
-    let (f, m) = (dir.path().join("fixed.png"), dir.path().join("moving.png"));
-    save(&f, &fixed);
-    save(&m, &moving);
+    let (f, m) = transposed_pair(dir.path(), 5);
     let out = dir.path().join("features");
     alinify_ok(&["analyze", "features", s(&f), s(&m), "--out", s(&out), "-q"]);
     let json: serde_json::Value =
@@ -43,10 +54,8 @@ fn a_rotated_mirror_copy_is_matched_and_unrelated_images_are_refused_with_the_re
     assert!(out.join("matches.png").is_file());
 
     // Unrelated images: no fit, the files and the counts named, no outputs.
-    let other = Texture::procedural(n, n, 77);
-    let unrelated = GrayF32::from_shape_fn((n, n), |(y, x)| other.value(x as f64, y as f64) as f32);
     let u = dir.path().join("unrelated.png");
-    save(&u, &unrelated);
+    save(&u, &textured(77));
     let refused = alinify(&[
         "analyze",
         "features",
@@ -66,14 +75,7 @@ fn a_rotated_mirror_copy_is_matched_and_unrelated_images_are_refused_with_the_re
 #[test]
 fn init_features_registers_a_rotated_mirror_copy_that_phase_correlation_cannot() {
     let dir = tempfile::tempdir().unwrap();
-    let n = 256;
-    let texture = Texture::procedural(n, n, 6);
-    let fixed = GrayF32::from_shape_fn((n, n), |(y, x)| texture.value(x as f64, y as f64) as f32);
-    // Rotated 90° and mirrored: the transpose.
-    let moving = GrayF32::from_shape_fn((n, n), |(y, x)| fixed[[x, y]]);
-    let (f, m) = (dir.path().join("fixed.png"), dir.path().join("moving.png"));
-    save(&f, &fixed);
-    save(&m, &moving);
+    let (f, m) = transposed_pair(dir.path(), 6);
     let run = |init: &str| {
         let out = dir.path().join(init);
         alinify_ok(&[

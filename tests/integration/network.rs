@@ -26,6 +26,19 @@ fn json(path: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
+/// Runs `batch` with `pairs` (how the pairs are chosen) in the affine mode into `out`; returns
+/// its jobs after checking that the summary's `choice` mentions `choice`.
+fn affine_batch(pairs: &[&str], out: &Path, choice: &str) -> Vec<serde_json::Value> {
+    let mut args = vec!["batch"];
+    args.extend_from_slice(pairs);
+    args.extend_from_slice(&["--mode", "affine", "--out", s(out), "-q"]);
+    alinify_ok(&args);
+    let summary = json(&out.join("summary.json"));
+    let said = summary["choice"].as_str().unwrap();
+    assert!(said.contains(choice), "{said}");
+    summary["jobs"].as_array().unwrap().clone()
+}
+
 #[test]
 fn the_network_orders_a_shuffled_stack_and_the_batch_chains_neighbours_only() {
     let dir = tempfile::tempdir().unwrap();
@@ -52,26 +65,11 @@ fn the_network_orders_a_shuffled_stack_and_the_batch_chains_neighbours_only() {
 
     // The chain in the recovered order: every pair is two neighbours of the series.
     let chain = dir.path().join("chain");
-    alinify_ok(&[
-        "batch",
-        "--chain",
-        s(&stack),
-        "--order",
-        "auto",
-        "--mode",
-        "affine",
-        "--out",
-        s(&chain),
-        "-q",
-    ]);
-    let summary = json(&chain.join("summary.json"));
-    assert!(
-        summary["choice"]
-            .as_str()
-            .unwrap()
-            .contains("order recovered from the MI network")
+    let jobs = affine_batch(
+        &["--chain", s(&stack), "--order", "auto"],
+        &chain,
+        "order recovered from the MI network",
     );
-    let jobs = summary["jobs"].as_array().unwrap().clone();
     assert_eq!(jobs.len(), 11);
     for job in &jobs {
         let side = |key: &str| {
@@ -85,26 +83,11 @@ fn the_network_orders_a_shuffled_stack_and_the_batch_chains_neighbours_only() {
 
     // The reference chosen for a star batch is the network's centre.
     let star = dir.path().join("star");
-    alinify_ok(&[
-        "batch",
-        "--fixed",
-        "auto",
-        "--moving-dir",
-        s(&stack),
-        "--mode",
-        "affine",
-        "--out",
-        s(&star),
-        "-q",
-    ]);
-    let summary = json(&star.join("summary.json"));
-    assert!(
-        summary["choice"]
-            .as_str()
-            .unwrap()
-            .contains("closeness centre")
+    let jobs = affine_batch(
+        &["--fixed", "auto", "--moving-dir", s(&stack)],
+        &star,
+        "closeness centre",
     );
-    let jobs = summary["jobs"].as_array().unwrap().clone();
     assert_eq!(jobs.len(), 11);
     let fixed = jobs[0]["fixed"].as_str().unwrap();
     assert_eq!(

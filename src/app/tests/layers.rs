@@ -1,7 +1,7 @@
 //! The layers panel as a person uses it: colour, the display controls, undo and redo.
 
 use super::*;
-use crate::compose::ColourMap;
+use crate::compose::{ColourMap, Display};
 
 /// An app with the bundled sample pair (two colour stains) loaded, in a tall window.
 fn sample_loaded<'a>() -> Harness<'a, AlinifyApp> {
@@ -9,15 +9,7 @@ fn sample_loaded<'a>() -> Harness<'a, AlinifyApp> {
     let mut harness = harness(app);
     harness.set_size(egui::vec2(1100.0, 1400.0));
     harness.run_steps(2);
-    harness
-        .get_all_by_label("Sample pair")
-        .next()
-        .unwrap()
-        .click();
-    harness.run_steps(1);
-    step_until(&mut harness, |app| {
-        app.layers.is_some() || app.error.is_some()
-    });
+    open_sample_pair(&mut harness);
     assert_eq!(harness.state().error, None);
     harness
 }
@@ -25,8 +17,6 @@ fn sample_loaded<'a>() -> Harness<'a, AlinifyApp> {
 fn displays(app: &AlinifyApp) -> [Display; 2] {
     app.composite().displays
 }
-
-use crate::compose::Display;
 
 #[test]
 fn the_sample_pair_shows_in_colour_and_auto_sets_the_window_which_undo_takes_back() {

@@ -38,6 +38,17 @@ fn harness<'a>(app: AlinifyApp) -> Harness<'a, AlinifyApp> {
         .build_ui_state(|ui, app: &mut AlinifyApp| app.show(ui), app)
 }
 
+/// Clicks the (first) Sample pair button and steps until the pair is loaded or failed.
+fn open_sample_pair(harness: &mut Harness<'_, AlinifyApp>) {
+    harness
+        .get_all_by_label("Sample pair")
+        .next()
+        .unwrap()
+        .click();
+    harness.run_steps(1);
+    step_until(harness, |app| app.layers.is_some() || app.error.is_some());
+}
+
 /// Steps the UI until `done` holds, for at most a minute.
 fn step_until(harness: &mut Harness<'_, AlinifyApp>, done: impl Fn(&AlinifyApp) -> bool) {
     let started = Instant::now();
@@ -586,15 +597,7 @@ fn the_sample_pair_opens_with_the_cross_stain_preset() {
     harness.run_steps(2);
     // Offered in the toolbar and on the empty viewer.
     assert_eq!(harness.get_all_by_label("Sample pair").count(), 2);
-    harness
-        .get_all_by_label("Sample pair")
-        .next()
-        .unwrap()
-        .click();
-    harness.run_steps(1);
-    step_until(&mut harness, |app| {
-        app.layers.is_some() || app.error.is_some()
-    });
+    open_sample_pair(&mut harness);
     let app = harness.state();
     assert_eq!(app.error, None);
     let layers = app.layers.as_ref().unwrap();
