@@ -54,6 +54,7 @@ pub mod analysis;
 pub mod app;
 pub mod batch;
 pub mod compose;
+pub mod demons;
 pub mod error;
 pub mod export;
 pub mod flow;

@@ -358,6 +358,7 @@ impl AlinifyApp {
     ) {
         self.error = None;
         self.result = None;
+        self.method_runs.clear();
         self.pending_fixed = None;
         self.view = if transform.is_some() {
             View::After

@@ -57,6 +57,7 @@ impl MetricHistory {
         match (stage, self.mode) {
             (Stage::Affine, _) => "affine",
             (_, Mode::Fast) => "flow",
+            (_, Mode::Demons) => "demons",
             (_, Mode::Landmarks) => "thin-plate",
             _ => "B-spline",
         }
@@ -65,7 +66,7 @@ impl MetricHistory {
     /// What a stage's similarity is (the y axis' title): the negated cost's name.
     fn measure(&self, stage: Stage) -> &'static str {
         match (stage, self.mode, self.metric) {
-            (Stage::Register, Mode::Fast, _) => "−mean abs. difference",
+            (Stage::Register, Mode::Fast | Mode::Demons, _) => "−mean abs. difference",
             (_, _, MetricKind::Ncc) => "NCC",
             (_, _, MetricKind::Mi) => "mutual information",
             (_, _, MetricKind::Mse) => "−mean squared difference",

@@ -35,6 +35,7 @@ pub mod history;
 pub mod jobs;
 pub mod landmarks;
 pub mod layers;
+pub mod method_compare;
 pub mod metric_plot;
 pub mod network_view;
 pub mod parameters;
@@ -137,6 +138,10 @@ pub struct AlinifyApp {
     pub view: View,
     /// The last registration's result.
     pub result: Option<RunResult>,
+    /// Every registration of the loaded pair, for the Analysis panel's comparison.
+    pub method_runs: Vec<method_compare::MethodRun>,
+    /// The method the comparison runs next.
+    pub compare_mode: crate::register::Mode,
     /// The Analysis panel: maps of the current registration and how they are shown.
     pub analysis: analysis::Analysis,
     /// The landmark mode's pairs and annotations.
@@ -193,6 +198,8 @@ impl AlinifyApp {
             task: Task::Idle,
             view: View::Before,
             result: None,
+            method_runs: Vec::new(),
+            compare_mode: crate::register::Mode::Demons,
             analysis: analysis::Analysis::default(),
             landmarks: landmarks::LandmarkEditor::default(),
             layer_history: history::History::default(),

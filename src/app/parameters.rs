@@ -20,7 +20,7 @@ pub struct Parameters {
     /// What the values came from: a bundled preset's name, a file's name or "defaults";
     /// marked as changed once edited.
     pub preset: String,
-    /// Settings over [`RegisterOptions`]' defaults (the mode is the Fast/Accurate toggle's).
+    /// Settings over [`RegisterOptions`]' defaults (the mode is the method toggle's).
     pub values: Settings,
 }
 
@@ -54,7 +54,7 @@ impl Parameters {
     /// Takes `chosen` as the parameters; a mode it names moves the toggle (`mode`).
     pub fn choose(&mut self, mut chosen: Parameters, mode: &mut Mode) {
         if let Some(m) = chosen.values.mode.take()
-            && matches!(m, Mode::Fast | Mode::Accurate)
+            && METHODS.iter().any(|(method, _, _)| *method == m)
         {
             *mode = m;
         }
@@ -128,6 +128,42 @@ impl Parameters {
                         |d| d.range(0..=32).suffix(" px"),
                     );
                 }
+                Mode::Demons => {
+                    number_row(
+                        ui,
+                        "Iterations",
+                        "per pyramid level, at most (a level stops earlier once its updates \
+                         are small)",
+                        &mut values.demons_iterations,
+                        defaults.demons.iterations,
+                        |d| d.range(1..=1000),
+                    );
+                    number_row(
+                        ui,
+                        "Largest step",
+                        "the longest update per iteration, in pixels of each level",
+                        &mut values.max_step,
+                        defaults.demons.max_step,
+                        |d| d.range(0.05..=4.0).speed(0.01).suffix(" px"),
+                    );
+                    number_row(
+                        ui,
+                        "Fluid σ",
+                        "Gaussian smoothing of each update (pixels of each level)",
+                        &mut values.fluid_sigma,
+                        defaults.demons.fluid_sigma,
+                        |d| d.range(0.0..=2.6).speed(0.01).suffix(" px"),
+                    );
+                    number_row(
+                        ui,
+                        "Elastic σ",
+                        "Gaussian smoothing of the velocity field after each update: larger \
+                         is smoother",
+                        &mut values.elastic_sigma,
+                        defaults.demons.elastic_sigma,
+                        |d| d.range(0.0..=2.6).speed(0.01).suffix(" px"),
+                    );
+                }
                 _ => {
                     let current = values.metric.unwrap_or(defaults.metric);
                     let mut metric = current;
@@ -145,6 +181,17 @@ impl Parameters {
                         values.metric = Some(metric);
                     }
                     ui.end_row();
+                    if *mode == Mode::Affine {
+                        number_row(
+                            ui,
+                            "Iterations",
+                            "per pyramid level, at most",
+                            &mut values.iterations,
+                            defaults.iterations,
+                            |d| d.range(1..=5000),
+                        );
+                        return;
+                    }
                     let mut automatic = values.grid_spacing.is_none();
                     let mut spacing = values.grid_spacing.unwrap_or(64.0);
                     ui.label("Grid spacing");
@@ -226,16 +273,40 @@ fn init_label(method: InitMethod) -> &'static str {
     }
 }
 
-/// The Fast/Accurate toggle and what the chosen mode does.
+/// The methods the registration panel offers: the mode, its button and what it does. The
+/// landmarks mode (a thin-plate spline) runs from the landmark panel.
+pub const METHODS: [(Mode, &str, &str); 4] = [
+    (Mode::Fast, "Fast", "dense optical flow, GPU when available"),
+    (
+        Mode::Accurate,
+        "Accurate",
+        "affine + B-spline, elastix-class",
+    ),
+    (
+        Mode::Demons,
+        "Demons",
+        "affine + diffeomorphic demons: never folds, exact inverse; GPU when available",
+    ),
+    (
+        Mode::Affine,
+        "Affine",
+        "an affine only (rotation, scale, shear, shift)",
+    ),
+];
+
+/// The method toggle and what the chosen method does.
 pub fn mode_toggle(ui: &mut egui::Ui, mode: &mut Mode) {
     ui.horizontal(|ui| {
-        ui.selectable_value(mode, Mode::Fast, "Fast");
-        ui.selectable_value(mode, Mode::Accurate, "Accurate");
+        for (method, name, _) in METHODS {
+            ui.selectable_value(mode, method, name);
+        }
     });
-    ui.label(match mode {
-        Mode::Fast => "dense optical flow, GPU when available",
-        _ => "affine + B-spline, elastix-class",
-    });
+    ui.label(
+        METHODS
+            .iter()
+            .find(|(method, _, _)| method == mode)
+            .map_or("a thin-plate spline through the landmark pairs", |m| m.2),
+    );
 }
 
 /// One grid row: `label`, then a drag value showing `value` (or `default` when unset) that

@@ -63,10 +63,11 @@ impl AlinifyApp {
         };
         adjust(&mut options);
         self.metric_history = MetricHistory::new(options.mode, options.metric);
-        if matches!(self.warmup, WarmupState::Running { .. }) && options.mode == Mode::Fast {
+        if matches!(self.warmup, WarmupState::Running { .. })
+            && matches!(options.mode, Mode::Fast | Mode::Demons)
+        {
             options.backend = Backend::Cpu;
-            let reason =
-                "the warmup is still running: this fast run uses the CPU instead of waiting";
+            let reason = "the warmup is still running: this run uses the CPU instead of waiting";
             self.notice = Some(reason.into());
             self.cpu_reason = Some(reason.into());
         }
@@ -102,6 +103,8 @@ impl AlinifyApp {
     /// Takes a finished registration: its figures, and its transform for the After view.
     pub(super) fn finish_registration(&mut self, summary: RegisterSummary, grid: WarpGrid) {
         let r = &summary.report;
+        self.method_runs
+            .push(super::method_compare::MethodRun::of(&summary));
         self.result = Some(RunResult {
             ncc: [r.ncc_before, r.ncc_after],
             seconds: r.seconds.total,
@@ -112,7 +115,7 @@ impl AlinifyApp {
             cpu_reason: (r.backend == "cpu").then(|| match r.options.mode {
                 // The warmup, when the app chose the CPU for it; else the fast mode's own
                 // reason: no adapter, a software one, a GPU failure, or --backend cpu.
-                Mode::Fast => {
+                Mode::Fast | Mode::Demons => {
                     let reason = self.cpu_reason.take().or(summary.cpu_reason.clone());
                     format!("on the CPU: {}", reason.unwrap_or_default())
                 }

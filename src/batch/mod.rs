@@ -595,6 +595,10 @@ fn relocate(spec: crate::io::TransformSpec, job: &str) -> crate::io::TransformSp
             field: Path::new("..").join(job).join(field),
             scale,
         },
+        TransformSpec::Velocity { field, scale } => TransformSpec::Velocity {
+            field: Path::new("..").join(job).join(field),
+            scale,
+        },
         TransformSpec::Composed { steps } => TransformSpec::Composed {
             steps: steps.into_iter().map(|s| relocate(s, job)).collect(),
         },

@@ -122,15 +122,15 @@ pub fn invert(args: InvertArgs, ui: &Ui) -> anyhow::Result<()> {
     if let Some(parent) = args.out.parent().filter(|p| !p.as_os_str().is_empty()) {
         io::ensure_output_dir(parent)?;
     }
-    let inverse = match &file.transform {
-        TransformSpec::Identity => TransformSpec::Identity,
-        TransformSpec::Affine(a) => TransformSpec::Affine(
-            alinify::transform::invert::invert_affine(a).ok_or_else(|| Error::InvalidData {
-                path: args.transform.clone(),
-                detail: "the affine is singular: it has no inverse".into(),
-            })?,
-        ),
-        _ => {
+    let exact = file
+        .transform
+        .exact_inverse(base, &field_path, &args.transform)?;
+    if exact.is_some() {
+        ui.say("exact inverse: each affine inverted, each velocity field negated");
+    }
+    let inverse = match exact {
+        Some(inverse) => inverse,
+        None => {
             let transform = file.build(base)?;
             let moving = [file.moving.width, file.moving.height];
             let started = std::time::Instant::now();

@@ -62,6 +62,13 @@ impl WarpGrid {
     ) -> Self {
         let min_scale = match spec {
             TransformSpec::Dense { scale, .. } => *scale as usize,
+            TransformSpec::Composed { steps } => steps
+                .iter()
+                .find_map(|s| match s {
+                    TransformSpec::Velocity { scale, .. } => Some(*scale as usize),
+                    _ => None,
+                })
+                .unwrap_or(4),
             _ => 4,
         };
         Self::of(transform, fixed, min_scale, VIEW_GRID_MAX_SIDE)

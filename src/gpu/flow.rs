@@ -1,7 +1,7 @@
 //! The flow solver on the GPU: `shaders/flow.wgsl`, driven pass for pass like
 //! [`crate::flow::cpu`].
 
-use super::GpuContext;
+use super::{GpuContext, whole};
 use crate::flow::{FlowSolver, TileProblem};
 use crate::job::CancelToken;
 use crate::{Error, Result};
@@ -185,13 +185,6 @@ impl Buffers {
             readback,
             groups,
         }
-    }
-}
-
-fn whole(binding: u32, buffer: &wgpu::Buffer) -> wgpu::BindGroupEntry<'_> {
-    wgpu::BindGroupEntry {
-        binding,
-        resource: buffer.as_entire_binding(),
     }
 }
 

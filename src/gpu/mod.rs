@@ -1,16 +1,19 @@
 //! The GPU backend: one wgpu device per process, its compute pipelines compiled once, and the
-//! kernels that have CPU twins elsewhere in the engine (the flow solver: [`GpuFlowSolver`]).
+//! kernels that have CPU twins elsewhere in the engine (the flow solver: [`GpuFlowSolver`]; the
+//! demons solver: [`GpuDemonsSolver`]).
 //!
 //! wgpu reports validation errors and device loss through callbacks; the context records them
 //! and every operation turns a recorded failure into [`Error::Gpu`], so the caller can fall back
 //! to the CPU instead of the process panicking.
 
 mod compose;
+mod demons;
 mod export;
 mod flow;
 mod quality;
 
 pub use compose::{Compositor, Frame};
+pub use demons::GpuDemonsSolver;
 pub use export::export_renderer;
 pub use flow::GpuFlowSolver;
 pub use quality::GpuBoxMaps;
@@ -22,6 +25,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 /// The WGSL of the flow kernels, embedded at build time.
 pub const FLOW_SHADER: &str = include_str!("../../shaders/flow.wgsl");
 
+/// The WGSL of the demons kernels, embedded at build time.
+pub const DEMONS_SHADER: &str = include_str!("../../shaders/demons.wgsl");
+
 /// The WGSL of the layer compositor, embedded at build time.
 pub const COMPOSE_SHADER: &str = include_str!("../../shaders/compose.wgsl");
 
@@ -31,6 +37,7 @@ pub const QUALITY_SHADER: &str = include_str!("../../shaders/quality.wgsl");
 /// Every WGSL source the engine compiles, by file name (for validation tests and warmup).
 pub const SHADERS: &[(&str, &str)] = &[
     ("flow.wgsl", FLOW_SHADER),
+    ("demons.wgsl", DEMONS_SHADER),
     ("compose.wgsl", COMPOSE_SHADER),
     ("quality.wgsl", QUALITY_SHADER),
 ];
@@ -47,6 +54,7 @@ pub struct GpuContext {
     pub limits: wgpu::Limits,
     failure: Arc<Mutex<Option<String>>>,
     flow: OnceLock<flow::FlowPipelines>,
+    demons: OnceLock<demons::DemonsPipelines>,
     quality: OnceLock<quality::QualityPipeline>,
     pipeline_cache: Option<DiskPipelineCache>,
 }
@@ -106,6 +114,7 @@ impl GpuContext {
             limits,
             failure,
             flow: OnceLock::new(),
+            demons: OnceLock::new(),
             quality: OnceLock::new(),
             pipeline_cache,
         })
@@ -144,10 +153,12 @@ impl GpuContext {
         }
     }
 
-    /// Compiles every pipeline now (the flow kernels, the quality maps), so that the first run
-    /// does not pay for it, and saves the pipeline cache to disk where the backend has one.
+    /// Compiles every pipeline now (the flow and the demons kernels, the quality maps), so that
+    /// the first run does not pay for it, and saves the pipeline cache to disk where the backend
+    /// has one.
     pub fn warm_up(&self) -> Result<()> {
         self.flow_pipelines();
+        self.demons_pipelines();
         self.quality_pipeline();
         self.check()?;
         if let Some(disk) = &self.pipeline_cache {
@@ -200,11 +211,26 @@ impl GpuContext {
         })
     }
 
+    fn demons_pipelines(&self) -> &demons::DemonsPipelines {
+        self.demons.get_or_init(|| {
+            let cache = self.pipeline_cache.as_ref().map(|d| &d.cache);
+            demons::DemonsPipelines::new(&self.device, cache)
+        })
+    }
+
     fn flow_pipelines(&self) -> &flow::FlowPipelines {
         self.flow.get_or_init(|| {
             let cache = self.pipeline_cache.as_ref().map(|d| &d.cache);
             flow::FlowPipelines::new(&self.device, cache)
         })
+    }
+}
+
+/// A bind-group entry for the whole of `buffer`.
+fn whole(binding: u32, buffer: &wgpu::Buffer) -> wgpu::BindGroupEntry<'_> {
+    wgpu::BindGroupEntry {
+        binding,
+        resource: buffer.as_entire_binding(),
     }
 }
 

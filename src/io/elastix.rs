@@ -43,6 +43,7 @@ fn kind(spec: &TransformSpec) -> &'static str {
         TransformSpec::Bspline(_) => "bspline",
         TransformSpec::AffineBspline(_) => "affine_bspline",
         TransformSpec::Dense { .. } => "dense",
+        TransformSpec::Velocity { .. } => "velocity",
         TransformSpec::ThinPlate(_) => "thin_plate",
         TransformSpec::Composed { .. } => "composed",
     }

@@ -29,6 +29,17 @@ pub enum TransformSpec {
         #[serde(default = "unit_scale", skip_serializing_if = "is_unit_scale")]
         scale: f64,
     },
+    /// The exponential of a stationary velocity field stored beside the JSON as a `.flo` (the
+    /// demons mode's result, composed with its affine): `p ↦ exp(v)(p)`, computed by scaling
+    /// and squaring on load. Its inverse is the exponential of `−v`.
+    Velocity {
+        /// Path of the `.flo`, relative to the JSON file's folder.
+        field: PathBuf,
+        /// Full-resolution pixels per pixel of the stored field (a power of two); the velocity
+        /// is in pixels of its own grid.
+        #[serde(default = "unit_scale", skip_serializing_if = "is_unit_scale")]
+        scale: f64,
+    },
     /// A thin-plate spline through landmark pairs.
     #[serde(rename = "thin_plate")]
     ThinPlate(crate::transform::ThinPlateSpline),
@@ -163,7 +174,7 @@ impl TransformSpec {
         };
         match self {
             TransformSpec::Identity => Ok(()),
-            TransformSpec::Dense { scale, .. } => {
+            TransformSpec::Dense { scale, .. } | TransformSpec::Velocity { scale, .. } => {
                 if !(scale.is_finite() && *scale >= 1.0) {
                     return Err(invalid(format!(
                         "dense field scale {scale} must be at least 1"
@@ -214,12 +225,73 @@ impl TransformSpec {
     /// The dense-field files the transform reads, relative to `base_dir`.
     pub fn field_files(&self, base_dir: &Path) -> Vec<PathBuf> {
         match self {
-            TransformSpec::Dense { field, .. } => vec![base_dir.join(field)],
+            TransformSpec::Dense { field, .. } | TransformSpec::Velocity { field, .. } => {
+                vec![base_dir.join(field)]
+            }
             TransformSpec::Composed { steps } => {
                 steps.iter().flat_map(|s| s.field_files(base_dir)).collect()
             }
             _ => Vec::new(),
         }
+    }
+
+    /// The exact inverse of a transform made only of affines and at most one velocity field
+    /// (the demons mode's result): the steps inverted in reverse order, an affine by its
+    /// inverse matrix, a velocity by negating it — written to `negated_field`, which the
+    /// returned spec names by its file name. `None` for any other transform (those are
+    /// inverted numerically); an error for a singular affine.
+    pub fn exact_inverse(
+        &self,
+        base_dir: &Path,
+        negated_field: &Path,
+        path: &Path,
+    ) -> Result<Option<TransformSpec>> {
+        let steps: Vec<&TransformSpec> = match self {
+            TransformSpec::Composed { steps } => steps.iter().collect(),
+            other => vec![other],
+        };
+        let velocities = steps
+            .iter()
+            .filter(|s| matches!(s, TransformSpec::Velocity { .. }))
+            .count();
+        let exact = |s: &&TransformSpec| {
+            matches!(
+                s,
+                TransformSpec::Identity | TransformSpec::Affine(_) | TransformSpec::Velocity { .. }
+            )
+        };
+        if velocities > 1 || !steps.iter().all(exact) {
+            return Ok(None);
+        }
+        let mut inverse = Vec::new();
+        for step in steps.into_iter().rev() {
+            inverse.push(match step {
+                TransformSpec::Affine(a) => {
+                    TransformSpec::Affine(crate::transform::invert::invert_affine(a).ok_or_else(
+                        || Error::InvalidData {
+                            path: path.into(),
+                            detail: "the affine is singular: it has no inverse".into(),
+                        },
+                    )?)
+                }
+                TransformSpec::Velocity { field, scale } => {
+                    let mut velocity = flo::read_flo(&base_dir.join(field))?;
+                    velocity.u.mapv_inplace(|v| -v);
+                    velocity.v.mapv_inplace(|v| -v);
+                    flo::write_flo(negated_field, &velocity)?;
+                    TransformSpec::Velocity {
+                        field: negated_field.file_name().expect("a file name").into(),
+                        scale: *scale,
+                    }
+                }
+                other => other.clone(),
+            });
+        }
+        Ok(Some(if inverse.len() == 1 {
+            inverse.remove(0)
+        } else {
+            TransformSpec::Composed { steps: inverse }
+        }))
     }
 
     /// Builds the transform; dense fields are read relative to `base_dir`.
@@ -232,6 +304,10 @@ impl TransformSpec {
             TransformSpec::ThinPlate(t) => Box::new(t.clone()),
             TransformSpec::Dense { field, scale } => {
                 dense_transform(flo::read_flo(&base_dir.join(field))?, *scale)
+            }
+            TransformSpec::Velocity { field, scale } => {
+                let velocity = flo::read_flo(&base_dir.join(field))?;
+                crate::demons::velocity::velocity_transform(&velocity, *scale)
             }
             TransformSpec::Composed { steps } => Box::new(Composed {
                 steps: steps

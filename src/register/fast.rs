@@ -28,10 +28,10 @@ pub struct FastOutcome {
     pub init: super::init::InitChoice,
 }
 
-/// The flow solver a run uses, and where it runs.
-pub struct SolverChoice {
+/// The solver a run uses (a flow or a demons solver), and where it runs.
+pub struct SolverChoice<S: ?Sized> {
     /// The solver.
-    pub solver: Box<dyn FlowSolver>,
+    pub solver: Box<S>,
     /// `cpu` or `gpu`.
     pub backend: &'static str,
     /// The GPU adapter's name, on the GPU.
@@ -40,22 +40,27 @@ pub struct SolverChoice {
     pub cpu_reason: Option<String>,
 }
 
-/// The solver for `backend`: `auto` takes the GPU when one can be opened and otherwise logs why
-/// it runs on the CPU.
-pub fn select_solver<T>(backend: Backend, reporter: &Reporter<T>) -> Result<SolverChoice> {
-    let limit = max_tile_pixels_override()?;
-    let cpu = |reason: String| {
-        let solver = CpuSolver {
-            max_tile_pixels: limit.unwrap_or(usize::MAX),
-        };
-        SolverChoice {
-            solver: Box::new(solver),
-            backend: "cpu",
-            adapter: None,
-            cpu_reason: Some(reason),
-        }
+/// A GPU solver, its adapter's name, and whether that adapter is a software renderer (such as
+/// Mesa's llvmpipe, slower than the CPU path).
+pub type GpuSolver<S> = (Box<S>, String, bool);
+
+/// The solver for `backend`, built by `cpu` or `gpu` with the tile limit of
+/// [`MAX_TILE_PIXELS_ENV`]: `auto` takes the GPU when one can be opened and is not a software
+/// renderer, and otherwise logs why it runs on the CPU.
+pub fn select_solver<S: ?Sized, T>(
+    backend: Backend,
+    reporter: &Reporter<T>,
+    cpu: impl Fn(usize) -> Box<S>,
+    gpu: impl Fn(usize) -> Result<GpuSolver<S>>,
+) -> Result<SolverChoice<S>> {
+    let limit = max_tile_pixels_override()?.unwrap_or(usize::MAX);
+    let on_cpu = |reason: String| SolverChoice {
+        solver: cpu(limit),
+        backend: "cpu",
+        adapter: None,
+        cpu_reason: Some(reason),
     };
-    let gpu = |solver, name| SolverChoice {
+    let on_gpu = |solver, name| SolverChoice {
         solver,
         backend: "gpu",
         adapter: Some(name),
@@ -63,23 +68,24 @@ pub fn select_solver<T>(backend: Backend, reporter: &Reporter<T>) -> Result<Solv
     };
     let logged_cpu = |reason: String| {
         reporter.log(format!("running on the CPU: {reason}"));
-        cpu(reason)
+        on_cpu(reason)
     };
     match backend {
-        Backend::Cpu => Ok(cpu("the CPU backend was asked for".into())),
-        Backend::Gpu => gpu_solver(limit).map(|(s, name, _)| gpu(s, name)),
-        Backend::Auto => match gpu_solver(limit) {
+        Backend::Cpu => Ok(on_cpu("the CPU backend was asked for".into())),
+        Backend::Gpu => gpu(limit).map(|(s, name, _)| on_gpu(s, name)),
+        Backend::Auto => match gpu(limit) {
             Ok((_, name, true)) => Ok(logged_cpu(format!(
                 "the only adapter, {name}, is a software renderer (slower than the CPU path); --backend gpu uses it anyway"
             ))),
-            Ok((s, name, false)) => Ok(gpu(s, name)),
+            Ok((s, name, false)) => Ok(on_gpu(s, name)),
             Err(reason) => Ok(logged_cpu(reason.to_string())),
         },
     }
 }
 
-/// Environment variable capping the flow's tile size in pixels (both backends): forces tiling
-/// on small images, for tests and for devices that report limits larger than they can serve.
+/// Environment variable capping the flow's and the demons' tile size in pixels (both
+/// backends): forces tiling on small images, for tests and for devices that report limits
+/// larger than they can serve.
 pub const MAX_TILE_PIXELS_ENV: &str = "ALINIFY_MAX_TILE_PIXELS";
 
 fn max_tile_pixels_override() -> Result<Option<usize>> {
@@ -93,23 +99,37 @@ fn max_tile_pixels_override() -> Result<Option<usize>> {
     }
 }
 
-/// The GPU solver, its adapter's name, and whether that adapter is a software renderer (such
-/// as Mesa's llvmpipe, slower than the CPU path).
+/// The flow solver for `backend`.
+pub fn select_flow_solver<T>(
+    backend: Backend,
+    reporter: &Reporter<T>,
+) -> Result<SolverChoice<dyn FlowSolver>> {
+    select_solver(
+        backend,
+        reporter,
+        |max_tile_pixels| Box::new(CpuSolver { max_tile_pixels }) as Box<dyn FlowSolver>,
+        gpu_flow_solver,
+    )
+}
+
 #[cfg(feature = "gpu")]
-fn gpu_solver(limit: Option<usize>) -> Result<(Box<dyn FlowSolver>, String, bool)> {
+fn gpu_flow_solver(limit: usize) -> Result<GpuSolver<dyn FlowSolver>> {
     let context = crate::gpu::GpuContext::shared()?;
     let software = context.info.device_type == wgpu::DeviceType::Cpu;
-    let solver =
-        crate::gpu::GpuFlowSolver::new(context).with_max_tile_pixels(limit.unwrap_or(usize::MAX));
+    let solver = crate::gpu::GpuFlowSolver::new(context).with_max_tile_pixels(limit);
     let name = solver.name();
     Ok((Box::new(solver), name, software))
 }
 
 #[cfg(not(feature = "gpu"))]
-fn gpu_solver(_limit: Option<usize>) -> Result<(Box<dyn FlowSolver>, String, bool)> {
-    Err(Error::Gpu(
-        "this build has no GPU support (built without the `gpu` feature)".into(),
-    ))
+fn gpu_flow_solver(_limit: usize) -> Result<GpuSolver<dyn FlowSolver>> {
+    Err(no_gpu_support())
+}
+
+/// The error of a build without the `gpu` feature.
+#[cfg(not(feature = "gpu"))]
+pub(crate) fn no_gpu_support() -> Error {
+    Error::Gpu("this build has no GPU support (built without the `gpu` feature)".into())
 }
 
 /// Registers in fast mode: affine over the coarse levels, then the flow from about
@@ -132,7 +152,7 @@ pub fn register_fast<T>(
         backend,
         adapter,
         cpu_reason,
-    } = select_solver(options.backend, reporter)?;
+    } = select_flow_solver(options.backend, reporter)?;
     // The affine stage only needs coarse levels: the flow takes over from there.
     let affine_finest = super::affine_finest_level(fixed.width(), fixed.height())
         .max(levels.start.saturating_sub(1))

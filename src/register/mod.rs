@@ -3,6 +3,7 @@
 
 pub mod affine;
 pub mod bspline;
+pub mod demons;
 pub mod fast;
 pub mod init;
 mod pipeline;
@@ -37,6 +38,9 @@ pub enum Mode {
     Accurate,
     /// Dense optical flow (GPU or CPU).
     Fast,
+    /// Affine, then diffeomorphic (log-domain) demons: a velocity field whose exponential is
+    /// invertible by construction (GPU or CPU).
+    Demons,
     /// A thin-plate spline through landmark pairs (`--landmarks FIXED.csv MOVING.csv`); no
     /// image matching.
     Landmarks,
@@ -49,9 +53,10 @@ impl std::str::FromStr for Mode {
             "affine" => Ok(Self::Affine),
             "accurate" => Ok(Self::Accurate),
             "fast" => Ok(Self::Fast),
+            "demons" => Ok(Self::Demons),
             "landmarks" => Ok(Self::Landmarks),
             other => Err(format!(
-                "unknown mode {other:?} (affine, accurate, fast or landmarks)"
+                "unknown mode {other:?} (affine, accurate, fast, demons or landmarks)"
             )),
         }
     }
@@ -63,6 +68,7 @@ impl std::fmt::Display for Mode {
             Mode::Affine => "affine",
             Mode::Accurate => "accurate",
             Mode::Fast => "fast",
+            Mode::Demons => "demons",
             Mode::Landmarks => "landmarks",
         })
     }
@@ -137,6 +143,8 @@ pub struct RegisterOptions {
     pub init: init::InitMethod,
     /// Settings of the fast mode's flow solver.
     pub flow: crate::flow::FlowParams,
+    /// Settings of the demons mode's solver.
+    pub demons: crate::demons::DemonsParams,
 }
 
 impl Default for RegisterOptions {
@@ -160,6 +168,7 @@ impl Default for RegisterOptions {
             channel: None,
             init: init::InitMethod::default(),
             flow: crate::flow::FlowParams::default(),
+            demons: crate::demons::DemonsParams::default(),
         }
     }
 }

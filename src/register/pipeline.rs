@@ -136,6 +136,9 @@ pub struct RegisterSummary {
 /// The fast mode's field, at its pyramid level, beside transform.json.
 pub const FLOW_FILE: &str = "flow.flo";
 
+/// The demons mode's velocity field, at its pyramid level, beside transform.json.
+pub const VELOCITY_FILE: &str = "velocity.flo";
+
 impl RegisterRequest {
     /// The files the registration reads, labelled as error messages name them.
     pub fn input_files(&self) -> Vec<io::Labelled<'_>> {
@@ -157,8 +160,10 @@ impl RegisterRequest {
             ("output", self.out_dir.join("transform.json")),
             ("output", self.out_dir.join("report.json")),
         ];
-        if self.options.mode == Mode::Fast {
-            outputs.push(("output", self.out_dir.join(FLOW_FILE)));
+        match self.options.mode {
+            Mode::Fast => outputs.push(("output", self.out_dir.join(FLOW_FILE))),
+            Mode::Demons => outputs.push(("output", self.out_dir.join(VELOCITY_FILE))),
+            _ => {}
         }
         outputs.extend(self.field.iter().map(|f| ("--field", f.clone())));
         if let Some(path) = &self.export_elastix {
@@ -270,13 +275,14 @@ pub fn register_files<T>(
     {
         io::ensure_output_dir(parent)?;
     }
-    if options.backend == Backend::Gpu && options.mode != Mode::Fast {
+    if options.backend == Backend::Gpu && !matches!(options.mode, Mode::Fast | Mode::Demons) {
         return Err(Error::InvalidArgument(format!(
             "--backend gpu: {} mode runs on the CPU; use --backend cpu or auto",
             options.mode
         )));
     }
     options.flow.validate()?;
+    options.demons.validate()?;
     let mut backend = "cpu";
     let mut adapter = None;
     let mut cpu_reason = None;
@@ -351,7 +357,9 @@ pub fn register_files<T>(
         .finest_level
         .unwrap_or_else(|| super::default_finest_level(fw, fh))
         .min(coarsest);
-    if request.landmarks.is_some() && matches!(options.mode, Mode::Affine | Mode::Fast) {
+    if request.landmarks.is_some()
+        && matches!(options.mode, Mode::Affine | Mode::Fast | Mode::Demons)
+    {
         reporter.log(format!(
             "--landmarks: the {} mode does not use landmarks (the accurate and landmarks modes do); report.json scores them",
             options.mode
@@ -449,6 +457,30 @@ pub fn register_files<T>(
                 outcome.levels,
             )
         }
+        Mode::Demons => {
+            let outcome = super::demons::register_demons(&fixed, &moving, options, &registering)?;
+            backend = outcome.backend;
+            adapter = outcome.adapter.clone();
+            cpu_reason = outcome.cpu_reason.clone();
+            init_choice = Some(outcome.init.clone());
+            let velocity_path = request.out_dir.join(VELOCITY_FILE);
+            let velocity = crate::demons::velocity::to_dense(&outcome.demons.velocity);
+            crate::io::flo::write_flo(&velocity_path, &velocity)?;
+            let scale = (1u64 << outcome.demons.level) as f64;
+            // The warp and the QC read the whole transform as one field on the velocity's grid.
+            in_memory = Some(crate::transform::dense_transform(
+                outcome.total_displacement(),
+                scale,
+            ));
+            let steps = vec![
+                TransformSpec::Velocity {
+                    field: VELOCITY_FILE.into(),
+                    scale,
+                },
+                TransformSpec::Affine(outcome.affine),
+            ];
+            (TransformSpec::Composed { steps }, outcome.levels)
+        }
     };
     seconds.register = t.elapsed().as_secs_f64();
     let transform: Arc<dyn Transform> = match in_memory {
@@ -513,9 +545,7 @@ pub fn register_files<T>(
     TransformFile::new([fw, fh], [moving.width(), moving.height()], spec.clone())
         .save(&transform_path)?;
     outputs.push(transform_path);
-    if let TransformSpec::Dense { field, .. } = &spec {
-        outputs.push(request.out_dir.join(field));
-    }
+    outputs.extend(spec.field_files(&request.out_dir));
     if let Some(path) = &request.export_elastix {
         crate::io::elastix::export(path, &spec, [fw, fh])?;
         outputs.push(path.clone());

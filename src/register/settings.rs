@@ -46,7 +46,7 @@ pub const BUNDLED: [(&str, &str); 3] = [
 #[derive(Debug, Clone, Default, PartialEq, serde::Deserialize, serde::Serialize, clap::Args)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
-    /// Registration mode: accurate (affine + B-spline), affine, fast.
+    /// Registration mode: accurate (affine + B-spline), affine, fast, demons, landmarks.
     #[arg(long)]
     pub mode: Option<Mode>,
     /// Metric: ncc (same modality, robust to exposure changes), mse (identical
@@ -114,6 +114,20 @@ pub struct Settings {
     /// (report.json's flow_choice says how).
     #[arg(long)]
     pub search: Option<u32>,
+    /// Demons mode: most iterations per pyramid level.
+    #[arg(long)]
+    pub demons_iterations: Option<u32>,
+    /// Demons mode: largest update per iteration, in pixels of each level (at most 4).
+    #[arg(long, allow_negative_numbers = true)]
+    pub max_step: Option<f32>,
+    /// Demons mode: Gaussian smoothing (pixels of each level) of every update, the fluid
+    /// regularisation (0 to 2.6).
+    #[arg(long, allow_negative_numbers = true)]
+    pub fluid_sigma: Option<f32>,
+    /// Demons mode: Gaussian smoothing (pixels of each level) of the velocity field after
+    /// every update, the elastic regularisation (0 to 2.6).
+    #[arg(long, allow_negative_numbers = true)]
+    pub elastic_sigma: Option<f32>,
 }
 
 impl Settings {
@@ -166,7 +180,7 @@ impl Settings {
         setting_keys()
             .into_iter()
             .filter_map(|key| {
-                let value = options.get(&key).or_else(|| options["flow"].get(&key))?;
+                let value = option_value(&options, &key)?;
                 let text = match value {
                     serde_json::Value::Null => return None,
                     serde_json::Value::String(s) => s.clone(),
@@ -282,8 +296,30 @@ impl Settings {
             options.flow.search = v;
             options.flow.auto_search = false;
         }
+        if let Some(v) = self.demons_iterations {
+            options.demons.iterations = at_least_one("demons_iterations", v as usize)? as u32;
+        }
+        if let Some(v) = self.max_step {
+            options.demons.max_step = positive("max_step", v as f64)? as f32;
+        }
+        if let Some(v) = self.fluid_sigma {
+            options.demons.fluid_sigma = non_negative("fluid_sigma", v as f64)? as f32;
+        }
+        if let Some(v) = self.elastic_sigma {
+            options.demons.elastic_sigma = non_negative("elastic_sigma", v as f64)? as f32;
+        }
+        options.demons.validate()?;
         Ok(())
     }
+}
+
+/// The option a setting's key names in the serialised [`RegisterOptions`]: at the top, or in
+/// the flow's or the demons' settings.
+fn option_value<'a>(options: &'a serde_json::Value, key: &str) -> Option<&'a serde_json::Value> {
+    options
+        .get(key)
+        .or_else(|| options["flow"].get(key))
+        .or_else(|| options["demons"].get(key))
 }
 
 /// Every setting's key, in declaration order.
@@ -350,7 +386,7 @@ mod tests {
         let options = serde_json::to_value(RegisterOptions::default()).unwrap();
         for key in setting_keys() {
             assert!(
-                options.get(&key).is_some() || options["flow"].get(&key).is_some(),
+                option_value(&options, &key).is_some(),
                 "the setting {key} names no option"
             );
         }

@@ -6,6 +6,7 @@ mod bad_input;
 mod batch;
 mod cli;
 mod common;
+mod demons;
 mod fast;
 mod features;
 mod formats;

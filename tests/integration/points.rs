@@ -263,13 +263,16 @@ fn the_landmarks_mode_fits_a_thin_plate_spline_through_the_landmarks() {
 }
 
 /// `invert` then `warp-points` brings fixed-frame points back through an accurate-mode
-/// transform: median under 0.02 px, max under 0.1 px; an affine inverts exactly.
+/// transform: median under 0.02 px, max under 0.1 px; a demons transform (negated velocity)
+/// within 0.05 px; an affine exactly.
 #[test]
 fn inverted_transforms_round_trip_points() {
     let dir = tempfile::tempdir().unwrap();
     let pair = crate::common::synth(&dir.path().join("pair"), "128x96", 5, "both");
     let reg = dir.path().join("reg");
     crate::common::register_pair(&pair, &reg, &["--mode", "accurate"]);
+    let demons = dir.path().join("demons");
+    crate::common::register_pair(&pair, &demons, &["--mode", "demons", "--backend", "cpu"]);
     let points = dir.path().join("points.csv");
     let rows: String = (0..40)
         .map(|i| {
@@ -286,6 +289,7 @@ fn inverted_transforms_round_trip_points() {
     write_affine_transform(&affine);
     for (transform, median_bound, max_bound) in [
         (reg.join("transform.json"), 0.02, 0.1),
+        (demons.join("transform.json"), 0.05, 0.05),
         (affine.clone(), 1e-9, 1e-9),
     ] {
         let inverse = dir.path().join("inverse.json");
