@@ -318,7 +318,6 @@ impl AlinifyApp {
         if let Task::Analyzing { fraction, .. } = &self.task {
             ui.add(egui::ProgressBar::new(*fraction).text("computing the maps"));
         }
-        self.method_comparison(ui);
         let Some(outcome) = &self.analysis.outcome else {
             ui.weak("no maps yet");
             return;

@@ -40,7 +40,8 @@ impl MethodRun {
 }
 
 impl AlinifyApp {
-    /// The comparison section of the Analysis panel: a method to try, and the table of runs.
+    /// The comparison section at the end of the Analysis panel: a method to try, and the table
+    /// of runs.
     pub(super) fn method_comparison(&mut self, ui: &mut egui::Ui) {
         ui.separator();
         ui.label("Methods on this pair");

@@ -313,6 +313,7 @@ impl AlinifyApp {
             self.registration_panel(ui);
             ui.separator();
             self.analysis_panel(ui);
+            self.method_comparison(ui);
             ui.separator();
             self.landmark_panel(ui);
             ui.separator();

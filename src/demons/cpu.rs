@@ -1,13 +1,14 @@
 //! The demons solver on the CPU: the reference for `shaders/demons.wgsl`, kernel for kernel.
 //!
 //! One iteration: [`exp_scale`] and [`exp_square`] (scaling and squaring of `v` into the
-//! displacement `u`), [`warp`] (the moving image through `A(x + u)`), [`force`] (the symmetric
+//! displacement `u`, in [`crate::transform::velocity`]), [`warp`] (the moving image through `A(x + u)`), [`force`] (the symmetric
 //! update), [`smooth_rows`] and [`smooth_columns`] of the update (fluid), [`accumulate`]
 //! (`v + δ`, with the RMS and the longest vector), and the same smoothing into `v` (elastic).
 
-use super::{DemonsSolver, DemonsTile, TileOutcome, TileRun, velocity};
+use super::{DemonsSolver, DemonsTile, TileOutcome, TileRun};
 use crate::Result;
 use crate::job::CancelToken;
+use crate::transform::velocity::{self, exp_scale, exp_square};
 use ndarray::ArrayView2;
 use rayon::prelude::*;
 
@@ -84,58 +85,6 @@ impl DemonsSolver for CpuDemonsSolver {
         }
         Ok(outcome)
     }
-}
-
-/// `u = v / 2^steps`, the start of scaling and squaring.
-pub fn exp_scale(velocity: &[[f32; 2]], steps: u32, out: &mut [[f32; 2]]) {
-    let factor = 1.0 / (1u64 << steps) as f32;
-    out.par_iter_mut()
-        .zip(velocity)
-        .for_each(|(o, v)| *o = [v[0] * factor, v[1] * factor]);
-}
-
-/// One squaring: `out(x) = u(x) + u(x + u(x))`, `u` sampled bilinearly with the point clamped
-/// to the tile. Positions are formed in level coordinates (`origin` added) and moved back into
-/// the tile by an exact subtraction, as the shader does.
-pub fn exp_square(
-    displacement: &[[f32; 2]],
-    width: usize,
-    height: usize,
-    origin: [u32; 2],
-    out: &mut [[f32; 2]],
-) {
-    let [ox, oy] = origin;
-    out.par_chunks_mut(width).enumerate().for_each(|(y, row)| {
-        for (x, o) in row.iter_mut().enumerate() {
-            let u = displacement[y * width + x];
-            let px = (x as u32 + ox) as f32 + u[0] - ox as f32;
-            let py = (y as u32 + oy) as f32 + u[1] - oy as f32;
-            let s = sample_field(displacement, width, height, px, py);
-            *o = [u[0] + s[0], u[1] + s[1]];
-        }
-    });
-}
-
-/// Bilinear sample of a vector field at `(x, y)` clamped to its grid. After the clamp the
-/// point is non-negative, so truncation is the floor.
-pub fn sample_field(field: &[[f32; 2]], width: usize, height: usize, x: f32, y: f32) -> [f32; 2] {
-    let x = x.clamp(0.0, (width - 1) as f32);
-    let y = y.clamp(0.0, (height - 1) as f32);
-    let (x0, y0) = (x as usize, y as usize);
-    let (fx, fy) = (x - x0 as f32, y - y0 as f32);
-    let x1 = (x0 + 1).min(width - 1);
-    let (top, bottom) = (
-        &field[y0 * width..],
-        &field[(y0 + 1).min(height - 1) * width..],
-    );
-    let (a, b, c, d) = (top[x0], top[x1], bottom[x0], bottom[x1]);
-    let mut out = [0.0; 2];
-    for (k, o) in out.iter_mut().enumerate() {
-        let upper = a[k] + fx * (b[k] - a[k]);
-        let lower = c[k] + fx * (d[k] - c[k]);
-        *o = upper + fy * (lower - upper);
-    }
-    out
 }
 
 /// Bilinear sample with clamped neighbours; the caller keeps `(x, y)` inside the image.

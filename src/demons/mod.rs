@@ -22,7 +22,8 @@
 //!   into exactly the untiled iteration.
 
 pub mod cpu;
-pub mod velocity;
+
+use crate::transform::velocity;
 
 use crate::flow::{affine_at_level, normalize, tile_grid, upsample_flow};
 use crate::job::{CancelToken, Progress, Reporter, Stage};

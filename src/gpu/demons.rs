@@ -432,7 +432,7 @@ impl DemonsSolver for GpuDemonsSolver {
                 own_pixels: ((x1 - x0) * (y1 - y0)) as usize,
                 max_norm: longest,
             };
-            steps = crate::demons::velocity::exp_steps(longest);
+            steps = crate::transform::velocity::exp_steps(longest);
             if run
                 .stop_rms
                 .is_some_and(|stop| outcome.rms() < f64::from(stop))

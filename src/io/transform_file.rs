@@ -307,7 +307,7 @@ impl TransformSpec {
             }
             TransformSpec::Velocity { field, scale } => {
                 let velocity = flo::read_flo(&base_dir.join(field))?;
-                crate::demons::velocity::velocity_transform(&velocity, *scale)
+                crate::transform::velocity::velocity_transform(&velocity, *scale)
             }
             TransformSpec::Composed { steps } => Box::new(Composed {
                 steps: steps

@@ -38,7 +38,7 @@ impl DemonsRegistration {
     /// level pixels (to be scaled by `2^level`): what the warp and the QC evaluate. It equals
     /// the stored `exp(v)` then affine wherever the images are.
     pub fn total_displacement(&self) -> DenseField {
-        let u = crate::demons::velocity::exp(&self.demons.velocity);
+        let u = crate::transform::velocity::exp(&self.demons.velocity);
         let [m00, m01, m10, m11, ox, oy] =
             crate::flow::affine_at_level(&self.affine, self.demons.level);
         let (h, w) = u.dim();

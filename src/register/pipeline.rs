@@ -464,7 +464,7 @@ pub fn register_files<T>(
             cpu_reason = outcome.cpu_reason.clone();
             init_choice = Some(outcome.init.clone());
             let velocity_path = request.out_dir.join(VELOCITY_FILE);
-            let velocity = crate::demons::velocity::to_dense(&outcome.demons.velocity);
+            let velocity = crate::transform::velocity::to_dense(&outcome.demons.velocity);
             crate::io::flo::write_flo(&velocity_path, &velocity)?;
             let scale = (1u64 << outcome.demons.level) as f64;
             // The warp and the QC read the whole transform as one field on the velocity's grid.

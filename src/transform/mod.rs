@@ -11,6 +11,7 @@ mod bspline;
 mod dense;
 pub mod invert;
 mod thin_plate;
+pub mod velocity;
 pub mod warp;
 
 pub use affine::{Affine, AffineParametric};

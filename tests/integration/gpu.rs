@@ -210,7 +210,7 @@ fn velocity_differences(
     a: &alinify::demons::DemonsOutcome,
     b: &alinify::demons::DemonsOutcome,
 ) -> (f64, f32) {
-    use alinify::demons::velocity::to_dense;
+    use alinify::transform::velocity::to_dense;
     differences(&to_dense(&a.velocity), &to_dense(&b.velocity))
 }
 

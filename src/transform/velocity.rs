@@ -1,9 +1,10 @@
-//! Stationary velocity fields: their exponential by scaling and squaring, and the conversions
-//! to the engine's displacement fields and transforms.
+//! Stationary velocity fields (the demons mode's result): their exponential by scaling and
+//! squaring — the kernels the demons' CPU solver runs too, twins of `shaders/demons.wgsl` — and
+//! the conversions to the engine's displacement fields and transforms.
 
-use super::cpu;
-use crate::transform::{DenseField, Transform, dense_transform};
+use super::{DenseField, Transform, dense_transform};
 use ndarray::Array2;
+use rayon::prelude::*;
 
 /// Longest vector scaling and squaring starts from, in pixels: below it `exp(v/2^N) ≈ id +
 /// v/2^N` is accurate to a small fraction of a pixel.
@@ -38,12 +39,64 @@ pub fn exp(velocity: &Array2<[f32; 2]>) -> Array2<[f32; 2]> {
     let steps = exp_steps(max_norm(v));
     let mut u = vec![[0.0f32; 2]; w * h];
     let mut squared = vec![[0.0f32; 2]; w * h];
-    cpu::exp_scale(v, steps, &mut u);
+    exp_scale(v, steps, &mut u);
     for _ in 0..steps {
-        cpu::exp_square(&u, w, h, [0, 0], &mut squared);
+        exp_square(&u, w, h, [0, 0], &mut squared);
         std::mem::swap(&mut u, &mut squared);
     }
     Array2::from_shape_vec((h, w), u).expect("same size")
+}
+
+/// `u = v / 2^steps`, the start of scaling and squaring.
+pub fn exp_scale(velocity: &[[f32; 2]], steps: u32, out: &mut [[f32; 2]]) {
+    let factor = 1.0 / (1u64 << steps) as f32;
+    out.par_iter_mut()
+        .zip(velocity)
+        .for_each(|(o, v)| *o = [v[0] * factor, v[1] * factor]);
+}
+
+/// One squaring: `out(x) = u(x) + u(x + u(x))`, `u` sampled bilinearly with the point clamped
+/// to the tile. Positions are formed in level coordinates (`origin` added) and moved back into
+/// the tile by an exact subtraction, as the shader does.
+pub fn exp_square(
+    displacement: &[[f32; 2]],
+    width: usize,
+    height: usize,
+    origin: [u32; 2],
+    out: &mut [[f32; 2]],
+) {
+    let [ox, oy] = origin;
+    out.par_chunks_mut(width).enumerate().for_each(|(y, row)| {
+        for (x, o) in row.iter_mut().enumerate() {
+            let u = displacement[y * width + x];
+            let px = (x as u32 + ox) as f32 + u[0] - ox as f32;
+            let py = (y as u32 + oy) as f32 + u[1] - oy as f32;
+            let s = sample_field(displacement, width, height, px, py);
+            *o = [u[0] + s[0], u[1] + s[1]];
+        }
+    });
+}
+
+/// Bilinear sample of a vector field at `(x, y)` clamped to its grid. After the clamp the
+/// point is non-negative, so truncation is the floor.
+pub fn sample_field(field: &[[f32; 2]], width: usize, height: usize, x: f32, y: f32) -> [f32; 2] {
+    let x = x.clamp(0.0, (width - 1) as f32);
+    let y = y.clamp(0.0, (height - 1) as f32);
+    let (x0, y0) = (x as usize, y as usize);
+    let (fx, fy) = (x - x0 as f32, y - y0 as f32);
+    let x1 = (x0 + 1).min(width - 1);
+    let (top, bottom) = (
+        &field[y0 * width..],
+        &field[(y0 + 1).min(height - 1) * width..],
+    );
+    let (a, b, c, d) = (top[x0], top[x1], bottom[x0], bottom[x1]);
+    let mut out = [0.0; 2];
+    for (k, o) in out.iter_mut().enumerate() {
+        let upper = a[k] + fx * (b[k] - a[k]);
+        let lower = c[k] + fx * (d[k] - c[k]);
+        *o = upper + fy * (lower - upper);
+    }
+    out
 }
 
 /// A `[f32; 2]` field as a [`DenseField`] (`u` the x, `v` the y component).
