@@ -1,27 +1,6 @@
 use super::*;
+use crate::flow::tests::prepared_pair as smooth_pair;
 use crate::job::CancelToken;
-use crate::raster::SampleDepth;
-use crate::synth::{Deform, SynthParams, Texture, generate};
-
-/// A generated pair with a smooth deformation, its pyramids and its ground truth.
-pub(crate) fn smooth_pair(
-    size: usize,
-    seed: u64,
-) -> (PreparedImage, PreparedImage, crate::synth::SynthPair) {
-    let cancel = CancelToken::new();
-    let params = SynthParams {
-        width: size,
-        height: size,
-        seed,
-        deform: Deform::Smooth,
-        depth: SampleDepth::F32,
-        noise: 0.01,
-    };
-    let pair = generate(&Texture::procedural(size, size, seed), &params, &cancel).unwrap();
-    let fixed = PreparedImage::new(pair.fixed.clone(), 4, &cancel).unwrap();
-    let moving = PreparedImage::new(pair.moving.clone(), 4, &cancel).unwrap();
-    (fixed, moving, pair)
-}
 
 fn run(fixed: &PreparedImage, moving: &PreparedImage, solver: &dyn DemonsSolver) -> DemonsOutcome {
     let reporter = Reporter::<()>::silent(CancelToken::new());

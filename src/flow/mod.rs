@@ -656,7 +656,7 @@ pub fn data_residual(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::job::CancelToken;
     use crate::raster::SampleDepth;

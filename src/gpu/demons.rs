@@ -288,34 +288,20 @@ impl DemonsSolver for GpuDemonsSolver {
             )));
         }
         let mut cache = self.buffers.lock().unwrap();
-        let fits = cache
-            .as_ref()
-            .is_some_and(|b| b.pixels >= pixels && b.moving_pixels >= moving_pixels);
-        if !fits {
-            let grow = |n: usize, old: usize| n.max(old + old / 4);
-            let (old_p, old_m) = cache
-                .as_ref()
-                .map_or((0, 0), |b| (b.pixels, b.moving_pixels));
-            *cache = Some(Buffers::new(
-                device,
-                pipelines,
-                grow(pixels, old_p),
-                grow(moving_pixels, old_m),
-            ));
+        let capacity = cache.as_ref().map(|b| [b.pixels, b.moving_pixels]);
+        if let Some([pixels, moving]) = super::grown_capacity(capacity, [pixels, moving_pixels]) {
+            *cache = Some(Buffers::new(device, pipelines, pixels, moving));
         }
         let buffers = cache.as_ref().expect("just created");
-        let contiguous = |view: &ndarray::ArrayView2<'_, f32>| -> Vec<f32> {
-            view.rows().into_iter().flatten().copied().collect()
-        };
         queue.write_buffer(
             &buffers.fixed,
             0,
-            bytemuck::cast_slice(&contiguous(&tile.fixed)),
+            bytemuck::cast_slice(&super::contiguous(&tile.fixed)),
         );
         queue.write_buffer(
             &buffers.moving,
             0,
-            bytemuck::cast_slice(&contiguous(&tile.moving)),
+            bytemuck::cast_slice(&super::contiguous(&tile.moving)),
         );
         queue.write_buffer(&buffers.velocity, 0, bytemuck::cast_slice(velocity));
 

@@ -255,21 +255,9 @@ impl FlowSolver for GpuFlowSolver {
             )));
         }
         let mut cache = self.buffers.lock().unwrap();
-        let fits = cache
-            .as_ref()
-            .is_some_and(|b| b.pixels >= pixels && b.moving_pixels >= moving_pixels);
-        if !fits {
-            // Grow with headroom so that the next tiles of a level reuse the buffers.
-            let grow = |n: usize, old: usize| n.max(old + old / 4);
-            let (old_p, old_m) = cache
-                .as_ref()
-                .map_or((0, 0), |b| (b.pixels, b.moving_pixels));
-            *cache = Some(Buffers::new(
-                device,
-                pipelines,
-                grow(pixels, old_p),
-                grow(moving_pixels, old_m),
-            ));
+        let capacity = cache.as_ref().map(|b| [b.pixels, b.moving_pixels]);
+        if let Some([pixels, moving]) = super::grown_capacity(capacity, [pixels, moving_pixels]) {
+            *cache = Some(Buffers::new(device, pipelines, pixels, moving));
         }
         let buffers = cache.as_ref().expect("just created");
 
@@ -301,18 +289,15 @@ impl FlowSolver for GpuFlowSolver {
             UNIFORM_STRIDE,
             bytemuck::bytes_of(&params(1)),
         );
-        let contiguous = |view: &ndarray::ArrayView2<'_, f32>| -> Vec<f32> {
-            view.rows().into_iter().flatten().copied().collect()
-        };
         queue.write_buffer(
             &buffers.fixed,
             0,
-            bytemuck::cast_slice(&contiguous(&problem.fixed)),
+            bytemuck::cast_slice(&super::contiguous(&problem.fixed)),
         );
         queue.write_buffer(
             &buffers.moving,
             0,
-            bytemuck::cast_slice(&contiguous(&problem.moving)),
+            bytemuck::cast_slice(&super::contiguous(&problem.moving)),
         );
         queue.write_buffer(&buffers.flow, 0, bytemuck::cast_slice(flow));
 

@@ -226,6 +226,22 @@ impl GpuContext {
     }
 }
 
+/// The capacity `[pixels, moving pixels]` to allocate when tile buffers of `current`
+/// capacity (`None`: none yet) cannot hold `needed`, grown with a quarter's headroom so that the
+/// next tiles of a level reuse them; `None` when they fit.
+fn grown_capacity(current: Option<[usize; 2]>, needed: [usize; 2]) -> Option<[usize; 2]> {
+    let old = current.unwrap_or([0, 0]);
+    if current.is_some() && old[0] >= needed[0] && old[1] >= needed[1] {
+        return None;
+    }
+    Some([0, 1].map(|k| needed[k].max(old[k] + old[k] / 4)))
+}
+
+/// A view's values in row-major order, as the kernels' buffers hold them.
+fn contiguous(view: &ndarray::ArrayView2<'_, f32>) -> Vec<f32> {
+    view.rows().into_iter().flatten().copied().collect()
+}
+
 /// A bind-group entry for the whole of `buffer`.
 fn whole(binding: u32, buffer: &wgpu::Buffer) -> wgpu::BindGroupEntry<'_> {
     wgpu::BindGroupEntry {
