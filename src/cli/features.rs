@@ -3,10 +3,8 @@
 //! matches.png, transform.json, features.json.
 
 use super::progress::Ui;
-use alinify::analysis::features::{Model, feature_init};
+use alinify::analysis::features::{ImageMatches, Model};
 use alinify::io::{self, TransformFile, TransformSpec};
-use alinify::raster::{AnyImage, GrayF32, area_mean};
-use alinify::transform::Affine;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -43,18 +41,6 @@ const OUTPUTS: [&str; 4] = [
     "features.json",
 ];
 
-/// An image's luminance on a grid of at most `side` pixels a side (its aspect kept), and the
-/// full-resolution pixels per grid pixel.
-fn coarse(image: &AnyImage, side: usize) -> (GrayF32, f64) {
-    let (w, h) = (image.width(), image.height());
-    let factor = (w.max(h) as f64 / side as f64).max(1.0);
-    let size = [
-        ((w as f64 / factor).round() as usize).max(1),
-        ((h as f64 / factor).round() as usize).max(1),
-    ];
-    (area_mean(image, size), factor)
-}
-
 /// `features.json`.
 #[derive(serde::Serialize)]
 struct FeaturesFile {
@@ -77,40 +63,31 @@ pub fn run(args: FeaturesArgs, ui: &Ui) -> anyhow::Result<()> {
     )?;
     let (fixed, moving) = (io::load_image(&args.fixed)?, io::load_image(&args.moving)?);
     let started = std::time::Instant::now();
-    let (cf, sf) = coarse(&fixed, args.side as usize);
-    let (cm, sm) = coarse(&moving, args.side as usize);
-    let init = feature_init(&cf, &cm, args.model, 1).map_err(|why| {
-        anyhow::anyhow!(alinify::Error::InvalidArgument(format!(
-            "{} and {}: no feature fit: {why}",
-            args.fixed.display(),
-            args.moving.display()
-        )))
-    })?;
+    let found = ImageMatches::compute(&fixed, &moving, args.side as usize, args.model, 1).map_err(
+        |why| {
+            anyhow::anyhow!(alinify::Error::InvalidArgument(format!(
+                "{} and {}: no feature fit: {why}",
+                args.fixed.display(),
+                args.moving.display()
+            )))
+        },
+    )?;
     let seconds = started.elapsed().as_secs_f64();
-    // Coarse to full resolution: q = sm · T(p / sf).
-    let t = &init.transform;
-    let ratio = sm / sf;
-    let full = Affine::from_matrix(
-        t.matrix.map(|v| v * ratio),
-        [t.translation[0] * sm, t.translation[1] * sm],
-        [0.0, 0.0],
-    );
     io::ensure_output_dir(&args.out)?;
     // The matches at full resolution, and on the coarse level for the picture.
-    let (kf, km) = (&init.fixed_points, &init.moving_points);
     let mut csv = String::from("fx,fy,mx,my,inlier\n");
     let mut lines = Vec::new();
-    for (m, inlier) in &init.matches {
-        let (f, q) = (kf[m.fixed], km[m.moving]);
+    for (i, m) in found.matches.iter().enumerate() {
+        let (f, q) = (found.fixed_point(i), found.moving_point(i));
         csv.push_str(&format!(
             "{:.2},{:.2},{:.2},{:.2},{}\n",
-            (f[0] + 0.5) * sf - 0.5,
-            (f[1] + 0.5) * sf - 0.5,
-            (q[0] + 0.5) * sm - 0.5,
-            (q[1] + 0.5) * sm - 0.5,
-            u8::from(*inlier)
+            f[0],
+            f[1],
+            q[0],
+            q[1],
+            u8::from(m.inlier)
         ));
-        lines.push((f, q, *inlier));
+        lines.push((m.fixed, m.moving, m.inlier));
     }
     let write = |name: &str, bytes: &[u8]| {
         let path = args.out.join(name);
@@ -120,23 +97,24 @@ pub fn run(args: FeaturesArgs, ui: &Ui) -> anyhow::Result<()> {
         })
     };
     write("matches.csv", csv.as_bytes())?;
-    alinify::analysis::render::matches_picture(&cf, &cm, &lines)
+    let [cf, cm] = &found.coarse;
+    alinify::analysis::render::matches_picture(cf, cm, &lines)
         .save_png(&args.out.join("matches.png"))?;
     TransformFile::new(
         [fixed.width(), fixed.height()],
         [moving.width(), moving.height()],
-        TransformSpec::Affine(full),
+        TransformSpec::Affine(found.transform()),
     )
     .save(&args.out.join("transform.json"))?;
     let summary = FeaturesFile {
-        keypoints_fixed: init.keypoints[0],
-        keypoints_moving: init.keypoints[1],
-        matches: init.matches.len(),
-        inliers: init.inliers,
-        rms_px: init.rms_px * sf,
+        keypoints_fixed: found.keypoints[0],
+        keypoints_moving: found.keypoints[1],
+        matches: found.matches.len(),
+        inliers: found.inliers(),
+        rms_px: found.rms_px(),
         model: args.model,
-        mirrored: init.mirrored,
-        level_factor: [sf, sm],
+        mirrored: found.mirrored,
+        level_factor: found.factors,
         seconds,
     };
     write(
@@ -145,12 +123,12 @@ pub fn run(args: FeaturesArgs, ui: &Ui) -> anyhow::Result<()> {
     )?;
     ui.say(format!(
         "{} and {} keypoints, {} matches, {} inliers (rms {:.2} px){} in {seconds:.2} s; outputs in {}",
-        init.keypoints[0],
-        init.keypoints[1],
-        init.matches.len(),
-        init.inliers,
-        init.rms_px * sf,
-        if init.mirrored { ", mirrored" } else { "" },
+        found.keypoints[0],
+        found.keypoints[1],
+        found.matches.len(),
+        found.inliers(),
+        found.rms_px(),
+        if found.mirrored { ", mirrored" } else { "" },
         args.out.display()
     ));
     Ok(())

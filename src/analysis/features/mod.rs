@@ -3,9 +3,11 @@
 //! similarity (or an affine) from fixed to moving points (`robust`), with the mirror case
 //! tried too. Rotation-, scale- and flip-invariant, for sections mounted at any angle.
 
+mod images;
 mod keypoints;
 mod robust;
 
+pub use images::{ImageMatches, MatchPoint};
 pub use keypoints::{Keypoint, hamming, keypoints};
 pub use robust::{Model, Pair, RobustFit, fit};
 
@@ -82,6 +84,32 @@ pub struct FeatureInit {
 /// Fewest inliers for a fit to count.
 pub const MIN_INLIERS: usize = 8;
 
+/// The robust fit of `model` to matches (fixed point, moving point, both in their images'
+/// pixels): when `mirrored`, fitted to the moving points flipped left–right in an image `width`
+/// pixels wide, the flip composed after, so a similarity can map onto a mirror image.
+pub fn fit_matches(
+    pairs: &[Pair],
+    mirrored: bool,
+    width: usize,
+    model: Model,
+    seed: u64,
+) -> Option<RobustFit> {
+    let flip = |x: f64| (width as f64 - 1.0) - x;
+    let frame: Vec<Pair> = pairs
+        .iter()
+        .map(|&(p, q)| (p, if mirrored { [flip(q[0]), q[1]] } else { q }))
+        .collect();
+    fit(&frame, model, seed).map(|mut f| {
+        if mirrored {
+            let t = &mut f.transform;
+            t.matrix[0] = -t.matrix[0];
+            t.matrix[1] = -t.matrix[1];
+            t.translation[0] = flip(t.translation[0]);
+        }
+        f
+    })
+}
+
 /// Matches `fixed` against `moving` and against its mirror image; the fit with more inliers
 /// wins. `None` (with the reason) when neither has [`MIN_INLIERS`].
 pub fn feature_init(
@@ -91,37 +119,27 @@ pub fn feature_init(
     seed: u64,
 ) -> Result<FeatureInit, String> {
     const COUNT: usize = 1500;
-    let kf = keypoints(fixed, COUNT);
     let (h, w) = moving.dim();
     let mirror = GrayF32::from_shape_fn((h, w), |(y, x)| moving[[y, w - 1 - x]]);
-    let attempt = |image: &GrayF32, mirrored: bool| {
-        let km = keypoints(image, COUNT);
+    let (kf, (plain, flipped)) = rayon::join(
+        || keypoints(fixed, COUNT),
+        || rayon::join(|| keypoints(moving, COUNT), || keypoints(&mirror, COUNT)),
+    );
+    let attempt = |km: Vec<Keypoint>, mirrored: bool| {
         let matches = match_descriptors(&kf, &km);
-        let pairs: Vec<Pair> = matches
-            .iter()
-            .map(|m| {
-                let (f, q) = (&kf[m.fixed], &km[m.moving]);
-                ([f.x, f.y], [q.x, q.y])
-            })
-            .collect();
-        // In the mirror image the map is a similarity; the flip x -> w - 1 - x follows it.
-        let fit = fit(&pairs, model, seed).map(|mut f| {
-            if mirrored {
-                let t = &mut f.transform;
-                t.matrix[0] = -t.matrix[0];
-                t.matrix[1] = -t.matrix[1];
-                t.translation[0] = (w - 1) as f64 - t.translation[0];
-            }
-            f
-        });
+        // The moving points in the moving image, not its mirror image.
         let points: Vec<[f64; 2]> = km
             .iter()
             .map(|k| [if mirrored { (w - 1) as f64 - k.x } else { k.x }, k.y])
             .collect();
+        let pairs: Vec<Pair> = matches
+            .iter()
+            .map(|m| ([kf[m.fixed].x, kf[m.fixed].y], points[m.moving]))
+            .collect();
+        let fit = fit_matches(&pairs, mirrored, w, model, seed);
         (points, matches, fit, mirrored)
     };
-    let plain = attempt(moving, false);
-    let flipped = attempt(&mirror, true);
+    let (plain, flipped) = rayon::join(|| attempt(plain, false), || attempt(flipped, true));
     let inliers = |a: &(Vec<[f64; 2]>, Vec<Match>, Option<RobustFit>, bool)| {
         a.2.as_ref()
             .map_or(0, |f| f.inliers.iter().filter(|&&i| i).count())

@@ -1,5 +1,7 @@
 //! A seeded MSAC fit of a similarity or an affine to point correspondences, refined by least
-//! squares on its inliers (locally optimised, as LO-RANSAC does).
+//! squares on its inliers (locally optimised, as LO-RANSAC does), then fenced: inliers whose
+//! residual is an outlier among the inliers' residuals (Tukey's fence, as VALIS filters its
+//! matches) are dropped and the model refitted.
 
 use crate::rng::SplitMix64;
 use crate::transform::{Affine, Transform};
@@ -33,6 +35,22 @@ pub type Pair = ([f64; 2], [f64; 2]);
 const ITERATIONS: usize = 2000;
 /// Inlier threshold, pixels.
 const THRESHOLD: f64 = 3.0;
+/// The outlier fence (VALIS's, on the inliers' residuals) never drops residuals below this.
+const FENCE_FLOOR: f64 = 1.0;
+
+/// Tukey's upper fence of `residuals`, `Q3 + 1.5 (Q3 - Q1)`, at least [`FENCE_FLOOR`]: an
+/// inlier beyond it sits near the threshold only because the fit leans towards it.
+fn upper_fence(residuals: &[f64]) -> f64 {
+    let mut sorted = residuals.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let quantile = |q: f64| {
+        let at = q * (sorted.len() - 1) as f64;
+        let (lo, hi) = (at.floor() as usize, at.ceil() as usize);
+        sorted[lo] + (at - lo as f64) * (sorted[hi] - sorted[lo])
+    };
+    let (q1, q3) = (quantile(0.25), quantile(0.75));
+    (q3 + 1.5 * (q3 - q1)).max(FENCE_FLOOR)
+}
 
 /// `q = A p + b` as an [`Affine`] about the origin.
 fn affine(a: [f64; 4], b: [f64; 2]) -> Affine {
@@ -183,7 +201,39 @@ pub fn fit(pairs: &[Pair], model: Model, seed: u64) -> Option<RobustFit> {
             _ => break,
         }
     }
-    let inliers = inliers_of(&transform);
+    // The fence: inliers whose residual stands out from the others' are dropped, then the
+    // model is refitted on the rest.
+    let residual = |t: &Affine, (p, q): &Pair| {
+        let r = t.map_point(p[0], p[1]);
+        (r[0] - q[0]).hypot(r[1] - q[1])
+    };
+    let mut inliers = inliers_of(&transform);
+    let inside: Vec<f64> = pairs
+        .iter()
+        .zip(&inliers)
+        .filter(|(_, i)| **i)
+        .map(|(pair, _)| residual(&transform, pair))
+        .collect();
+    if inside.len() > 2 * sample {
+        let fence = upper_fence(&inside);
+        let fenced: Vec<bool> = pairs
+            .iter()
+            .zip(&inliers)
+            .map(|(pair, &i)| i && residual(&transform, pair) <= fence)
+            .collect();
+        let kept: Vec<Pair> = pairs
+            .iter()
+            .zip(&fenced)
+            .filter(|(_, i)| **i)
+            .map(|(p, _)| *p)
+            .collect();
+        if kept.len() >= sample
+            && let Some(t) = estimate(&kept)
+        {
+            transform = t;
+            inliers = fenced;
+        }
+    }
     let (sum, count) =
         pairs
             .iter()
@@ -207,6 +257,31 @@ pub fn fit(pairs: &[Pair], model: Model, seed: u64) -> Option<RobustFit> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_fence_drops_inliers_that_stand_out_among_the_residuals() {
+        let truth = affine([0.8, -0.6, 0.6, 0.8], [5.0, -3.0]);
+        let mut rng = SplitMix64::new(5);
+        // 50 matches within 0.2 px, 5 that a wrong neighbour put 2.5 px off (inside the
+        // threshold, so MSAC alone keeps them), 10 wild ones.
+        let pairs: Vec<Pair> = (0..65)
+            .map(|i| {
+                let p = [rng.uniform(0.0, 200.0), rng.uniform(0.0, 200.0)];
+                let q = truth.map_point(p[0], p[1]);
+                let q = match i {
+                    0..50 => [q[0] + rng.uniform(-0.1, 0.1), q[1] + rng.uniform(-0.1, 0.1)],
+                    50..55 => [q[0] + 2.5, q[1]],
+                    _ => [rng.uniform(0.0, 200.0), rng.uniform(0.0, 200.0)],
+                };
+                (p, q)
+            })
+            .collect();
+        let f = fit(&pairs, Model::Similarity, 3).unwrap();
+        assert!(f.inliers[..50].iter().all(|&i| i), "{:?}", f.inliers);
+        assert!(f.inliers[50..].iter().all(|&i| !i), "{:?}", f.inliers);
+        assert!(f.rms_px < 0.15, "{}", f.rms_px);
+        assert_eq!(upper_fence(&[0.0, 0.0, 0.0, 0.0]), FENCE_FLOOR);
+    }
 
     #[test]
     fn the_fit_ignores_outliers_and_is_reproducible() {
