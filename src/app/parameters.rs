@@ -243,8 +243,8 @@ fn init_row(ui: &mut egui::Ui, value: &mut Option<InitMethod>, default: InitMeth
             .selected_text(init_label(current))
             .show_ui(ui, |ui| {
                 for m in [
-                    InitMethod::Phase,
                     InitMethod::Auto,
+                    InitMethod::Phase,
                     InitMethod::Features,
                     InitMethod::None,
                 ] {
@@ -254,9 +254,10 @@ fn init_row(ui: &mut egui::Ui, value: &mut Option<InitMethod>, default: InitMeth
             .response
             .labelled_by(label.id)
             .on_hover_text(
-                "how the affine stage starts: phase finds a shift; features find any rotation, \
-                 scale or a mirror from matched keypoints; auto takes the better of both \
-                 (report.json's init says which won); none starts from the identity",
+                "how the affine stage starts: auto (the default) takes the best of a shift, \
+                 matched keypoints (any rotation, scale or a mirror) and a search of every turn \
+                 and mirror (across stains); report.json's init says which won. Phase finds a \
+                 shift only; features use the keypoints only; none starts from the identity",
             );
     });
     if chosen != current {

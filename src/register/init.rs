@@ -8,12 +8,13 @@ use rustfft::FftPlanner;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum InitMethod {
-    /// The identity, the phase correlation's translation and the feature fit (rotation, scale,
-    /// a mirror) are scored on the coarsest level under the run's metric; the best wins.
-    Auto,
-    /// The identity or the phase correlation's translation, whichever scores better (the
-    /// default: the feature fit costs about 0.25 s per pair and is asked for).
+    /// The identity, the phase correlation's translation, the feature fit (rotation, scale,
+    /// a mirror) and the orientation search (every 5° turn, mirrored or not: across stains,
+    /// where descriptors do not match) are scored on the coarsest level under the run's
+    /// metric; the best wins (a turned start only by a margin). The default.
     #[default]
+    Auto,
+    /// The identity or the phase correlation's translation, whichever scores better.
     Phase,
     /// The feature fit (the phase correlation when it finds too few matches).
     Features,
@@ -52,7 +53,8 @@ impl std::fmt::Display for InitMethod {
 pub struct InitChoice {
     /// The method asked for.
     pub method: InitMethod,
-    /// The candidate chosen: `identity`, `phase correlation` or `features`.
+    /// The candidate chosen: `identity`, `phase correlation`, `features` or `orientation
+    /// search`.
     pub chosen: String,
     /// Each candidate's score on the coarsest level (the metric's cost: lower is better), and
     /// why a candidate is missing.

@@ -6,6 +6,7 @@ pub mod bspline;
 pub mod demons;
 pub mod fast;
 pub mod init;
+pub mod orientation;
 mod pipeline;
 pub mod qc;
 pub mod settings;

@@ -5,18 +5,20 @@ use super::*;
 use crate::register::init::InitMethod;
 
 #[test]
-fn a_person_picks_the_auto_initialisation_and_the_run_reports_it() {
+fn a_person_picks_the_phase_initialisation_and_the_run_reports_it() {
     let dir = tempfile::tempdir().unwrap();
     let mut harness = loaded(dir.path(), 128, 4, Mode::Accurate);
     harness.set_size(egui::vec2(1100.0, 900.0));
     harness.run_steps(2);
     harness.get_by_label("Initialisation").click();
     harness.run_steps(2);
-    harness.get_by_label("auto (any angle)").click();
+    // Auto is the default; a person picks phase correlation instead.
+    assert!(harness.query_by_label("auto (any angle)").is_some());
+    harness.get_by_label("phase (shift)").click();
     harness.run_steps(2);
     assert_eq!(
         harness.state().settings.parameters.values.init,
-        Some(InitMethod::Auto)
+        Some(InitMethod::Phase)
     );
     harness.get_by_label("Run").click();
     harness.run_steps(1);
@@ -25,7 +27,7 @@ fn a_person_picks_the_auto_initialisation_and_the_run_reports_it() {
     });
     assert_eq!(harness.state().error, None);
     let result = harness.state().result.as_ref().unwrap();
-    assert_eq!(result.options.init, InitMethod::Auto);
+    assert_eq!(result.options.init, InitMethod::Phase);
 }
 
 #[test]
