@@ -3,6 +3,7 @@
 
 use super::landmarks::LandmarkTool;
 use super::layers::loading_text;
+use super::matches_view::MatchesTool;
 use super::viewer::{Layout, PaneTool};
 use super::{AlinifyApp, Task, View};
 use crate::compose::{Blend, Pyramid};
@@ -59,22 +60,30 @@ impl AlinifyApp {
         }
         let scene = self.shared_scene(layers);
         let composite = self.composite();
-        // The landmark mode places points side by side, where each pane shows one image.
-        let mut tool =
-            (self.landmarks.active && self.settings.layout == Layout::SideBySide).then(|| {
-                LandmarkTool {
-                    editor: &mut self.landmarks,
-                    transform: layers.warp.as_deref(),
-                    warped: scene.warp.is_some(),
-                }
-            });
-        self.hover = self.viewer.show(
-            ui,
-            &scene,
-            &composite,
-            self.settings.layout,
-            tool.as_mut().map(|t| t as &mut dyn PaneTool),
-        );
+        // The landmark mode places points side by side, where each pane shows one image; else
+        // the feature matches, when shown, take the pointer there.
+        let side_by_side = self.settings.layout == Layout::SideBySide;
+        let mut landmark_tool = (self.landmarks.active && side_by_side).then(|| LandmarkTool {
+            editor: &mut self.landmarks,
+            transform: layers.warp.as_deref(),
+            warped: scene.warp.is_some(),
+        });
+        let mut matches_tool = (landmark_tool.is_none()
+            && side_by_side
+            && self.matches.shown
+            && self.matches.outcome.is_some())
+        .then(|| MatchesTool {
+            view: &mut self.matches,
+            warp: layers.warp.as_deref().filter(|_| scene.warp.is_some()),
+        });
+        let tool: Option<&mut dyn PaneTool> = match (&mut landmark_tool, &mut matches_tool) {
+            (Some(t), _) => Some(t),
+            (None, Some(t)) => Some(t),
+            (None, None) => None,
+        };
+        self.hover = self
+            .viewer
+            .show(ui, &scene, &composite, self.settings.layout, tool);
         self.draw_flags(ui);
         if let (Some(camera), Some(pane)) = (self.viewer.camera, self.viewer.last_panes.first()) {
             super::scale_bar::draw(ui, pane.rect, camera.step, layers.pixel_size_um);

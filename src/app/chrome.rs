@@ -141,6 +141,7 @@ impl AlinifyApp {
                         Task::Analyzing { fraction, .. } => {
                             format!("computing the QC maps… {:.0} %", fraction * 100.0)
                         }
+                        Task::Matching(_) => "matching features…".to_string(),
                         Task::Registering { progress, .. } => progress
                             .as_ref()
                             .map_or("registering…".into(), Progress::describe),

@@ -5,6 +5,7 @@ use super::analysis::AnalysisOutcome;
 use super::layers::{ExtraLayer, Layers};
 use super::{AlinifyApp, View};
 use crate::Error;
+use crate::analysis::features::ImageMatches;
 use crate::compose::WarpGrid;
 use crate::job::{Event, JobHandle, Progress};
 use crate::register::RegisterSummary;
@@ -33,6 +34,8 @@ pub enum Task {
         /// Fraction done.
         fraction: f32,
     },
+    /// Matching the pair's features (the Analysis panel's matches view).
+    Matching(JobHandle<ImageMatches>),
     /// Registering the pair.
     Registering {
         /// The job: its summary and the transform on the viewer's grid.
@@ -52,6 +55,7 @@ impl Task {
             Task::Exporting { .. } => "exporting",
             Task::Registering { .. } => "registering",
             Task::Analyzing { .. } => "analyzing",
+            Task::Matching(_) => "matching",
         }
     }
 }
@@ -85,6 +89,7 @@ impl AlinifyApp {
             Task::Exporting { job, .. } => job.cancel.cancel(),
             Task::Registering { job, .. } => job.cancel.cancel(),
             Task::Analyzing { job, .. } => job.cancel.cancel(),
+            Task::Matching(job) => job.cancel.cancel(),
         }
     }
 
@@ -111,6 +116,10 @@ impl AlinifyApp {
                         self.layers = Some(layers);
                         self.layer_history = Default::default();
                         self.analysis.outcome = None;
+                        self.matches = super::matches_view::MatchesView {
+                            model: self.matches.model,
+                            ..Default::default()
+                        };
                         self.viewer.camera = None;
                         Task::Idle
                     }
@@ -163,6 +172,21 @@ impl AlinifyApp {
                     }
                 }
             }
+            Task::Matching(job) => match job.drain(|_| {}) {
+                None => Task::Matching(job),
+                Some(Ok(found)) => {
+                    self.finish_matching(found);
+                    Task::Idle
+                }
+                Some(Err(Error::Cancelled)) => {
+                    self.notice = Some("matching cancelled".into());
+                    Task::Idle
+                }
+                Some(Err(e)) => {
+                    self.error = Some(format!("matching failed: {e}"));
+                    Task::Idle
+                }
+            },
             Task::Registering { job, mut progress } => {
                 let history = &mut self.metric_history;
                 let finished = job.drain(|event| {

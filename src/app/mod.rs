@@ -35,6 +35,7 @@ pub mod history;
 pub mod jobs;
 pub mod landmarks;
 pub mod layers;
+pub mod matches_view;
 pub mod method_compare;
 pub mod metric_plot;
 pub mod network_view;
@@ -144,6 +145,8 @@ pub struct AlinifyApp {
     pub compare_mode: crate::register::Mode,
     /// The Analysis panel: maps of the current registration and how they are shown.
     pub analysis: analysis::Analysis,
+    /// The Analysis panel's feature matches.
+    pub matches: matches_view::MatchesView,
     /// The landmark mode's pairs and annotations.
     pub landmarks: landmarks::LandmarkEditor,
     /// Undo and redo of layer changes.
@@ -201,6 +204,7 @@ impl AlinifyApp {
             method_runs: Vec::new(),
             compare_mode: crate::register::Mode::Demons,
             analysis: analysis::Analysis::default(),
+            matches: matches_view::MatchesView::default(),
             landmarks: landmarks::LandmarkEditor::default(),
             layer_history: history::History::default(),
             cpu_reason: None,
@@ -313,6 +317,7 @@ impl AlinifyApp {
             self.registration_panel(ui);
             ui.separator();
             self.analysis_panel(ui);
+            self.matches_section(ui);
             self.method_comparison(ui);
             ui.separator();
             self.landmark_panel(ui);

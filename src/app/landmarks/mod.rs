@@ -287,7 +287,11 @@ fn side_name(side: Side) -> &'static str {
 }
 
 /// `T⁻¹(m)` for drawing, from `start` (the identity without a transform).
-fn pull_back(transform: Option<&dyn Transform>, m: [f64; 2], start: [f64; 2]) -> [f64; 2] {
+pub(super) fn pull_back(
+    transform: Option<&dyn Transform>,
+    m: [f64; 2],
+    start: [f64; 2],
+) -> [f64; 2] {
     match transform {
         Some(t) => invert_point(t, m, start, DRAW_TOLERANCE).0,
         None => m,

@@ -3,28 +3,6 @@
 
 use super::*;
 
-/// A primary (or secondary) click at `pos`, as a pointer makes it.
-fn click_at(harness: &mut Harness<'_, AlinifyApp>, pos: egui::Pos2, button: egui::PointerButton) {
-    harness.hover_at(pos);
-    harness.run_steps(1);
-    for pressed in [true, false] {
-        harness.event(egui::Event::PointerButton {
-            pos,
-            button,
-            pressed,
-            modifiers: egui::Modifiers::NONE,
-        });
-        harness.run_steps(1);
-    }
-}
-
-/// Where fixed-frame point `p` is on screen in pane `pane`.
-fn on_screen(harness: &Harness<'_, AlinifyApp>, pane: usize, p: [f64; 2]) -> egui::Pos2 {
-    let app = harness.state();
-    let camera = app.viewer.camera.unwrap();
-    camera.to_screen(app.viewer.last_panes[pane].rect, p)
-}
-
 #[test]
 fn a_person_clicks_landmark_pairs_edits_them_and_fits_a_thin_plate_spline() {
     let dir = tempfile::tempdir().unwrap();

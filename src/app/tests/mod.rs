@@ -15,6 +15,7 @@ use std::time::Instant;
 mod chrome;
 mod landmarks;
 mod layers;
+mod matches;
 mod network;
 mod parameters;
 
@@ -47,6 +48,32 @@ fn open_sample_pair(harness: &mut Harness<'_, AlinifyApp>) {
         .click();
     harness.run_steps(1);
     step_until(harness, |app| app.layers.is_some() || app.error.is_some());
+}
+
+/// A primary (or secondary) click at `pos`, as a pointer makes it.
+pub(super) fn click_at(
+    harness: &mut Harness<'_, AlinifyApp>,
+    pos: egui::Pos2,
+    button: egui::PointerButton,
+) {
+    harness.hover_at(pos);
+    harness.run_steps(1);
+    for pressed in [true, false] {
+        harness.event(egui::Event::PointerButton {
+            pos,
+            button,
+            pressed,
+            modifiers: egui::Modifiers::NONE,
+        });
+        harness.run_steps(1);
+    }
+}
+
+/// Where fixed-frame point `p` is on screen in pane `pane`.
+pub(super) fn on_screen(harness: &Harness<'_, AlinifyApp>, pane: usize, p: [f64; 2]) -> egui::Pos2 {
+    let app = harness.state();
+    let camera = app.viewer.camera.unwrap();
+    camera.to_screen(app.viewer.last_panes[pane].rect, p)
 }
 
 /// Steps the UI until `done` holds, for at most a minute.
@@ -169,7 +196,7 @@ fn rendering_harness<'a>(
     assert_eq!(app.viewer.backend(), if gpu_viewer { "gpu" } else { "cpu" });
     app.load(fixed, moving);
     let mut harness = Harness::builder()
-        .with_size(egui::vec2(900.0, 600.0))
+        .with_size(egui::vec2(900.0, 720.0))
         .with_render_cursor(false)
         .renderer(egui_kittest::wgpu::WgpuTestRenderer::from_render_state(
             render_state,
