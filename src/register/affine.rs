@@ -139,39 +139,50 @@ fn clearly_better(metric: metric::MetricKind, turned: f64, plain: f64) -> bool {
 
 /// The start to take: the unturned start with the lowest cost on the coarsest level
 /// (`coarse`), unless a turned one is clearly better on the finer level (`fine`: fits a start
-/// there and scores the fit; see [`TURNED_MARGIN`]); the chosen index and a note on the
-/// decision.
+/// there, returns the fit's cost and the fitted start; see [`TURNED_MARGIN`]). Returns the
+/// chosen index, the start (fitted on the finer level when the decision was made there: that
+/// fit is what was judged, and from the raw start the coarse levels can still slide into
+/// another minimum) and a note on the decision.
 fn choose_start(
     candidates: &[(&str, Affine)],
     coarse: &[f64],
-    fine: impl Fn(Affine) -> f64,
+    fine: impl Fn(Affine) -> (f64, Affine),
     metric: metric::MetricKind,
-) -> (usize, Option<String>) {
-    let lowest = |turned: bool, scores: &[f64]| {
-        (0..candidates.len())
-            .filter(|&i| is_turned(&candidates[i].1) == turned)
-            .min_by(|&a, &b| scores[a].total_cmp(&scores[b]))
-    };
-    let plain = lowest(false, coarse).expect("the identity is a candidate");
-    if !candidates.iter().any(|(_, a)| is_turned(a)) {
-        return (plain, None);
+) -> (usize, Affine, Option<String>) {
+    let plain = (0..candidates.len())
+        .filter(|&i| !is_turned(&candidates[i].1))
+        .min_by(|&a, &b| coarse[a].total_cmp(&coarse[b]))
+        .expect("the identity is a candidate");
+    let turned_ones: Vec<usize> = (0..candidates.len())
+        .filter(|&i| is_turned(&candidates[i].1))
+        .collect();
+    if turned_ones.is_empty() {
+        return (plain, candidates[plain].1, None);
     }
-    let fine_scores: Vec<f64> = candidates.iter().map(|(_, a)| fine(*a)).collect();
-    let turned = lowest(true, &fine_scores).expect("a turned candidate");
-    let take = clearly_better(metric, fine_scores[turned], fine_scores[plain]);
+    let plain_fit = fine(candidates[plain].1);
+    let (turned, turned_fit) = turned_ones
+        .iter()
+        .map(|&i| (i, fine(candidates[i].1)))
+        .min_by(|a, b| a.1.0.total_cmp(&b.1.0))
+        .expect("a turned candidate");
+    let take = clearly_better(metric, turned_fit.0, plain_fit.0);
     let note = format!(
         "on the finer level: {} {:.4} against {} {:.4} ({})",
         candidates[turned].0,
-        fine_scores[turned],
+        turned_fit.0,
         candidates[plain].0,
-        fine_scores[plain],
+        plain_fit.0,
         if take {
             "the turn is clearly better"
         } else {
             "the turn is not clearly better"
         }
     );
-    (if take { turned } else { plain }, Some(note))
+    if take {
+        (turned, turned_fit.1, Some(note))
+    } else {
+        (plain, plain_fit.1, Some(note))
+    }
 }
 
 /// One pyramid level's L-BFGS fit of the affine from `start` under `metric` (`scale`: the
@@ -336,11 +347,12 @@ pub fn register_affine<T>(
             start,
             |_, _| reporter.check(),
         )
-        .map(|(_, m)| m.value)
-        .unwrap_or(f64::INFINITY)
+        .map_or((f64::INFINITY, affine), |(fitted, m)| {
+            (m.value, fitted.affine)
+        })
     };
-    let (best, decision) = choose_start(&candidates, &scores, fine_score, init_metric);
-    let (chosen, start) = candidates[best];
+    let (best, start, decision) = choose_start(&candidates, &scores, fine_score, init_metric);
+    let chosen = candidates[best].0;
     let why = candidates
         .iter()
         .zip(&scores)
