@@ -187,13 +187,22 @@ pub fn auto_levels_down_to(fixed: &AnyImage, moving: &AnyImage, min_side: usize)
     f.min(m)
 }
 
-/// The finest level the affine stage uses for an image of this size.
-pub fn affine_finest_level(width: usize, height: usize) -> usize {
+/// The accurate mode's affine stage fits down to the level whose longest side is at most this
+/// many pixels before the B-spline starts.
+pub const ACCURATE_AFFINE_SIDE: usize = 256;
+
+/// The finest pyramid level whose longest side is at most `side` pixels.
+pub fn level_of_side(width: usize, height: usize, side: usize) -> usize {
     let mut level = 0;
-    while (width.max(height) >> level) > AFFINE_MAX_SIDE {
+    while (width.max(height) >> level) > side {
         level += 1;
     }
     level
+}
+
+/// The finest level the affine stage uses for an image of this size.
+pub fn affine_finest_level(width: usize, height: usize) -> usize {
+    level_of_side(width, height, AFFINE_MAX_SIDE)
 }
 
 /// Images above this many pixels register down to pyramid level 1 by default: the last factor
