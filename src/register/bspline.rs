@@ -477,7 +477,11 @@ mod tests {
         };
         assert_eq!(moving_level_offset(&affine([1.0, 0.0, 0.0, 1.0])), 0);
         assert_eq!(moving_level_offset(&turned(1.4, 37.0)), 0);
-        assert_eq!(moving_level_offset(&turned(2.0, 37.0)), 1, "mirrored, scale 2");
+        assert_eq!(
+            moving_level_offset(&turned(2.0, 37.0)),
+            1,
+            "mirrored, scale 2"
+        );
         assert_eq!(moving_level_offset(&turned(0.5, 200.0)), -1);
         assert_eq!(moving_level_offset(&turned(4.3, 0.0)), 2);
         assert_eq!(moving_level_offset(&affine([0.0; 4])), 0, "degenerate");
