@@ -133,12 +133,13 @@ def epe(flow, gt, mask):
 
 
 def section_mask(base):
-    """The fixed image's content: pixels whose 2-px blur differs from the slide by more than 8
-    grey levels (all pixels for a texture field)."""
-    fixed, source, _, fill = base
+    """The fixed image's content: pixels whose 2-px blur differs from the slide (the median of
+    the image's border) by more than 12 grey levels (all pixels for a texture field)."""
+    fixed, source, _, _ = base
     if source is not fixed:
         return np.ones(fixed.shape, bool)
-    return np.abs(cv2.GaussianBlur(fixed, (0, 0), 2.0) - fill) > 8.0
+    border = np.concatenate([fixed[0], fixed[-1], fixed[:, 0], fixed[:, -1]])
+    return np.abs(cv2.GaussianBlur(fixed, (0, 0), 2.0) - np.median(border)) > 12.0
 
 
 def run_alinify(alinify, pair, threads, extra):
