@@ -18,6 +18,9 @@ mod layers;
 mod matches;
 mod network;
 mod parameters;
+mod pointer;
+
+use pointer::{click_at, on_screen};
 
 /// An app in `mode` with a generated `size` pair loaded, in a harness.
 fn loaded<'a>(dir: &Path, size: usize, seed: u64, mode: Mode) -> Harness<'a, AlinifyApp> {
@@ -48,32 +51,6 @@ fn open_sample_pair(harness: &mut Harness<'_, AlinifyApp>) {
         .click();
     harness.run_steps(1);
     step_until(harness, |app| app.layers.is_some() || app.error.is_some());
-}
-
-/// A primary (or secondary) click at `pos`, as a pointer makes it.
-pub(super) fn click_at(
-    harness: &mut Harness<'_, AlinifyApp>,
-    pos: egui::Pos2,
-    button: egui::PointerButton,
-) {
-    harness.hover_at(pos);
-    harness.run_steps(1);
-    for pressed in [true, false] {
-        harness.event(egui::Event::PointerButton {
-            pos,
-            button,
-            pressed,
-            modifiers: egui::Modifiers::NONE,
-        });
-        harness.run_steps(1);
-    }
-}
-
-/// Where fixed-frame point `p` is on screen in pane `pane`.
-pub(super) fn on_screen(harness: &Harness<'_, AlinifyApp>, pane: usize, p: [f64; 2]) -> egui::Pos2 {
-    let app = harness.state();
-    let camera = app.viewer.camera.unwrap();
-    camera.to_screen(app.viewer.last_panes[pane].rect, p)
 }
 
 /// Steps the UI until `done` holds, for at most a minute.
