@@ -193,28 +193,22 @@ fn register_turned_section(
     let found = alinify::io::flo::read_flo(&field).unwrap();
     let (h, w) = fixed.dim();
     let c = [(w as f64 - 1.0) / 2.0, (h as f64 - 1.0) / 2.0];
-    let (mut content, mut everywhere) = ([0.0, 0.0], [0.0, 0.0]);
-    for y in 0..h {
-        for x in 0..w {
-            let (px, py) = (x as f64 - c[0], y as f64 - c[1]);
-            let truth = [
-                r[0] * px + r[1] * py + cm[0] - x as f64,
-                r[2] * px + r[3] * py + cm[1] - y as f64,
-            ];
-            let e = (found.u[[y, x]] as f64 - truth[0]).hypot(found.v[[y, x]] as f64 - truth[1]);
-            everywhere[0] += e;
-            everywhere[1] += 1.0;
-            if fixed[[y, x]] <= 0.95 {
-                content[0] += e;
-                content[1] += 1.0;
-            }
-        }
-    }
-    (
-        content[0] / content[1],
-        everywhere[0] / everywhere[1],
-        report,
-    )
+    let truth_at = |y: usize, x: usize, axis: usize| {
+        let (px, py) = (x as f64 - c[0], y as f64 - c[1]);
+        let q = r[2 * axis] * px + r[2 * axis + 1] * py + cm[axis];
+        (q - [x, y][axis] as f64) as f32
+    };
+    let truth = alinify::transform::DenseField {
+        u: GrayF32::from_shape_fn((h, w), |(y, x)| truth_at(y, x, 0)),
+        v: GrayF32::from_shape_fn((h, w), |(y, x)| truth_at(y, x, 1)),
+    };
+    let section = fixed.mapv(|v| v <= 0.95);
+    let epe = |mask| {
+        alinify::analysis::end_point_error(&found, &truth, mask)
+            .unwrap()
+            .epe_mean
+    };
+    (epe(Some(&section)), epe(None), report)
 }
 
 #[test]
