@@ -74,18 +74,6 @@ impl MatchesView {
     }
 }
 
-/// Rotation (degrees) and scale of an affine's linear part (a mirror read as det < 0).
-fn rotation_and_scale(matrix: [f64; 4]) -> (f64, f64) {
-    let [a, b, c, d] = matrix;
-    let det = a * d - b * c;
-    // With a mirror, the rotation is the one after flipping x: columns (−a, −c), (b, d).
-    let (a, c) = if det < 0.0 { (-a, -c) } else { (a, c) };
-    (
-        (c - b).atan2(a + d).to_degrees().rem_euclid(360.0),
-        det.abs().sqrt(),
-    )
-}
-
 impl AlinifyApp {
     /// Starts matching the loaded pair's features in the background.
     pub fn start_matching(&mut self) {
@@ -176,7 +164,8 @@ impl AlinifyApp {
             return;
         };
         let deleted = found.matches.len() - found.kept();
-        let (angle, scale) = rotation_and_scale(found.transform().matrix);
+        let (angle, scale, _) = found.transform().rotation_scale_mirror();
+        let angle = angle.rem_euclid(360.0);
         let summary = format!(
             "{} and {} keypoints; {} matches, {} inliers{}",
             found.keypoints[0],
@@ -371,23 +360,5 @@ impl PaneTool for MatchesTool<'_> {
                 );
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rotation_and_scale_read_a_mirror_as_the_turn_after_the_flip() {
-        let (s, c) = 30f64.to_radians().sin_cos();
-        let (angle, scale) = rotation_and_scale([2.0 * c, -2.0 * s, 2.0 * s, 2.0 * c]);
-        assert!((angle - 30.0).abs() < 1e-9 && (scale - 2.0).abs() < 1e-9);
-        // The transposition: the flip x -> -x, then a turn through 270°.
-        let (angle, scale) = rotation_and_scale([0.0, 1.0, 1.0, 0.0]);
-        assert!(
-            (angle - 270.0).abs() < 1e-9 && (scale - 1.0).abs() < 1e-9,
-            "{angle}"
-        );
     }
 }

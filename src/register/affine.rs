@@ -41,7 +41,7 @@ fn feature_candidate(
     centre: [f64; 2],
     seed: u64,
 ) -> std::result::Result<(Affine, String), String> {
-    let level = search_level(fixed, moving, FEATURE_SIDE);
+    let level = super::shared_level_of_side(fixed, moving, FEATURE_SIDE);
     let s = (1u64 << level) as f64;
     let init = crate::analysis::features::feature_init(
         &fixed.level(level),
@@ -74,7 +74,7 @@ fn orientation_candidates(
     centre: [f64; 2],
 ) -> std::result::Result<Vec<(Affine, String)>, String> {
     use super::orientation::{SEARCH_SIDE, search};
-    let level = search_level(fixed, moving, SEARCH_SIDE);
+    let level = super::shared_level_of_side(fixed, moving, SEARCH_SIDE);
     let s = (1u64 << level) as f64;
     let moving_centre = [
         (moving.width() as f64 - 1.0) / 2.0,
@@ -121,10 +121,8 @@ const TURNED_SCALE: f64 = 1.15;
 
 /// Whether `affine`'s linear part is far from the identity (see [`TURNED_MARGIN`]).
 fn is_turned(affine: &Affine) -> bool {
-    let [a, b, c, d] = affine.matrix;
-    let det = a * d - b * c;
-    let angle = (c - b).atan2(a + d).to_degrees();
-    det <= 0.0 || angle.abs() > TURNED_DEG || det.sqrt().ln().abs() > TURNED_SCALE.ln()
+    let (angle, scale, mirrored) = affine.rotation_scale_mirror();
+    mirrored || angle.abs() > TURNED_DEG || scale.ln().abs() > TURNED_SCALE.ln()
 }
 
 /// Whether cost `turned` is clearly better than cost `plain` (see [`TURNED_MARGIN`]).
@@ -228,14 +226,6 @@ fn optimise_level(
     Ok((fitted, minimum))
 }
 
-/// The finest pyramid level (shared by both images) whose longest side is at most `side`.
-fn search_level(fixed: &PreparedImage, moving: &PreparedImage, side: usize) -> usize {
-    let top = fixed.levels().min(moving.levels()) - 1;
-    (0..=top)
-        .find(|&l| (fixed.width().max(fixed.height()) >> l) <= side)
-        .unwrap_or(top)
-}
-
 /// Registers `moving` to `fixed` with an affine transform over levels `coarsest..=finest`.
 pub fn register_affine<T>(
     fixed: &PreparedImage,
@@ -323,7 +313,8 @@ pub fn register_affine<T>(
             .unwrap_or(f64::INFINITY)
     };
     let scores: Vec<f64> = candidates.iter().map(|(_, a)| score(*a)).collect();
-    let decision_level = search_level(fixed, moving, super::orientation::SEARCH_SIDE);
+    let decision_level =
+        super::shared_level_of_side(fixed, moving, super::orientation::SEARCH_SIDE);
     let fine_samples = SampleSet::random(
         &fixed.level(decision_level),
         None,

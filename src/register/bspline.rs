@@ -218,8 +218,7 @@ pub fn default_final_samples(level_pixels: usize) -> usize {
 /// a section against itself at scale 2, mean end-point error 0.38 px level by level, 0.004 px
 /// with one level, all of it in the background).
 fn moving_level_offset(affine: &Affine) -> isize {
-    let [a, b, c, d] = affine.matrix;
-    let scale = (a * d - b * c).abs().sqrt();
+    let (_, scale, _) = affine.rotation_scale_mirror();
     if scale > 0.0 && scale.is_finite() {
         scale.log2().round() as isize
     } else {

@@ -200,6 +200,17 @@ pub fn level_of_side(width: usize, height: usize, side: usize) -> usize {
     level
 }
 
+/// The finest pyramid level both images have whose longest side (the fixed image's) is at
+/// most `side` pixels; the coarsest shared level when none is that small.
+pub fn shared_level_of_side(
+    fixed: &crate::raster::PreparedImage,
+    moving: &crate::raster::PreparedImage,
+    side: usize,
+) -> usize {
+    let top = fixed.levels().min(moving.levels()) - 1;
+    level_of_side(fixed.width(), fixed.height(), side).min(top)
+}
+
 /// The finest level the affine stage uses for an image of this size.
 pub fn affine_finest_level(width: usize, height: usize) -> usize {
     level_of_side(width, height, AFFINE_MAX_SIDE)

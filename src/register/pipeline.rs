@@ -496,9 +496,7 @@ pub fn register_files<T>(
 
     // Similarity before and after, on a level small enough to be cheap.
     let t = Instant::now();
-    let ncc_level = (0..fixed.levels().min(moving.levels()))
-        .find(|&l| (fixed.width().max(fixed.height()) >> l) <= NCC_MAX_SIDE)
-        .unwrap_or(fixed.levels().min(moving.levels()) - 1);
+    let ncc_level = super::shared_level_of_side(&fixed, &moving, NCC_MAX_SIDE);
     let scale = (1u64 << ncc_level) as f64;
     let (fl, ml) = (fixed.level(ncc_level), moving.level(ncc_level));
     let ncc_before =

@@ -38,6 +38,22 @@ impl Affine {
         )
     }
 
+    /// The linear part read as a similarity after an optional left–right mirror
+    /// (`M = s R(θ) diag(±1, 1)`; for any other affine, the nearest such): the rotation θ in
+    /// degrees in (−180, 180], the scale `s = √|det M|` and whether it mirrors (`det M < 0`).
+    pub fn rotation_scale_mirror(&self) -> (f64, f64, bool) {
+        let [a, b, c, d] = self.matrix;
+        let det = a * d - b * c;
+        let mirrored = det < 0.0;
+        // With a mirror, the rotation is the one after flipping x: columns (−a, −c), (b, d).
+        let (a, c) = if mirrored { (-a, -c) } else { (a, c) };
+        (
+            (c - b).atan2(a + d).to_degrees(),
+            det.abs().sqrt(),
+            mirrored,
+        )
+    }
+
     /// The same map expressed in the coordinates of a pyramid level `2^level` times coarser.
     pub fn at_scale(&self, factor: f64) -> Self {
         Self {
@@ -164,6 +180,22 @@ impl Parametric for AffineParametric {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rotation_scale_mirror_reads_a_mirror_as_the_turn_after_the_flip() {
+        let (s, c) = 30f64.to_radians().sin_cos();
+        let m = Affine::from_matrix([2.0 * c, -2.0 * s, 2.0 * s, 2.0 * c], [0.0; 2], [0.0; 2]);
+        let (angle, scale, mirrored) = m.rotation_scale_mirror();
+        assert!((angle - 30.0).abs() < 1e-9 && (scale - 2.0).abs() < 1e-9 && !mirrored);
+        // The transposition: the flip x -> -x, then a turn through 270°.
+        let t = Affine::from_matrix([0.0, 1.0, 1.0, 0.0], [0.0; 2], [0.0; 2]);
+        let (angle, scale, mirrored) = t.rotation_scale_mirror();
+        assert!(
+            (angle.rem_euclid(360.0) - 270.0).abs() < 1e-9 && (scale - 1.0).abs() < 1e-9,
+            "{angle}"
+        );
+        assert!(mirrored);
+    }
 
     #[test]
     fn inverse_undoes_the_map() {
