@@ -7,16 +7,13 @@
 
 use super::viewer::{Layout, PaneTool, PointerAt};
 use super::{AlinifyApp, Task, View};
-use crate::analysis::features::{ImageMatches, Model};
+use crate::analysis::features::{ImageMatches, MATCH_SIDE, Model};
 use crate::compose::WarpGrid;
 use crate::io;
 use crate::job::JobHandle;
 use crate::transform::Transform;
 use eframe::egui;
 use std::path::PathBuf;
-
-/// Longest side of the coarse copies matched (as `analyze features` by default).
-const MATCH_SIDE: usize = 512;
 
 /// Largest residuals listed.
 const WORST_LISTED: usize = 5;

@@ -3,7 +3,7 @@
 //! matches.png, transform.json, features.json.
 
 use super::progress::Ui;
-use alinify::analysis::features::{ImageMatches, Model};
+use alinify::analysis::features::{ImageMatches, MATCH_SIDE, Model};
 use alinify::io::{self, TransformFile, TransformSpec};
 use std::io::Write;
 use std::path::PathBuf;
@@ -19,7 +19,7 @@ pub struct FeaturesArgs {
     #[arg(long, default_value = "similarity", value_parser = parse_model)]
     model: Model,
     /// Longest side of the coarse level the keypoints are found on, pixels.
-    #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u32).range(64..=4096))]
+    #[arg(long, default_value_t = MATCH_SIDE as u32, value_parser = clap::value_parser!(u32).range(64..=4096))]
     side: u32,
     /// Output folder.
     #[arg(long)]

@@ -3,6 +3,7 @@
 
 use super::RegisterOptions;
 use super::init::{InitChoice, InitMethod};
+use crate::analysis::features::MATCH_SIDE;
 use crate::job::{Progress, Reporter, Stage};
 use crate::metric::{self, MovingLevel, SampleSet};
 use crate::optimize::LevelReport;
@@ -29,11 +30,8 @@ pub struct AffineOutcome {
     pub init: InitChoice,
 }
 
-/// Longest side of the level the feature initialisation matches on.
-const FEATURE_SIDE: usize = 512;
-
 /// The feature fit (a similarity; a mirror tried too) on the pyramid level of at most
-/// [`FEATURE_SIDE`] pixels, as a full-resolution affine about `centre`, with a note; or why
+/// [`MATCH_SIDE`] pixels, as a full-resolution affine about `centre`, with a note; or why
 /// there is none.
 fn feature_candidate(
     fixed: &PreparedImage,
@@ -41,7 +39,7 @@ fn feature_candidate(
     centre: [f64; 2],
     seed: u64,
 ) -> std::result::Result<(Affine, String), String> {
-    let level = super::shared_level_of_side(fixed, moving, FEATURE_SIDE);
+    let level = super::shared_level_of_side(fixed, moving, MATCH_SIDE);
     let s = (1u64 << level) as f64;
     let init = crate::analysis::features::feature_init(
         &fixed.level(level),

@@ -65,7 +65,7 @@ fn centre(image: &GrayF32) -> [f64; 2] {
 /// `moving` sampled at `R (p - c) + c_m` for every pixel `p` of a `shape` grid (`c` its centre,
 /// `c_m` the moving image's); the moving image's mean outside it, which the phase correlation's
 /// mean removal turns into zero.
-pub fn turned(moving: &GrayF32, shape: (usize, usize), r: [f64; 4]) -> GrayF32 {
+fn turned(moving: &GrayF32, shape: (usize, usize), r: [f64; 4]) -> GrayF32 {
     let mean = moving.iter().map(|&v| v as f64).sum::<f64>() / moving.len().max(1) as f64;
     let sampler = BilinearSampler::new(moving.view());
     let (h, w) = shape;

@@ -41,7 +41,7 @@ pub struct ImageMatches {
 
 /// An image's luminance on a grid of at most `side` pixels a side (its aspect kept), and the
 /// full-resolution pixels per grid pixel.
-pub fn coarse(image: &AnyImage, side: usize) -> (GrayF32, f64) {
+fn coarse(image: &AnyImage, side: usize) -> (GrayF32, f64) {
     let (w, h) = (image.width(), image.height());
     let factor = (w.max(h) as f64 / side as f64).max(1.0);
     let size = [

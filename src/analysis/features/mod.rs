@@ -84,6 +84,11 @@ pub struct FeatureInit {
 /// Fewest inliers for a fit to count.
 pub const MIN_INLIERS: usize = 8;
 
+/// Longest side, pixels, of the coarse copies (pyramid levels) keypoints are found on by
+/// default: the registration's feature initialisation, `analyze features` and the GUI's
+/// matches view.
+pub const MATCH_SIDE: usize = 512;
+
 /// The robust fit of `model` to matches (fixed point, moving point, both in their images'
 /// pixels): when `mirrored`, fitted to the moving points flipped left–right in an image `width`
 /// pixels wide, the flip composed after, so a similarity can map onto a mirror image.
