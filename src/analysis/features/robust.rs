@@ -175,23 +175,27 @@ pub fn fit(pairs: &[Pair], model: Model, seed: u64) -> Option<RobustFit> {
         }
     }
     let (_, mut transform) = best?;
+    let residual = |t: &Affine, (p, q): &Pair| {
+        let r = t.map_point(p[0], p[1]);
+        (r[0] - q[0]).hypot(r[1] - q[1])
+    };
     let inliers_of = |t: &Affine| -> Vec<bool> {
         pairs
             .iter()
-            .map(|(p, q)| {
-                let r = t.map_point(p[0], p[1]);
-                (r[0] - q[0]).hypot(r[1] - q[1]) <= THRESHOLD
-            })
+            .map(|pair| residual(t, pair) <= THRESHOLD)
+            .collect()
+    };
+    let chosen = |mask: &[bool]| -> Vec<Pair> {
+        pairs
+            .iter()
+            .zip(mask)
+            .filter(|(_, i)| **i)
+            .map(|(p, _)| *p)
             .collect()
     };
     // Local optimisation: refit on the inliers while that helps.
     for _ in 0..5 {
-        let inside: Vec<Pair> = pairs
-            .iter()
-            .zip(inliers_of(&transform))
-            .filter(|(_, i)| *i)
-            .map(|(p, _)| *p)
-            .collect();
+        let inside = chosen(&inliers_of(&transform));
         let refined = match model {
             Model::Similarity => least_squares_similarity(&inside),
             Model::Affine => least_squares_affine(&inside),
@@ -203,30 +207,25 @@ pub fn fit(pairs: &[Pair], model: Model, seed: u64) -> Option<RobustFit> {
     }
     // The fence: inliers whose residual stands out from the others' are dropped, then the
     // model is refitted on the rest.
-    let residual = |t: &Affine, (p, q): &Pair| {
-        let r = t.map_point(p[0], p[1]);
-        (r[0] - q[0]).hypot(r[1] - q[1])
-    };
-    let mut inliers = inliers_of(&transform);
-    let inside: Vec<f64> = pairs
+    let residuals: Vec<f64> = pairs
+        .iter()
+        .map(|pair| residual(&transform, pair))
+        .collect();
+    let mut inliers: Vec<bool> = residuals.iter().map(|&r| r <= THRESHOLD).collect();
+    let inside: Vec<f64> = residuals
         .iter()
         .zip(&inliers)
         .filter(|(_, i)| **i)
-        .map(|(pair, _)| residual(&transform, pair))
+        .map(|(r, _)| *r)
         .collect();
     if inside.len() > 2 * sample {
         let fence = upper_fence(&inside);
-        let fenced: Vec<bool> = pairs
+        let fenced: Vec<bool> = residuals
             .iter()
             .zip(&inliers)
-            .map(|(pair, &i)| i && residual(&transform, pair) <= fence)
+            .map(|(&r, &i)| i && r <= fence)
             .collect();
-        let kept: Vec<Pair> = pairs
-            .iter()
-            .zip(&fenced)
-            .filter(|(_, i)| **i)
-            .map(|(p, _)| *p)
-            .collect();
+        let kept = chosen(&fenced);
         if kept.len() >= sample
             && let Some(t) = estimate(&kept)
         {
@@ -234,15 +233,15 @@ pub fn fit(pairs: &[Pair], model: Model, seed: u64) -> Option<RobustFit> {
             inliers = fenced;
         }
     }
-    let (sum, count) =
-        pairs
-            .iter()
-            .zip(&inliers)
-            .filter(|(_, i)| **i)
-            .fold((0.0, 0), |(s, n), ((p, q), _)| {
-                let r = transform.map_point(p[0], p[1]);
-                (s + (r[0] - q[0]).powi(2) + (r[1] - q[1]).powi(2), n + 1)
-            });
+    let kept = chosen(&inliers);
+    let sum: f64 = kept
+        .iter()
+        .map(|(p, q)| {
+            let r = transform.map_point(p[0], p[1]);
+            (r[0] - q[0]).powi(2) + (r[1] - q[1]).powi(2)
+        })
+        .sum();
+    let count = kept.len();
     Some(RobustFit {
         transform,
         inliers,
