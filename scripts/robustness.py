@@ -115,12 +115,12 @@ def make_family_pair(out, size, texture, deform, intensity, seed, bases):
     np.save(os.path.join(out, "gt_flow.npy"), gt)
 
 
-def run_alinify(alinify, mode, pair, threads):
-    """The whole command, timed; EPE from the field it writes."""
+def run_alinify(alinify, mode, pair, threads, extra=()):
+    """The whole command (with `extra` arguments), timed; EPE from the field it writes."""
     out = os.path.join(pair, f"alinify_{mode}")
     field = os.path.join(out, "field.flo")
     cmd = [alinify, "register", os.path.join(pair, "fixed.tif"), os.path.join(pair, "moving.tif"),
-           "--mode", mode, "--threads", str(threads), "--out", out, "--field", field, "--quiet"]
+           "--mode", mode, "--threads", str(threads), "--out", out, "--field", field, "--quiet", *extra]
     t0 = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True)
     wall = time.perf_counter() - t0
@@ -188,6 +188,7 @@ def main():
                     help="also: elastix (needs itk-elastix in this Python)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--alinify", default=os.path.join(ROOT, "target", "release", "alinify"))
+    ap.add_argument("--extra", default="", help="more arguments for alinify register (both modes)")
     ap.add_argument("--work", default=os.path.join(ROOT, "target", "robustness"))
     ap.add_argument("--quick", action="store_true", help="1024 px, one seed, every family")
     args = ap.parse_args()
@@ -209,7 +210,8 @@ def main():
         f, m, gt, mask = run_peers.load_pair(pair)
         for method in args.methods:
             if method.startswith("alinify_"):
-                result = run_alinify(args.alinify, method.split("_", 1)[1], pair, args.threads)
+                result = run_alinify(args.alinify, method.split("_", 1)[1], pair, args.threads,
+                                     args.extra.split())
             elif method.startswith("opencv_dis_"):
                 result = run_opencv(method.rsplit("_", 1)[1], f, m)
             elif method == "elastix":

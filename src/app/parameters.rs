@@ -210,10 +210,11 @@ impl Parameters {
                     number_row(
                         ui,
                         "Bending weight",
-                        "penalises bent deformations: 0 (none) to about 1000",
+                        "penalises bent deformations, relative to the image's size: 0 (none), \
+                         about 0.0003 between stains (MI), 0.07 for sections on an empty slide",
                         &mut values.bending_weight,
                         defaults.bending_weight,
-                        |d| d.range(0.0..=100_000.0).speed(5.0),
+                        |d| d.range(0.0..=10.0).speed(1e-4).max_decimals(5),
                     );
                     number_row(
                         ui,

@@ -3,7 +3,7 @@
 //! grid; when the grid spacing halves, the grid is refined exactly (the deformation is kept) and
 //! optimisation continues on the finer level.
 
-use super::RegisterOptions;
+use super::{RegisterOptions, bending};
 use crate::job::{Progress, Reporter, Stage};
 use crate::metric::{self, MovingLevel, SampleSet};
 use crate::optimize::LevelReport;
@@ -86,43 +86,6 @@ pub fn schedule(
             spacing: spacing_at(level),
         }))
         .collect()
-}
-
-/// Mean bending energy of a B-spline's coefficients (1/px^2), from second differences of the
-/// control grid divided by the squared spacing, and its gradient added to `grad` times `weight`.
-pub fn bending_energy(b: &BSplineTransform, weight: f64, grad: Option<&mut [f64]>) -> f64 {
-    let (ny, nx) = b.u.dim();
-    if nx < 3 || ny < 3 {
-        return 0.0;
-    }
-    let (sx2, sy2) = (b.spacing[0] * b.spacing[0], b.spacing[1] * b.spacing[1]);
-    let sxy = b.spacing[0] * b.spacing[1];
-    let count = ((nx - 2) * (ny - 2)) as f64;
-    let n = b.u.len();
-    let mut energy = 0.0;
-    let mut g = grad;
-    for (comp, c) in [&b.u, &b.v].into_iter().enumerate() {
-        let offset = comp * n;
-        for j in 1..ny - 1 {
-            for i in 1..nx - 1 {
-                let xx = (c[[j, i - 1]] - 2.0 * c[[j, i]] + c[[j, i + 1]]) / sx2;
-                let yy = (c[[j - 1, i]] - 2.0 * c[[j, i]] + c[[j + 1, i]]) / sy2;
-                let xy = (c[[j + 1, i + 1]] - c[[j + 1, i]] - c[[j, i + 1]] + c[[j, i]]) / sxy;
-                energy += xx * xx + 2.0 * xy * xy + yy * yy;
-                if let Some(g) = g.as_deref_mut() {
-                    let k = |jj: usize, ii: usize| offset + jj * nx + ii;
-                    let f = 2.0 * weight / count;
-                    g[k(j, i - 1)] += f * xx / sx2;
-                    g[k(j, i)] += f * (-2.0 * xx / sx2 - 2.0 * yy / sy2 + 2.0 * xy / sxy);
-                    g[k(j, i + 1)] += f * (xx / sx2 - 2.0 * xy / sxy);
-                    g[k(j - 1, i)] += f * yy / sy2;
-                    g[k(j + 1, i)] += f * (yy / sy2 - 2.0 * xy / sxy);
-                    g[k(j + 1, i + 1)] += f * 2.0 * xy / sxy;
-                }
-            }
-        }
-    }
-    weight * energy / count
 }
 
 /// The B-spline stage's result.
@@ -246,6 +209,7 @@ pub fn register_bspline<T>(
     };
     let mut levels = Vec::new();
     let offset = moving_level_offset(&affine);
+    let bending_weight = bending::weight_per_px(options.bending_weight, w, h);
     for (done, step) in steps.iter().enumerate() {
         reporter.check()?;
         let level_started = std::time::Instant::now();
@@ -296,7 +260,6 @@ pub fn register_bspline<T>(
             relative_tolerance: options.relative_tolerance,
             ..LbfgsParams::default()
         };
-        let weight = options.bending_weight;
         let cache = metric::BSplineSampleCache::new(&transform, &samples, scale);
         let mut scratch = metric::Scratch::default();
         // Precondition: parameters are optimised in units scaled by how strongly the samples
@@ -333,11 +296,7 @@ pub fn register_bspline<T>(
                 &mut scratch,
             )?
             .value;
-            let mut penalty = if weight > 0.0 {
-                bending_energy(&probe.bspline, weight, Some(g))
-            } else {
-                0.0
-            };
+            let mut penalty = bending::bending_energy(&probe.bspline, bending_weight, Some(g));
             if let Some(guide) = &constraints.landmarks {
                 penalty += guide.cost(&probe, scale, Some(g));
             }
@@ -484,32 +443,5 @@ mod tests {
         assert_eq!(moving_level_offset(&turned(0.5, 200.0)), -1);
         assert_eq!(moving_level_offset(&turned(4.3, 0.0)), 2);
         assert_eq!(moving_level_offset(&affine([0.0; 4])), 0, "degenerate");
-    }
-
-    #[test]
-    fn bending_energy_is_zero_for_affine_coefficients_and_its_gradient_is_exact() {
-        let mut b = BSplineTransform::new(100, 80, [20.0, 20.0]);
-        for ((j, i), c) in b.u.indexed_iter_mut() {
-            *c = 0.3 * i as f64 - 0.2 * j as f64 + 1.0;
-        }
-        assert!(bending_energy(&b, 1.0, None).abs() < 1e-20);
-        let mut rng = crate::rng::SplitMix64::new(4);
-        b.u.iter_mut().for_each(|c| *c = rng.uniform(-3.0, 3.0));
-        b.v.iter_mut().for_each(|c| *c = rng.uniform(-3.0, 3.0));
-        let mut g = vec![0.0; b.num_params()];
-        let e0 = bending_energy(&b, 2.5, Some(&mut g));
-        let p0 = b.params();
-        for k in [0, 7, 13, p0.len() - 9] {
-            let mut p = p0.clone();
-            p[k] += 1e-6;
-            let mut q = b.clone();
-            q.set_params(&p);
-            let numeric = (bending_energy(&q, 2.5, None) - e0) / 1e-6;
-            assert!(
-                (numeric - g[k]).abs() < 1e-6 * (1.0 + g[k].abs()),
-                "{k}: {numeric} vs {}",
-                g[k]
-            );
-        }
     }
 }

@@ -591,7 +591,7 @@ fn a_person_picks_the_cross_stain_preset_and_the_run_uses_it() {
     assert_eq!(options.mode, Mode::Accurate);
     assert_eq!(options.metric, crate::metric::MetricKind::Mi);
     assert_eq!(options.grid_levels, 3);
-    assert_eq!(options.bending_weight, 300.0);
+    assert_eq!(options.bending_weight, 3e-4);
 }
 
 #[test]
@@ -649,7 +649,7 @@ fn a_person_picks_a_preset_in_the_batch_tab_and_the_batch_uses_its_metric() {
     .unwrap();
     assert_eq!(report["options"]["metric"], "mi");
     assert_eq!(report["options"]["mode"], "accurate");
-    assert_eq!(report["options"]["bending_weight"], 300.0);
+    assert_eq!(report["options"]["bending_weight"], 3e-4);
 }
 
 #[test]
