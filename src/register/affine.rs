@@ -30,15 +30,22 @@ pub struct AffineOutcome {
     pub init: InitChoice,
 }
 
+/// A feature fit at least this many inliers strong, and with at least half its matches
+/// inliers, is trusted for the orientation: the orientation search (meant for pairs whose
+/// keypoints do not match, such as different stains, where fits have 9 to 11 inliers of 18 to
+/// 29 matches) is then skipped, and with it, on an unturned pair, the decision fits (measured:
+/// 0.3 s of a 1024² run on 2 cores).
+const CONFIDENT_INLIERS: usize = 60;
+
 /// The feature fit (a similarity; a mirror tried too) on the pyramid level of at most
-/// [`MATCH_SIDE`] pixels, as a full-resolution affine about `centre`, with a note; or why
-/// there is none.
+/// [`MATCH_SIDE`] pixels, as a full-resolution affine about `centre`, with a note and whether it
+/// is confident ([`CONFIDENT_INLIERS`]); or why there is none.
 fn feature_candidate(
     fixed: &PreparedImage,
     moving: &PreparedImage,
     centre: [f64; 2],
     seed: u64,
-) -> std::result::Result<(Affine, String), String> {
+) -> std::result::Result<(Affine, String, bool), String> {
     let level = super::shared_level_of_side(fixed, moving, MATCH_SIDE);
     let s = (1u64 << level) as f64;
     let init = crate::analysis::features::feature_init(
@@ -60,7 +67,8 @@ fn feature_candidate(
         init.matches.len(),
         if init.mirrored { ", mirrored" } else { "" }
     );
-    Ok((Affine::from_matrix(a, t, centre), note))
+    let confident = init.inliers >= CONFIDENT_INLIERS && 2 * init.inliers >= init.matches.len();
+    Ok((Affine::from_matrix(a, t, centre), note, confident))
 }
 
 /// The orientation search's turns ([`super::orientation`], on the level of at most
@@ -266,11 +274,13 @@ pub fn register_affine<T>(
     if matches!(init, InitMethod::Phase | InitMethod::Auto) {
         candidates.push(("phase correlation", phase(&mut notes)));
     }
+    let mut features_confident = false;
     if matches!(init, InitMethod::Features | InitMethod::Auto) {
         match feature_candidate(fixed, moving, centre, options.seed) {
-            Ok((affine, note)) => {
+            Ok((affine, note, confident)) => {
                 notes.push(note);
                 candidates.push(("features", affine));
+                features_confident = confident;
             }
             Err(why) => {
                 notes.push(format!("features: {why}"));
@@ -280,7 +290,9 @@ pub fn register_affine<T>(
             }
         }
     }
-    if init == InitMethod::Auto {
+    if init == InitMethod::Auto && features_confident {
+        notes.push("orientation search skipped: the feature fit is confident".into());
+    } else if init == InitMethod::Auto {
         match orientation_candidates(fixed, moving, centre) {
             Ok(turns) => {
                 // An unturned turn is what the phase correlation finds, but on a level where
