@@ -220,13 +220,13 @@ fn a_bundled_preset_is_taken_by_name_flags_win_over_it_and_accurate_is_the_defau
     register_pair(
         &pair,
         &named,
-        &["--preset", "cross-stain", "--bending-weight", "50"],
+        &["--preset", "cross-stain", "--bending-weight", "0.05"],
     );
     let options = &report(&named)["options"];
     assert_eq!(options["mode"], "accurate");
     assert_eq!(options["metric"], "mi");
     assert_eq!(options["grid_levels"], 3);
-    assert_eq!(options["bending_weight"], 50.0);
+    assert_eq!(options["bending_weight"], 0.05);
     let plain = dir.path().join("plain");
     register_pair(&pair, &plain, &["--iterations", "5"]);
     let r = report(&plain);
