@@ -17,6 +17,9 @@ fn register_reports_qc_and_analyze_writes_every_map_picture_and_summary() {
         "a good registration flagged: {qc}"
     );
     assert!(qc["quality"]["maps"]["corr"]["median"].as_f64().unwrap() > 0.9);
+    // The report computes only what it reads (CORR, the flag map); analyze writes all six.
+    let reported: Vec<&String> = qc["quality"]["maps"].as_object().unwrap().keys().collect();
+    assert_eq!(reported, ["corr"], "{qc}");
     assert_eq!(qc["jacobian"]["folded_fraction"].as_f64(), Some(0.0));
 
     let maps = dir.path().join("maps");
