@@ -17,7 +17,6 @@ use crate::register::Backend;
 use crate::transform::Transform;
 use crate::{Result, io};
 use eframe::egui;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 /// Which map the heatmap shows.
@@ -225,16 +224,9 @@ impl AlinifyApp {
     /// Starts computing the maps of the loaded pair (through the registration's transform when
     /// there is one).
     pub fn start_analysis(&mut self) {
-        let Some(layers) = &self.layers else {
-            self.error = Some("load a pair first".into());
+        let Some((fixed, moving)) = self.pair_paths_when_idle() else {
             return;
         };
-        if !matches!(self.task, Task::Idle) {
-            return;
-        }
-        self.error = None;
-        let (fixed, moving): (PathBuf, PathBuf) =
-            (layers.fixed_path.clone(), layers.moving_path.clone());
         let transform = self.result.as_ref().map(|r| r.transform.clone());
         // Flags on MI for a pair registered with MI (different stains), else on CORR.
         let metric = match &self.result {

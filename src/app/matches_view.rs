@@ -13,7 +13,6 @@ use crate::io;
 use crate::job::JobHandle;
 use crate::transform::Transform;
 use eframe::egui;
-use std::path::PathBuf;
 
 /// Largest residuals listed.
 const WORST_LISTED: usize = 5;
@@ -74,16 +73,9 @@ impl MatchesView {
 impl AlinifyApp {
     /// Starts matching the loaded pair's features in the background.
     pub fn start_matching(&mut self) {
-        let Some(layers) = &self.layers else {
-            self.error = Some("load a pair first".into());
+        let Some((fixed, moving)) = self.pair_paths_when_idle() else {
             return;
         };
-        if !matches!(self.task, Task::Idle) {
-            return;
-        }
-        self.error = None;
-        let (fixed, moving): (PathBuf, PathBuf) =
-            (layers.fixed_path.clone(), layers.moving_path.clone());
         let model = self.matches.model;
         let job = JobHandle::spawn_woken("alinify-matching", self.waker.clone(), move |_| {
             let (f, m) = rayon::join(|| io::load_image(&fixed), || io::load_image(&moving));

@@ -225,6 +225,21 @@ impl AlinifyApp {
         })
     }
 
+    /// The loaded pair's paths, for a background job on them: `None` when no pair is loaded
+    /// (with an error saying so) or another task is running; the last error is cleared.
+    fn pair_paths_when_idle(&mut self) -> Option<(PathBuf, PathBuf)> {
+        let Some(layers) = &self.layers else {
+            self.error = Some("load a pair first".into());
+            return None;
+        };
+        if !matches!(self.task, Task::Idle) {
+            return None;
+        }
+        let paths = (layers.fixed_path.clone(), layers.moving_path.clone());
+        self.error = None;
+        Some(paths)
+    }
+
     /// Repaints of `ctx` become the jobs' waker.
     pub fn set_waker(&mut self, ctx: &egui::Context) {
         let ctx = ctx.clone();
