@@ -59,8 +59,8 @@ impl FlowSolver for CpuSolver {
             if problem.params.median_radius > 0 {
                 median(problem, &cells, &mut filtered);
                 cells
-                    .iter()
-                    .zip(&filtered)
+                    .par_iter()
+                    .zip(filtered.par_iter())
                     .for_each(|(c, f)| c.store(pack(*f), Ordering::Relaxed));
             }
         }
@@ -86,11 +86,23 @@ fn load(cells: &[AtomicU64], i: usize) -> [f32; 2] {
     unpack(cells[i].load(Ordering::Relaxed))
 }
 
+/// `x.floor()` without the library call it is on the baseline x86-64 target: the same value for
+/// every finite `x`.
+#[inline]
+fn floor(x: f32) -> f32 {
+    let truncated = x as i64 as f32;
+    if truncated > x {
+        truncated - 1.0
+    } else {
+        truncated
+    }
+}
+
 /// Bilinear sample with clamped neighbours; the caller keeps `(x, y)` inside the image (the
 /// crop's slack covers every point a tile reaches).
 fn bilinear(image: &ArrayView2<'_, f32>, x: f32, y: f32) -> f32 {
     let (h, w) = image.dim();
-    let (x0, y0) = (x.floor(), y.floor());
+    let (x0, y0) = (floor(x), floor(y));
     let (fx, fy) = (x - x0, y - y0);
     let (x0, y0) = ((x0 as usize).min(w - 1), (y0 as usize).min(h - 1));
     let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
@@ -252,21 +264,73 @@ pub fn median(problem: &TileProblem<'_>, cells: &[AtomicU64], out: &mut [[f32; 2
     let (w, h) = (problem.width(), problem.height());
     let r = problem.params.median_radius as usize;
     out.par_chunks_mut(w).enumerate().for_each(|(y, row)| {
-        let mut us = [0.0f32; MAX_MEDIAN_WINDOW];
-        let mut vs = [0.0f32; MAX_MEDIAN_WINDOW];
-        for (x, o) in row.iter_mut().enumerate() {
-            let mut n = 0;
-            for yy in y.saturating_sub(r)..(y + r + 1).min(h) {
-                for xx in x.saturating_sub(r)..(x + r + 1).min(w) {
-                    let f = load(cells, yy * w + xx);
-                    us[n] = f[0];
-                    vs[n] = f[1];
-                    n += 1;
-                }
+        let clipped = |x: usize| window_median(cells, w, h, r, x, y);
+        if r == 1 && y > 0 && y + 1 < h && w > 2 {
+            median3_row(cells, w, y, row);
+            row[0] = clipped(0);
+            row[w - 1] = clipped(w - 1);
+        } else {
+            for (x, o) in row.iter_mut().enumerate() {
+                *o = clipped(x);
             }
-            *o = [upper_median(&mut us[..n]), upper_median(&mut vs[..n])];
         }
     });
+}
+
+/// The median of the window of radius `r` about `(x, y)`, clipped to the `w x h` tile.
+fn window_median(
+    cells: &[AtomicU64],
+    w: usize,
+    h: usize,
+    r: usize,
+    x: usize,
+    y: usize,
+) -> [f32; 2] {
+    let mut us = [0.0f32; MAX_MEDIAN_WINDOW];
+    let mut vs = [0.0f32; MAX_MEDIAN_WINDOW];
+    let mut n = 0;
+    for yy in y.saturating_sub(r)..(y + r + 1).min(h) {
+        for xx in x.saturating_sub(r)..(x + r + 1).min(w) {
+            let f = load(cells, yy * w + xx);
+            us[n] = f[0];
+            vs[n] = f[1];
+            n += 1;
+        }
+    }
+    [upper_median(&mut us[..n]), upper_median(&mut vs[..n])]
+}
+
+/// The full 3 x 3 medians of an interior row (`0 < y < h - 1`) at `1 <= x < w - 1`, without
+/// sorting nine values per pixel: each column of three is sorted once, and the median of the nine
+/// is the median of (the largest of the columns' minima, the median of their medians, the
+/// smallest of their maxima). The same value as [`upper_median`] of the nine.
+fn median3_row(cells: &[AtomicU64], w: usize, y: usize, out: &mut [[f32; 2]]) {
+    let column = |x: usize| {
+        let [a, b, c] = [y - 1, y, y + 1].map(|yy| load(cells, yy * w + x));
+        [0, 1].map(|k| sort3(a[k], b[k], c[k]))
+    };
+    let mut window = [column(0), column(1), column(2)];
+    for (x, median) in out.iter_mut().enumerate().take(w - 1).skip(1) {
+        if x > 1 {
+            window = [window[1], window[2], column(x + 1)];
+        }
+        *median = [0, 1].map(|k| {
+            let [l, m, r] = [window[0][k], window[1][k], window[2][k]];
+            let low = l[0].max(m[0]).max(r[0]);
+            let high = l[2].min(m[2]).min(r[2]);
+            median3(low, median3(l[1], m[1], r[1]), high)
+        });
+    }
+}
+
+/// `[min, median, max]` of three values.
+fn sort3(a: f32, b: f32, c: f32) -> [f32; 3] {
+    [a.min(b).min(c), median3(a, b, c), a.max(b).max(c)]
+}
+
+/// The median of three values.
+fn median3(a: f32, b: f32, c: f32) -> f32 {
+    a.min(b).max(a.max(b).min(c))
 }
 
 /// Insertion sort then the middle element: for windows of at most 49 values this beats a
@@ -282,4 +346,47 @@ pub(crate) fn upper_median(values: &mut [f32]) -> f32 {
         values[j] = key;
     }
     values[values.len() / 2]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::SplitMix64;
+
+    #[test]
+    fn floor_matches_the_library_floor() {
+        for x in [
+            -3.5f32,
+            -1.0,
+            -0.25,
+            0.0,
+            0.75,
+            1.0,
+            2.999_999,
+            1e7 + 0.5,
+            -8_388_607.5,
+        ] {
+            assert_eq!(floor(x), x.floor(), "{x}");
+        }
+    }
+
+    #[test]
+    fn interior_3x3_median_equals_the_sorted_window_median() {
+        // Few distinct values, so that windows hold ties.
+        let (w, h) = (23, 9);
+        let mut rng = SplitMix64::new(7);
+        let cells: Vec<AtomicU64> = (0..w * h)
+            .map(|_| {
+                let mut value = || (rng.next_u64() % 7) as f32 * 0.5 - 1.0;
+                AtomicU64::new(pack([value(), value()]))
+            })
+            .collect();
+        for y in 1..h - 1 {
+            let mut row = vec![[f32::NAN; 2]; w];
+            median3_row(&cells, w, y, &mut row);
+            for (x, fast) in row.iter().enumerate().take(w - 1).skip(1) {
+                assert_eq!(*fast, window_median(&cells, w, h, 1, x, y), "({x}, {y})");
+            }
+        }
+    }
 }

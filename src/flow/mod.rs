@@ -526,15 +526,32 @@ fn solve_tile(
     let mut flow: Vec<[f32; 2]> = region.iter().copied().collect();
     // The moving crop: every point the tile maps to, plus slack.
     let [m00, m01, m10, m11, ox, oy] = level_affine;
-    let (mut lo, mut hi) = ([f32::MAX; 2], [f32::MIN; 2]);
-    for ((j, i), r) in region.indexed_iter() {
-        let (x, y) = ((x0 + i) as f32, (y0 + j) as f32);
-        let p = [m00 * x + m01 * y + ox + r[0], m10 * x + m11 * y + oy + r[1]];
-        for k in 0..2 {
-            lo[k] = lo[k].min(p[k]);
-            hi[k] = hi[k].max(p[k]);
-        }
-    }
+    let (lo, hi) = region
+        .axis_iter(ndarray::Axis(0))
+        .into_par_iter()
+        .enumerate()
+        .map(|(j, row)| {
+            let (mut lo, mut hi) = ([f32::MAX; 2], [f32::MIN; 2]);
+            let y = (y0 + j) as f32;
+            for (i, r) in row.iter().enumerate() {
+                let x = (x0 + i) as f32;
+                let p = [m00 * x + m01 * y + ox + r[0], m10 * x + m11 * y + oy + r[1]];
+                for k in 0..2 {
+                    lo[k] = lo[k].min(p[k]);
+                    hi[k] = hi[k].max(p[k]);
+                }
+            }
+            (lo, hi)
+        })
+        .reduce(
+            || ([f32::MAX; 2], [f32::MIN; 2]),
+            |(a_lo, a_hi), (b_lo, b_hi)| {
+                (
+                    [0, 1].map(|k| a_lo[k].min(b_lo[k])),
+                    [0, 1].map(|k| a_hi[k].max(b_hi[k])),
+                )
+            },
+        );
     let (mh, mw) = moving.dim();
     let clamp = |v: f32, n: usize| (v.max(0.0) as usize).min(n);
     let (mx0, my0) = (
@@ -612,11 +629,14 @@ pub fn upsample_flow(coarse: &Array2<[f32; 2]>, width: usize, height: usize) -> 
 fn total_displacement(residual: &Array2<[f32; 2]>, a: [f32; 6]) -> DenseField {
     let (h, w) = residual.dim();
     let mut field = DenseField::zeros(w, h);
-    for ((j, i), r) in residual.indexed_iter() {
-        let (x, y) = (i as f32, j as f32);
-        field.u[[j, i]] = a[0] * x + a[1] * y + a[4] + r[0] - x;
-        field.v[[j, i]] = a[2] * x + a[3] * y + a[5] + r[1] - y;
-    }
+    ndarray::Zip::indexed(&mut field.u)
+        .and(&mut field.v)
+        .and(residual)
+        .par_for_each(|(j, i), u, v, r| {
+            let (x, y) = (i as f32, j as f32);
+            *u = a[0] * x + a[1] * y + a[4] + r[0] - x;
+            *v = a[2] * x + a[3] * y + a[5] + r[1] - y;
+        });
     field
 }
 

@@ -5,6 +5,7 @@
 use crate::raster::BilinearSampler;
 use crate::raster::GrayF32;
 use crate::rng::SplitMix64;
+use rayon::prelude::*;
 
 /// A keypoint in the image's own pixels, with its descriptor.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -51,38 +52,55 @@ fn resized(image: &GrayF32, factor: f64) -> GrayF32 {
         ((h as f64 * factor).round() as usize).max(1),
     );
     let blurred = blur(image, (0.5 / factor).max(0.5));
-    GrayF32::from_shape_fn((nh, nw), |(y, x)| {
-        bilinear(
-            &blurred,
-            (x as f64 + 0.5) / factor - 0.5,
-            (y as f64 + 0.5) / factor - 0.5,
-        )
+    by_rows(nw, nh, |y, row| {
+        for (x, out) in row.iter_mut().enumerate() {
+            *out = bilinear(
+                &blurred,
+                (x as f64 + 0.5) / factor - 0.5,
+                (y as f64 + 0.5) / factor - 0.5,
+            );
+        }
     })
 }
 
-/// Separable Gaussian blur (edges repeated).
+/// A `width x height` image whose rows `fill(y, row)` writes, in parallel.
+fn by_rows(width: usize, height: usize, fill: impl Fn(usize, &mut [f32]) + Sync) -> GrayF32 {
+    let mut out = GrayF32::zeros((height, width));
+    out.as_slice_mut()
+        .expect("a new array is contiguous")
+        .par_chunks_mut(width.max(1))
+        .enumerate()
+        .for_each(|(y, row)| fill(y, row));
+    out
+}
+
+/// Separable Gaussian blur (edges repeated). Each output sums its taps in kernel order, the
+/// horizontal pass then the vertical.
 fn blur(image: &GrayF32, sigma: f64) -> GrayF32 {
     let kernel = crate::raster::pyramid::gaussian_kernel(sigma as f32);
-    let radius = (kernel.len() / 2) as isize;
+    let radius = kernel.len() / 2;
     let (h, w) = image.dim();
-    let pass = |src: &GrayF32, horizontal: bool| {
-        GrayF32::from_shape_fn((h, w), |(y, x)| {
-            kernel
-                .iter()
-                .enumerate()
-                .map(|(k, weight)| {
-                    let d = k as isize - radius;
-                    let (sx, sy) = if horizontal {
-                        ((x as isize + d).clamp(0, w as isize - 1) as usize, y)
-                    } else {
-                        (x, (y as isize + d).clamp(0, h as isize - 1) as usize)
-                    };
-                    weight * src[[sy, sx]]
-                })
-                .sum()
-        })
-    };
-    pass(&pass(image, true), false)
+    let horizontal = by_rows(w, h, |y, out| {
+        // The row with `radius` repeated edge pixels on each side.
+        let source = image.row(y);
+        let padded: Vec<f32> = (0..w + 2 * radius)
+            .map(|i| source[i.saturating_sub(radius).min(w - 1)])
+            .collect();
+        for (k, weight) in kernel.iter().enumerate() {
+            for (o, v) in out.iter_mut().zip(&padded[k..]) {
+                *o += weight * v;
+            }
+        }
+    });
+    let rows = horizontal.as_slice().expect("a new array is contiguous");
+    by_rows(w, h, |y, out| {
+        for (k, weight) in kernel.iter().enumerate() {
+            let sy = (y + k).saturating_sub(radius).min(h - 1);
+            for (o, v) in out.iter_mut().zip(&rows[sy * w..][..w]) {
+                *o += weight * v;
+            }
+        }
+    })
 }
 
 /// Bilinear value at `(x, y)`, edges repeated.
@@ -96,30 +114,30 @@ fn bilinear(image: &GrayF32, x: f64, y: f64) -> f32 {
 /// Harris corner responses (k = 0.04) with a structure tensor smoothed at σ = 1.5.
 fn harris(image: &GrayF32) -> GrayF32 {
     let (h, w) = image.dim();
-    let at = |x: isize, y: isize| {
-        image[[
-            y.clamp(0, h as isize - 1) as usize,
-            x.clamp(0, w as isize - 1) as usize,
-        ]]
+    let image = image.as_standard_layout();
+    let pixels = image.as_slice().expect("standard layout");
+    // Central differences, edges repeated.
+    let product = |f: fn(f32, f32) -> f32| {
+        by_rows(w, h, |y, row| {
+            let line = |y: usize| &pixels[y * w..][..w];
+            let (up, here, down) = (line(y.saturating_sub(1)), line(y), line((y + 1).min(h - 1)));
+            for (x, out) in row.iter_mut().enumerate() {
+                let gx = 0.5 * (here[(x + 1).min(w - 1)] - here[x.saturating_sub(1)]);
+                let gy = 0.5 * (down[x] - up[x]);
+                *out = f(gx, gy);
+            }
+        })
     };
-    let mut xx = GrayF32::zeros((h, w));
-    let mut yy = GrayF32::zeros((h, w));
-    let mut xy = GrayF32::zeros((h, w));
-    for y in 0..h as isize {
-        for x in 0..w as isize {
-            let gx = 0.5 * (at(x + 1, y) - at(x - 1, y));
-            let gy = 0.5 * (at(x, y + 1) - at(x, y - 1));
-            let i = [y as usize, x as usize];
-            xx[i] = gx * gx;
-            yy[i] = gy * gy;
-            xy[i] = gx * gy;
-        }
-    }
+    let xx = product(|gx, _| gx * gx);
+    let yy = product(|_, gy| gy * gy);
+    let xy = product(|gx, gy| gx * gy);
     let (xx, yy, xy) = (blur(&xx, 1.5), blur(&yy, 1.5), blur(&xy, 1.5));
-    GrayF32::from_shape_fn((h, w), |i| {
-        let (a, b, c) = (xx[i], yy[i], xy[i]);
-        a * b - c * c - 0.04 * (a + b) * (a + b)
-    })
+    let mut response = xx;
+    ndarray::Zip::from(&mut response)
+        .and(&yy)
+        .and(&xy)
+        .par_for_each(|a, &b, &c| *a = *a * b - c * c - 0.04 * (*a + b) * (*a + b));
+    response
 }
 
 /// Up to `count` keypoints of `image` over [`SCALES`] scales, strongest corners first, spread
@@ -144,45 +162,45 @@ pub fn keypoints(image: &GrayF32, count: usize) -> Vec<Keypoint> {
         let smooth = blur(&level, 1.2);
         // Local maxima in 5 x 5, kept per grid cell.
         let cells = 8usize;
-        let mut candidates: Vec<(f32, usize, usize)> = Vec::new();
-        for y in margin..h - margin {
-            for x in margin..w - margin {
-                let v = response[[y, x]];
-                if v <= 0.0 {
-                    continue;
-                }
-                let peak = (y - 2..=y + 2).all(|yy| {
-                    (x - 2..=x + 2).all(|xx| (yy, xx) == (y, x) || response[[yy, xx]] < v)
-                });
-                if peak {
-                    candidates.push((v, x, y));
-                }
-            }
-        }
+        let mut candidates: Vec<(f32, usize, usize)> = (margin..h - margin)
+            .into_par_iter()
+            .flat_map_iter(|y| {
+                let response = &response;
+                (margin..w - margin).filter_map(move |x| {
+                    let v = response[[y, x]];
+                    let peak = v > 0.0
+                        && (y - 2..=y + 2).all(|yy| {
+                            (x - 2..=x + 2).all(|xx| (yy, xx) == (y, x) || response[[yy, xx]] < v)
+                        });
+                    peak.then_some((v, x, y))
+                })
+            })
+            .collect();
         candidates.sort_by(|a, b| b.0.total_cmp(&a.0));
         let mut taken = vec![0usize; cells * cells];
         let per_cell = per_scale.div_ceil(cells * cells) * 2;
-        let mut kept = 0;
+        let mut kept = Vec::new();
         for &(_, x, y) in &candidates {
             let c = (y * cells / h) * cells + x * cells / w;
             if taken[c] >= per_cell {
                 continue;
             }
             taken[c] += 1;
-            kept += 1;
+            kept.push((x, y));
+            if kept.len() >= per_scale {
+                break;
+            }
+        }
+        all.par_extend(kept.into_par_iter().map(|(x, y)| {
             let angle = orientation(&smooth, x, y);
-            let descriptor = describe(&smooth, x as f64, y as f64, angle, &pattern);
-            all.push(Keypoint {
+            Keypoint {
                 x: (x as f64 + 0.5) / scale - 0.5,
                 y: (y as f64 + 0.5) / scale - 0.5,
                 angle,
                 scale,
-                descriptor,
-            });
-            if kept >= per_scale {
-                break;
+                descriptor: describe(&smooth, x as f64, y as f64, angle, &pattern),
             }
-        }
+        }));
     }
     all
 }
