@@ -8,9 +8,10 @@ use crate::job::{Progress, Reporter, Stage};
 use crate::metric::{self, MovingLevel, SampleSet};
 use crate::optimize::LevelReport;
 use crate::optimize::{LbfgsParams, lbfgs};
-use crate::raster::PreparedImage;
+use crate::raster::{GrayF32, PreparedImage};
 use crate::transform::{Affine, AffineParametric, Parametric};
 use crate::{Error, Result};
+use rayon::prelude::*;
 
 /// Shortest side of the levels the affine is optimised on: a 16 px level of a fine texture
 /// (gravel at 4096 px) is nearly flat, and six parameters fitted there drift far (measured:
@@ -90,12 +91,7 @@ fn orientation_candidates(
     Ok(found
         .into_iter()
         .map(|turn| {
-            // q = R (p - C) + C_m + s R d = R (p - C) + C + t about the fixed centre C.
-            let (r, d) = (turn.matrix(), turn.shift);
-            let t = [
-                moving_centre[0] - centre[0] + s * (r[0] * d[0] + r[1] * d[1]),
-                moving_centre[1] - centre[1] + s * (r[2] * d[0] + r[3] * d[1]),
-            ];
+            let affine = turn_affine(&turn, s, centre, moving_centre);
             let note = format!(
                 "orientation {:.0}°{} (peak {:.3}, {:.1}× the median turn) on level {level}",
                 turn.angle_deg,
@@ -103,9 +99,25 @@ fn orientation_candidates(
                 turn.peak,
                 turn.contrast
             );
-            (Affine::from_matrix(r, t, centre), note)
+            (affine, note)
         })
         .collect())
+}
+
+/// A turn found on a level `s` times coarser than full resolution as a full-resolution affine
+/// about the fixed centre `centre`: `q = R (p - C) + C_m + s R d = R (p - C) + C + t`.
+fn turn_affine(
+    turn: &super::orientation::Orientation,
+    s: f64,
+    centre: [f64; 2],
+    moving_centre: [f64; 2],
+) -> Affine {
+    let (r, d) = (turn.matrix(), turn.shift);
+    let t = [
+        moving_centre[0] - centre[0] + s * (r[0] * d[0] + r[1] * d[1]),
+        moving_centre[1] - centre[1] + s * (r[2] * d[0] + r[3] * d[1]),
+    ];
+    Affine::from_matrix(r, t, centre)
 }
 
 /// A turned start (rotated more than [`TURNED_DEG`], mirrored, or scaled by more than
@@ -141,16 +153,35 @@ fn clearly_better(metric: metric::MetricKind, turned: f64, plain: f64) -> bool {
     }
 }
 
+/// How close to a turn's cost the unturned reading a symmetry makes of it must come for the
+/// turn to count as no evidence: under NCC its dissimilarity at most 1 / this share of the
+/// turn's, under MI its information at least this share of it. Measured: a mirror-tiled
+/// print through 180° reads unturned at 0.99 of the turn's dissimilarity; tissue sections
+/// turned through 90°, whose outlines look alike turned, at 0.5 to 0.6 of the turn's MI.
+const SYMMETRY_SHARE: f64 = 0.8;
+
+/// Whether cost `candidate` comes within [`SYMMETRY_SHARE`] of cost `reference`.
+fn nearly_as_good(metric: metric::MetricKind, candidate: f64, reference: f64) -> bool {
+    match metric {
+        // The cost is −MI.
+        metric::MetricKind::Mi => -candidate >= SYMMETRY_SHARE * (-reference).max(0.0),
+        // The cost is −NCC.
+        _ => SYMMETRY_SHARE * (1.0 + candidate) <= 1.0 + reference,
+    }
+}
+
 /// The start to take: the unturned start with the lowest cost on the coarsest level
 /// (`coarse`), unless a turned one is clearly better on the finer level (`fine`: fits a start
-/// there, returns the fit's cost and the fitted start; see [`TURNED_MARGIN`]). Returns the
-/// chosen index, the start (fitted on the finer level when the decision was made there: that
-/// fit is what was judged, and from the raw start the coarse levels can still slide into
-/// another minimum) and a note on the decision.
+/// there, returns the fit's cost and the fitted start; see [`TURNED_MARGIN`]) and no unturned
+/// reading that the images' symmetries make of the turn (`equivalents`; see [`symmetry`])
+/// comes near it ([`SYMMETRY_SHARE`]). Returns the chosen index, the start (fitted on the finer level when the
+/// decision was made there: that fit is what was judged, and from the raw start the coarse
+/// levels can still slide into another minimum) and a note on the decision.
 fn choose_start(
     candidates: &[(&str, Affine)],
     coarse: &[f64],
     fine: impl Fn(Affine) -> (f64, Affine),
+    equivalents: impl Fn(&Affine) -> Vec<Affine>,
     metric: metric::MetricKind,
 ) -> (usize, Affine, Option<String>) {
     let plain = (0..candidates.len())
@@ -169,24 +200,80 @@ fn choose_start(
         .map(|&i| (i, fine(candidates[i].1)))
         .min_by(|a, b| a.1.0.total_cmp(&b.1.0))
         .expect("a turned candidate");
-    let take = clearly_better(metric, turned_fit.0, plain_fit.0);
-    let note = format!(
-        "on the finer level: {} {:.4} against {} {:.4} ({})",
-        candidates[turned].0,
-        turned_fit.0,
-        candidates[plain].0,
-        plain_fit.0,
-        if take {
-            "the turn is clearly better"
-        } else {
-            "the turn is not clearly better"
-        }
+    let head = format!(
+        "on the finer level: {} {:.4} against {} {:.4}",
+        candidates[turned].0, turned_fit.0, candidates[plain].0, plain_fit.0,
     );
-    if take {
-        (turned, turned_fit.1, Some(note))
-    } else {
-        (plain, plain_fit.1, Some(note))
+    if !clearly_better(metric, turned_fit.0, plain_fit.0) {
+        let note = format!("{head} (the turn is not clearly better)");
+        return (plain, plain_fit.1, Some(note));
     }
+    // A pattern that looks the same turned (a mirror-tiled print through 180°) reads as well
+    // unturned through its symmetry: the turn is no evidence, and the unturned start is kept
+    // (not the symmetry's reading, which a periodic pattern can put a whole period away).
+    let equivalent = equivalents(&turned_fit.1)
+        .into_iter()
+        .filter(|a| !is_turned(a))
+        .map(&fine)
+        .min_by(|a, b| a.0.total_cmp(&b.0));
+    match equivalent {
+        Some(unturned) if nearly_as_good(metric, unturned.0, turned_fit.0) => {
+            let note = format!(
+                "{head} (the turn is clearly better, but an image looks the same turned: \
+                 through its symmetry the turn reads unturned at {:.4}, so the unturned start \
+                 is kept)",
+                unturned.0
+            );
+            (plain, plain_fit.1, Some(note))
+        }
+        _ => {
+            let note = format!("{head} (the turn is clearly better)");
+            (turned, turned_fit.1, Some(note))
+        }
+    }
+}
+
+/// The symmetry of `image` (a pyramid level `level` of either image) nearest the rotation and
+/// mirror of the inverse of `turned` (its scale left out): the best of the turns within 5° by
+/// phase correlation, with its shift, fitted under NCC for [`DECISION_ITERATIONS`], as a
+/// full-resolution affine of the image onto itself; `None` when the fit fails. The image need
+/// not be symmetric: the caller judges what the symmetry makes of the turn.
+fn symmetry(
+    image: &GrayF32,
+    level: usize,
+    turned: &Affine,
+    options: &RegisterOptions,
+) -> Option<Affine> {
+    // The pair's turn includes its own small rotation, an image's symmetry is exact: the best
+    // of the turns within 5° of the pair's.
+    let (angle, _, mirrored) = turned.inverse()?.rotation_scale_mirror();
+    let found = (-4..=4)
+        .into_par_iter()
+        .map(|k| super::orientation::try_turn(image, image, angle + 1.25 * k as f64, mirrored))
+        .reduce_with(|a, b| if b.peak > a.peak { b } else { a })?;
+    let s = (1u64 << level) as f64;
+    let (h, w) = image.dim();
+    // The full-resolution centre of this level's grid.
+    let centre = [s * (w as f64 - 1.0) / 2.0, s * (h as f64 - 1.0) / 2.0];
+    let start = AffineParametric {
+        affine: turn_affine(&found, s, centre, centre),
+        radius: centre[0].max(centre[1]),
+    };
+    let samples = SampleSet::random(image, None, options.samples, options.seed);
+    let moving = MovingLevel::new(image);
+    let check = |_: usize, _: f64| Ok(());
+    let (fit, _) = optimise_level(
+        metric::MetricKind::Ncc,
+        &samples,
+        &moving,
+        s,
+        DECISION_ITERATIONS,
+        options.relative_tolerance,
+        start,
+        check,
+    )
+    .ok()?;
+    Some(fit.affine)
 }
 
 /// One pyramid level's L-BFGS fit of the affine from `start` under `metric` (`scale`: the
@@ -352,7 +439,24 @@ pub fn register_affine<T>(
             (m.value, fitted.affine)
         })
     };
-    let (best, start, decision) = choose_start(&candidates, &scores, fine_score, init_metric);
+    // `S_m ∘ T` and `T ∘ S_f` for the moving and the fixed image's symmetries `S`. Only where the
+    // turn rotates: a start turned by its scale alone has no turn to be symmetric under.
+    let equivalents = |turned: &Affine| {
+        let (angle, _, mirrored) = turned.rotation_scale_mirror();
+        if !(mirrored || angle.abs() > TURNED_DEG) {
+            return Vec::new();
+        }
+        let fine_fixed_image = fixed.level(decision_level);
+        let (of_fixed, of_moving) = rayon::join(
+            || symmetry(&fine_fixed_image, decision_level, turned, options),
+            || symmetry(&fine_moving_image, decision_level, turned, options),
+        );
+        let through_fixed = of_fixed.map(|s| s.then(turned));
+        let through_moving = of_moving.map(|s| turned.then(&s));
+        through_fixed.into_iter().chain(through_moving).collect()
+    };
+    let (best, start, decision) =
+        choose_start(&candidates, &scores, fine_score, equivalents, init_metric);
     let chosen = candidates[best].0;
     let why = candidates
         .iter()
@@ -437,4 +541,58 @@ pub fn register_affine<T>(
         initial_translation,
         init: init_choice,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CENTRE: [f64; 2] = [50.0, 50.0];
+
+    /// The identity and a start turned through 180°.
+    fn identity_and_half_turn() -> Vec<(&'static str, Affine)> {
+        vec![
+            ("identity", Affine::identity(CENTRE)),
+            (
+                "features",
+                Affine::from_matrix([-1.0, 0.0, 0.0, -1.0], [0.0, 0.0], CENTRE),
+            ),
+        ]
+    }
+
+    /// On the finer level the turn fits at NCC 0.91 and the identity at 0.79 (the turn is
+    /// clearly better); an unturned start shifted by 3 px, at 0.905.
+    fn fine(affine: Affine) -> (f64, Affine) {
+        let cost = if affine.matrix[0] < 0.0 {
+            -0.91
+        } else if affine.translation == [3.0, 0.0] {
+            -0.905
+        } else {
+            -0.79
+        };
+        (cost, affine)
+    }
+
+    fn shifted(dx: f64) -> Affine {
+        Affine::from_matrix([1.0, 0.0, 0.0, 1.0], [dx, 0.0], CENTRE)
+    }
+
+    #[test]
+    fn a_clearly_better_turn_is_taken_unless_a_symmetry_reads_it_as_well_unturned() {
+        let candidates = identity_and_half_turn();
+        let coarse = [-0.8, -0.9];
+        let ncc = metric::MetricKind::Ncc;
+        let (taken, start, note) = choose_start(&candidates, &coarse, fine, |_| vec![], ncc);
+        assert_eq!((taken, start), (1, candidates[1].1), "{note:?}");
+        // A symmetry that makes a poor unturned start of the turn leaves the turn.
+        let poor = |_: &Affine| vec![shifted(5.0)];
+        let (_, start, _) = choose_start(&candidates, &coarse, fine, poor, ncc);
+        assert_eq!(start, candidates[1].1);
+        // A mirror-tiled print: through its symmetry the turn reads unturned nearly as well,
+        // and the unturned start is kept.
+        let symmetric = |_: &Affine| vec![shifted(3.0)];
+        let (taken, start, note) = choose_start(&candidates, &coarse, fine, symmetric, ncc);
+        assert_eq!((taken, start), (0, candidates[0].1), "{note:?}");
+        assert!(note.unwrap().contains("looks the same turned"));
+    }
 }

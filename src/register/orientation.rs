@@ -80,7 +80,12 @@ fn turned(moving: &GrayF32, shape: (usize, usize), r: [f64; 4]) -> GrayF32 {
 }
 
 /// The phase correlation of `fixed` with `moving` turned by `(angle, mirrored)`.
-fn try_turn(fixed: &GrayF32, moving: &GrayF32, angle_deg: f64, mirrored: bool) -> Orientation {
+pub(super) fn try_turn(
+    fixed: &GrayF32,
+    moving: &GrayF32,
+    angle_deg: f64,
+    mirrored: bool,
+) -> Orientation {
     let image = turned(moving, fixed.dim(), turn(angle_deg, mirrored));
     let (shift, peak) = phase_correlation(fixed, &image);
     Orientation {

@@ -54,6 +54,25 @@ impl Affine {
         )
     }
 
+    /// This map, then `outer`: `p -> outer(self(p))`, about this map's centre.
+    pub fn then(&self, outer: &Affine) -> Self {
+        let ([a, b, c, d], [e, f, g, h]) = (self.matrix, outer.matrix);
+        let mul = |v: [f64; 2]| [e * v[0] + f * v[1], g * v[0] + h * v[1]];
+        // M2 (M1 (p - c1) + c1 + t1 - c2) + c2 + t2 = M2 M1 (p - c1) + c1 + t.
+        let moved = mul([
+            self.center[0] + self.translation[0] - outer.center[0],
+            self.center[1] + self.translation[1] - outer.center[1],
+        ]);
+        Self::from_matrix(
+            [e * a + f * c, e * b + f * d, g * a + h * c, g * b + h * d],
+            [
+                moved[0] + outer.center[0] + outer.translation[0] - self.center[0],
+                moved[1] + outer.center[1] + outer.translation[1] - self.center[1],
+            ],
+            self.center,
+        )
+    }
+
     /// The same map expressed in the coordinates of a pyramid level `2^level` times coarser.
     pub fn at_scale(&self, factor: f64) -> Self {
         Self {
@@ -195,6 +214,17 @@ mod tests {
             "{angle}"
         );
         assert!(mirrored);
+    }
+
+    #[test]
+    fn then_applies_this_map_first_and_the_other_second() {
+        let inner = Affine::similarity(0.3, 1.1, [4.0, -2.0], [10.0, 20.0]);
+        let outer = Affine::from_matrix([-1.0, 0.1, 0.2, -0.9], [7.0, 1.0], [50.0, 40.0]);
+        let both = inner.then(&outer);
+        let [x, y] = inner.map_point(13.0, -8.0);
+        let [ox, oy] = outer.map_point(x, y);
+        let [bx, by] = both.map_point(13.0, -8.0);
+        assert!((bx - ox).abs() < 1e-9 && (by - oy).abs() < 1e-9);
     }
 
     #[test]
