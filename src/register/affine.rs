@@ -595,4 +595,27 @@ mod tests {
         assert_eq!((taken, start), (0, candidates[0].1), "{note:?}");
         assert!(note.unwrap().contains("looks the same turned"));
     }
+
+    /// A 128 px procedural texture; mirror-tiled 2 × 2 from its 64 px corner when `tiled` (the
+    /// whole image is then its own turn through 180° about the centre).
+    fn texture(tiled: bool) -> GrayF32 {
+        let t = crate::synth::Texture::procedural(128, 128, 11);
+        let fold = |v: usize| if tiled && v >= 64 { 127 - v } else { v };
+        GrayF32::from_shape_fn((128, 128), |(y, x)| {
+            t.value(fold(x) as f64, fold(y) as f64) as f32
+        })
+    }
+
+    #[test]
+    fn the_symmetry_of_a_mirror_tiled_texture_maps_it_onto_itself() {
+        let half_turn = Affine::from_matrix([-1.0, 0.0, 0.0, -1.0], [4.0, 0.0], [63.5, 63.5]);
+        let options = RegisterOptions::default();
+        let self_ncc = |image: &GrayF32| {
+            let s = symmetry(image, 0, &half_turn, &options).expect("a fit");
+            crate::analysis::ncc_after_transform(image, image, &s, 1.0)
+        };
+        let (tiled, plain) = (self_ncc(&texture(true)), self_ncc(&texture(false)));
+        assert!(tiled > 0.95, "mirror-tiled: NCC {tiled}");
+        assert!(plain < 0.5, "not tiled: NCC {plain}");
+    }
 }
