@@ -174,9 +174,10 @@ fn nearly_as_good(metric: metric::MetricKind, candidate: f64, reference: f64) ->
 /// (`coarse`), unless a turned one is clearly better on the finer level (`fine`: fits a start
 /// there, returns the fit's cost and the fitted start; see [`TURNED_MARGIN`]) and no unturned
 /// reading that the images' symmetries make of the turn (`equivalents`; see [`symmetry`])
-/// comes near it ([`SYMMETRY_SHARE`]). Returns the chosen index, the start (fitted on the finer level when the
-/// decision was made there: that fit is what was judged, and from the raw start the coarse
-/// levels can still slide into another minimum) and a note on the decision.
+/// comes near it ([`SYMMETRY_SHARE`]). Returns the chosen index, the start (fitted on the
+/// finer level when the decision was made there: that fit is what was judged, and from the
+/// raw start the coarse levels can still slide into another minimum) and a note on the
+/// decision.
 fn choose_start(
     candidates: &[(&str, Affine)],
     coarse: &[f64],
