@@ -211,7 +211,8 @@ fn choose_start(
     }
     // A pattern that looks the same turned (a mirror-tiled print through 180°) reads as well
     // unturned through its symmetry: the turn is no evidence, and the unturned start is kept
-    // (not the symmetry's reading, which a periodic pattern can put a whole period away).
+    // (not the symmetry's reading, which a periodic pattern can put a whole period away), raw:
+    // its fit on this level was judged poor, and the coarse levels may do better from it.
     let equivalent = equivalents(&turned_fit.1)
         .into_iter()
         .filter(|a| !is_turned(a))
@@ -225,7 +226,7 @@ fn choose_start(
                  is kept)",
                 unturned.0
             );
-            (plain, plain_fit.1, Some(note))
+            (plain, candidates[plain].1, Some(note))
         }
         _ => {
             let note = format!("{head} (the turn is clearly better)");
