@@ -139,8 +139,14 @@ const TURNED_SCALE: f64 = 1.15;
 
 /// Whether `affine`'s linear part is far from the identity (see [`TURNED_MARGIN`]).
 fn is_turned(affine: &Affine) -> bool {
-    let (angle, scale, mirrored) = affine.rotation_scale_mirror();
-    mirrored || angle.abs() > TURNED_DEG || scale.ln().abs() > TURNED_SCALE.ln()
+    let (_, scale, _) = affine.rotation_scale_mirror();
+    is_rotated(affine) || scale.ln().abs() > TURNED_SCALE.ln()
+}
+
+/// Whether `affine` mirrors or rotates by more than [`TURNED_DEG`] (its scale aside).
+fn is_rotated(affine: &Affine) -> bool {
+    let (angle, _, mirrored) = affine.rotation_scale_mirror();
+    mirrored || angle.abs() > TURNED_DEG
 }
 
 /// Whether cost `turned` is clearly better than cost `plain` (see [`TURNED_MARGIN`]).
@@ -444,8 +450,7 @@ pub fn register_affine<T>(
     // `S_m ∘ T` and `T ∘ S_f` for the moving and the fixed image's symmetries `S`. Only where the
     // turn rotates: a start turned by its scale alone has no turn to be symmetric under.
     let equivalents = |turned: &Affine| {
-        let (angle, _, mirrored) = turned.rotation_scale_mirror();
-        if !(mirrored || angle.abs() > TURNED_DEG) {
+        if !is_rotated(turned) {
             return Vec::new();
         }
         let fine_fixed_image = fixed.level(decision_level);
