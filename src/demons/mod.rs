@@ -394,16 +394,7 @@ fn run_level(
                 fixed, moving, affine, velocity, tile.solve, tile.own, params, solver, run,
                 max_norm, cancel,
             )?;
-            let [sx0, sy0, sx1, _] = tile.solve;
-            let [x0, y0, x1, y1] = tile.own;
-            let tw = sx1 - sx0;
-            for y in y0..y1 {
-                let src = &region[(y - sy0) * tw + (x0 - sx0)..][..x1 - x0];
-                next.slice_mut(s![y, x0..x1])
-                    .iter_mut()
-                    .zip(src)
-                    .for_each(|(d, s)| *d = *s);
-            }
+            tile.copy_owned(&region, &mut next);
             sum_sq += outcome.update_sum_sq;
             own_pixels += outcome.own_pixels;
             longest = longest.max(outcome.max_norm);

@@ -17,6 +17,24 @@ pub struct Tile {
     pub own: [usize; 4],
 }
 
+impl Tile {
+    /// Copies the interior this tile owns from `solved` (its whole solved region, row-major)
+    /// into `level`.
+    pub fn copy_owned(&self, solved: &[[f32; 2]], level: &mut Array2<[f32; 2]>) {
+        let [sx0, sy0, sx1, _] = self.solve;
+        let [x0, y0, x1, y1] = self.own;
+        let tw = sx1 - sx0;
+        for y in y0..y1 {
+            let src = &solved[(y - sy0) * tw + (x0 - sx0)..][..x1 - x0];
+            level
+                .slice_mut(s![y, x0..x1])
+                .iter_mut()
+                .zip(src)
+                .for_each(|(d, s)| *d = *s);
+        }
+    }
+}
+
 /// Cuts a `width x height` level into tiles of at most `max_pixels` (margin included), each
 /// owning an interior and solving it with `margin` extra pixels on every side.
 pub fn tile_grid(
@@ -128,14 +146,6 @@ pub(super) fn solve_tile(
         params: *params,
     };
     solver.refine(&problem, &mut flow, cancel)?;
-    let [ox0, oy0, ox1, oy1] = tile.own;
-    let tw = x1 - x0;
-    for y in oy0..oy1 {
-        let src = &flow[(y - y0) * tw + (ox0 - x0)..][..ox1 - ox0];
-        next.slice_mut(s![y, ox0..ox1])
-            .iter_mut()
-            .zip(src)
-            .for_each(|(d, s)| *d = *s);
-    }
+    tile.copy_owned(&flow, next);
     Ok(())
 }
