@@ -7,6 +7,7 @@ mod bench;
 mod compose;
 mod demo;
 mod features;
+mod heap;
 mod network;
 mod points;
 mod progress;
@@ -205,6 +206,9 @@ pub fn run() -> i32 {
             };
         }
     };
+    if cli.command.is_some() {
+        heap::tune_for_headless_work();
+    }
     let mut threads = cli.threads;
     if let Some(n) = threads {
         if n == 0 {
