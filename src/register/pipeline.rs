@@ -633,8 +633,8 @@ pub fn write_field(
     height: usize,
 ) -> Result<()> {
     let mapper = transform.row_mapper(0, width);
-    let (mut xs, mut ys) = (vec![0f64; width], vec![0f64; width]);
-    flo::write_flo_rows(path, width, height, &mut |y, u, v| {
+    flo::write_flo_rows(path, width, height, &|y, u, v| {
+        let (mut xs, mut ys) = (vec![0f64; width], vec![0f64; width]);
         mapper.map_row(y, &mut xs, &mut ys);
         for x in 0..width {
             u[x] = (xs[x] - x as f64) as f32;

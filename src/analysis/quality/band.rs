@@ -6,6 +6,7 @@ use crate::transform::Transform;
 use crate::transform::warp::{Interpolation, warp_band};
 use crate::{Error, Result};
 use ndarray::Array2;
+use rayon::prelude::*;
 
 /// The two images of a pair on the fixed image's grid: the moving image either already resampled
 /// there (a `warped.tif`) or warped band by band through a transform.
@@ -164,11 +165,13 @@ fn warp_luminance<T: Sample>(
 fn mark_outside(moving: &AnyImage, t: &dyn Transform, y: usize, w: usize, valid: &mut [bool]) {
     let (max_x, max_y) = (moving.width() as f64 - 0.5, moving.height() as f64 - 0.5);
     let mapper = t.row_mapper(0, w);
-    let (mut xs, mut ys) = (vec![0.0; w], vec![0.0; w]);
-    for (r, v) in valid.chunks_exact_mut(w).enumerate() {
-        mapper.map_row(y + r, &mut xs, &mut ys);
-        for ((v, &qx), &qy) in v.iter_mut().zip(&xs).zip(&ys) {
-            *v &= qx >= -0.5 && qy >= -0.5 && qx <= max_x && qy <= max_y;
-        }
-    }
+    valid.par_chunks_exact_mut(w).enumerate().for_each_init(
+        || (vec![0.0; w], vec![0.0; w]),
+        |(xs, ys), (r, v)| {
+            mapper.map_row(y + r, xs, ys);
+            for ((v, &qx), &qy) in v.iter_mut().zip(&*xs).zip(&*ys) {
+                *v &= qx >= -0.5 && qy >= -0.5 && qx <= max_x && qy <= max_y;
+            }
+        },
+    );
 }
