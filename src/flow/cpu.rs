@@ -42,7 +42,7 @@ impl FlowSolver for CpuSolver {
     ) -> Result<()> {
         let n = problem.width() * problem.height();
         assert_eq!(flow.len(), n, "flow must cover the tile");
-        let cells: Vec<AtomicU64> = flow.iter().map(|f| AtomicU64::new(pack(*f))).collect();
+        let cells: Vec<AtomicU64> = flow.par_iter().map(|f| AtomicU64::new(pack(*f))).collect();
         let mut coefficients = vec![[0.0f32; 4]; n];
         let mut rhs = vec![[0.0f32; 2]; n];
         let mut weights = vec![0.0f32; n];
@@ -64,7 +64,7 @@ impl FlowSolver for CpuSolver {
                     .for_each(|(c, f)| c.store(pack(*f), Ordering::Relaxed));
             }
         }
-        flow.iter_mut()
+        flow.par_iter_mut()
             .zip(&cells)
             .for_each(|(f, c)| *f = unpack(c.load(Ordering::Relaxed)));
         Ok(())

@@ -206,27 +206,48 @@ pub struct FlowLevels {
     pub start: usize,
     /// Finest level refined (the field's level).
     pub finest: usize,
+    /// Whether the finest level gets only a light pass ([`LIGHT_WARPS`] × [`LIGHT_SWEEPS`])
+    /// on top of the full schedule one level coarser.
+    pub light_finest: bool,
 }
 
 /// Longest side of the level the flow starts at (after the affine pre-alignment).
 pub const START_MAX_SIDE: usize = 24;
-/// Longest side of the finest level refined by default: finer levels cost time for detail that
-/// the bilinear upsampling of a smooth field rarely misses.
+/// Longest side of the finest level given the full schedule by default: finer levels cost time
+/// for detail that the bilinear upsampling of a smooth field rarely misses.
 pub const FINEST_MAX_SIDE: usize = 1280;
+
+/// Linearisations of the light pass on the level below [`FINEST_MAX_SIDE`]'s.
+pub const LIGHT_WARPS: u32 = 1;
+/// Sweeps of that light pass.
+pub const LIGHT_SWEEPS: u32 = 6;
 
 impl FlowLevels {
     /// Default levels for a `width x height` fixed image with `coarsest` the last level built;
     /// `finest` overrides the default finest level.
+    ///
+    /// By default the full schedule stops at the first level at most [`FINEST_MAX_SIDE`] wide.
+    /// When that level is a quarter of the image or less (images over 2560 px), the next finer
+    /// level gets a light pass: one linearisation, [`LIGHT_SWEEPS`] sweeps. On the 4096 row of
+    /// the generalisation matrix that took the fast mode's mean EPE from 0.108–0.225 to
+    /// 0.062–0.158 px on the fine textures, for about half a second (a 2048² level); more
+    /// sweeps or a second linearisation gained under 3 % more (`docs/benchmarks.md`).
     pub fn for_size(width: usize, height: usize, coarsest: usize, finest: Option<usize>) -> Self {
         let side = width.max(height);
         let first_at_most = |max: usize| (0..=coarsest).find(|&l| side >> l <= max);
+        let full = first_at_most(FINEST_MAX_SIDE).unwrap_or(coarsest);
+        let light_finest = finest.is_none() && full >= 2;
         let finest = finest
-            .unwrap_or_else(|| first_at_most(FINEST_MAX_SIDE).unwrap_or(coarsest))
+            .unwrap_or(if light_finest { full - 1 } else { full })
             .min(coarsest);
         let start = first_at_most(START_MAX_SIDE)
             .unwrap_or(coarsest)
             .max(finest);
-        Self { start, finest }
+        Self {
+            start,
+            finest,
+            light_finest,
+        }
     }
 }
 
@@ -265,6 +286,7 @@ pub fn estimate_flow<T>(
         moving,
         affine,
         finest: levels.finest,
+        light_finest: levels.light_finest,
         solver,
         reporter,
         total_work,
@@ -362,6 +384,7 @@ struct LevelRun<'a, T> {
     moving: &'a PreparedImage,
     affine: &'a Affine,
     finest: usize,
+    light_finest: bool,
     solver: &'a dyn FlowSolver,
     reporter: &'a Reporter<T>,
     total_work: f64,
@@ -395,12 +418,16 @@ impl<T> LevelRun<'_, T> {
         state.last_affine = level_affine;
         let metric_start = data_residual(&f, &m, level_affine, &r);
         // Small levels are cheap and carry the large motion: they linearise twice as often.
+        let (warps, sweeps) = if level == self.finest && self.light_finest {
+            (LIGHT_WARPS, LIGHT_SWEEPS)
+        } else if level > self.finest && w.max(h) <= search::MAX_SIDE / 2 {
+            (2 * params.warps, params.sweeps)
+        } else {
+            (params.warps, params.sweeps)
+        };
         let params = &FlowParams {
-            warps: if level > self.finest && w.max(h) <= search::MAX_SIDE / 2 {
-                2 * params.warps
-            } else {
-                params.warps
-            },
+            warps,
+            sweeps,
             ..*params
         };
         let grid = tile_grid(w, h, params.reach(), solver.max_tile_pixels())?;
@@ -673,6 +700,35 @@ pub(crate) mod tests {
         let coarse = Array2::from_elem((5, 6), [1.5f32, -0.25]);
         let fine = upsample_flow(&coarse, 11, 9);
         assert!(fine.iter().all(|f| *f == [3.0, -0.5]));
+    }
+
+    #[test]
+    fn only_images_over_twice_the_finest_side_get_a_light_pass_one_level_finer() {
+        let levels = |side: usize, finest| FlowLevels::for_size(side, side / 2, 8, finest);
+        // 1024 and 2048 px: the full schedule ends at the first level of at most 1280 px.
+        assert_eq!(
+            (levels(1024, None).finest, levels(1024, None).light_finest),
+            (0, false)
+        );
+        assert_eq!(
+            (levels(2048, None).finest, levels(2048, None).light_finest),
+            (1, false)
+        );
+        // 4096 px: the full schedule ends at 1024 px, the light pass runs on 2048 px.
+        assert_eq!(
+            (levels(4096, None).finest, levels(4096, None).light_finest),
+            (1, true)
+        );
+        assert_eq!(levels(17_320, None).finest, 3);
+        // A finest level asked for gets the full schedule.
+        assert_eq!(
+            (
+                levels(4096, Some(1)).finest,
+                levels(4096, Some(1)).light_finest
+            ),
+            (1, false)
+        );
+        assert_eq!(levels(4096, None).start, levels(4096, Some(1)).start);
     }
 
     #[test]
