@@ -9,7 +9,7 @@
 //! The levels are small (longer side at most [`MAX_SIDE`]), so this runs on the CPU for both
 //! backends.
 
-use crate::raster::{BilinearSampler, GrayF32, box_mean};
+use crate::raster::{BilinearSampler, GrayF32};
 use ndarray::{Array2, Axis};
 use rayon::prelude::*;
 
@@ -36,39 +36,38 @@ pub fn search(
     let radius = radius.min(MAX_RADIUS) as i32;
     let (h, w) = fixed.dim();
     let sampler = BilinearSampler::new(moving.view());
-    let cost_of = |offset: [f32; 2]| -> GrayF32 {
-        let mut diff = GrayF32::zeros((h, w));
-        diff.axis_iter_mut(Axis(0))
-            .into_par_iter()
-            .enumerate()
-            .for_each(|(y, mut row)| {
-                for (x, d) in row.iter_mut().enumerate() {
-                    let r = residual[[y, x]];
-                    let (xf, yf) = (x as f32, y as f32);
-                    let px = affine[0] * xf + affine[1] * yf + affine[4] + r[0] + offset[0];
-                    let py = affine[2] * xf + affine[3] * yf + affine[5] + r[1] + offset[1];
-                    // Outside the moving image: a large, constant penalty.
-                    *d = match sampler.value(px as f64, py as f64) {
-                        Some(v) => (v - fixed[[y, x]]).powi(2).min(4.0),
-                        None => 4.0,
-                    };
-                }
-            });
-        box_mean(&diff, PATCH, |v| v)
+    let mut horizontal = vec![0f32; h * w];
+    // The window-averaged squared difference at one offset, into `cost`.
+    let mut cost_at = |offset: [f32; 2], cost: &mut GrayF32| {
+        window_mean_rows(&mut horizontal, cost, PATCH, |y, row| {
+            for (x, d) in row.iter_mut().enumerate() {
+                let r = residual[[y, x]];
+                let (xf, yf) = (x as f32, y as f32);
+                let px = affine[0] * xf + affine[1] * yf + affine[4] + r[0] + offset[0];
+                let py = affine[2] * xf + affine[3] * yf + affine[5] + r[1] + offset[1];
+                // Outside the moving image: a large, constant penalty.
+                *d = match sampler.value(px as f64, py as f64) {
+                    Some(v) => (v - fixed[[y, x]]).powi(2).min(4.0),
+                    None => 4.0,
+                };
+            }
+        })
     };
-    let current = cost_of([0.0, 0.0]);
+    let mut current = GrayF32::zeros((h, w));
+    cost_at([0.0, 0.0], &mut current);
     let mut best_cost = current.clone();
     let mut best = Array2::from_elem((h, w), [0i8; 2]);
+    let mut cost = GrayF32::zeros((h, w));
     for dy in -radius..=radius {
         for dx in -radius..=radius {
             if dx == 0 && dy == 0 {
                 continue;
             }
-            let cost = cost_of([dx as f32, dy as f32]);
+            cost_at([dx as f32, dy as f32], &mut cost);
             ndarray::Zip::from(&mut best_cost)
                 .and(&mut best)
                 .and(&cost)
-                .for_each(|b, o, &c| {
+                .par_for_each(|b, o, &c| {
                     if c < *b {
                         *b = c;
                         *o = [dx as i8, dy as i8];
@@ -89,6 +88,49 @@ pub fn search(
         .and(&filtered)
         .for_each(|r, f| *r = [r[0] + f[0], r[1] + f[1]]);
     moved as f64 / (w * h) as f64
+}
+
+/// [`crate::raster::box_mean`] of the values `fill(y, row)` writes, into `out`, without a full-size image of
+/// them: the same operations in the same order (f64 running sums along each row, then f32 sums
+/// down the window's rows), so the same values. `horizontal` is scratch of the image's size,
+/// reused across calls (profiled: a 512 px level's search spent most of its time allocating and
+/// filling a difference image and the box mean's own buffers for each of its 169 offsets).
+fn window_mean_rows(
+    horizontal: &mut [f32],
+    out: &mut GrayF32,
+    radius: usize,
+    fill: impl Fn(usize, &mut [f32]) + Sync,
+) {
+    let (h, w) = out.dim();
+    horizontal.par_chunks_mut(w).enumerate().for_each_init(
+        || (vec![0f32; w], vec![0f64; w + 1]),
+        |(values, prefix), (y, means)| {
+            fill(y, values);
+            for (x, &v) in values.iter().enumerate() {
+                prefix[x + 1] = prefix[x] + v as f64;
+            }
+            for (x, m) in means.iter_mut().enumerate() {
+                let (a, b) = (x.saturating_sub(radius), (x + radius + 1).min(w));
+                *m = ((prefix[b] - prefix[a]) / (b - a) as f64) as f32;
+            }
+        },
+    );
+    let horizontal = &*horizontal;
+    out.axis_iter_mut(Axis(0))
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(y, mut row)| {
+            let (a, b) = (y.saturating_sub(radius), (y + radius + 1).min(h));
+            let row = row.as_slice_mut().expect("standard layout");
+            row.fill(0.0);
+            for yy in a..b {
+                row.iter_mut()
+                    .zip(&horizontal[yy * w..][..w])
+                    .for_each(|(s, v)| *s += v);
+            }
+            let n = (b - a) as f32;
+            row.iter_mut().for_each(|s| *s /= n);
+        });
 }
 
 /// Component-wise upper median over a `(2 radius + 1)^2` window clipped to the image.
@@ -122,6 +164,7 @@ fn median(flow: &Array2<[f32; 2]>, radius: usize) -> Array2<[f32; 2]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::raster::box_mean;
 
     #[test]
     fn search_finds_a_block_that_moved_far_from_its_background() {
@@ -147,5 +190,21 @@ mod tests {
         assert_eq!(inner, [5.0, 0.0], "block centre");
         assert_eq!(residual[[5, 5]], [0.0, 0.0], "background");
         assert!(in_block(48, 40));
+    }
+
+    #[test]
+    fn the_row_by_row_window_mean_equals_the_box_mean_exactly() {
+        let image = GrayF32::from_shape_fn((23, 41), |(y, x)| {
+            ((x * 7919 + y * 104_729) % 1000) as f32 / 1000.0
+        });
+        let mut horizontal = vec![0f32; 23 * 41];
+        let mut out = GrayF32::zeros((23, 41));
+        window_mean_rows(&mut horizontal, &mut out, PATCH, |y, row| {
+            row.copy_from_slice(image.row(y).as_slice().unwrap())
+        });
+        let reference = box_mean(&image, PATCH, |v| v);
+        for (a, b) in out.iter().zip(reference.iter()) {
+            assert_eq!(a.to_bits(), b.to_bits());
+        }
     }
 }
