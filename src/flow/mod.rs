@@ -17,6 +17,7 @@
 //!   wider than the distance information travels during one level, so its interior is exactly
 //!   what the whole level would have computed: tiles stitch without seams by construction.
 
+mod border;
 pub mod cpu;
 pub mod normalize;
 pub mod search;
@@ -457,6 +458,8 @@ impl<T> LevelRun<'_, T> {
             });
         }
         self.work_done += weight;
+        let (mh, mw) = m.dim();
+        border::extend_into_border(&mut next, level_affine, [mw, mh]);
         let metric_end = data_residual(&f, &m, level_affine, &next);
         reporter.progress(Progress {
             stage: Stage::Register,
