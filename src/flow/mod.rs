@@ -418,7 +418,8 @@ impl<T> LevelRun<'_, T> {
         }
         state.last_affine = level_affine;
         let metric_start = data_residual(&f, &m, level_affine, &r);
-        // Small levels are cheap and carry the large motion: they linearise twice as often.
+        // The light pass's level refines once; small levels are cheap and carry the large
+        // motion: they linearise twice as often.
         let (warps, sweeps) = if level == self.finest && self.light_finest {
             (LIGHT_WARPS, LIGHT_SWEEPS)
         } else if level > self.finest && w.max(h) <= search::MAX_SIDE / 2 {
