@@ -1,5 +1,5 @@
 //! The flow where a level has no data: pixels that map outside the moving image, or within
-//! [`BORDER_MARGIN`] of its edge.
+//! [`border_margin`] of its edge.
 //!
 //! Content near the fixed image's border that moves out of the frame has nothing to match. While
 //! the flow there still maps inside, its data term matches whatever lies at the moving image's
@@ -8,34 +8,48 @@
 //! levels, grows with the level's scale, and a fine texture's linearisation cannot pull it back
 //! later. So after each level such pixels get the flow of their nearest neighbours with data,
 //! layer by layer outwards: a constant extension of the interior, which the next level starts
-//! from. Measured on the generalisation matrix (`docs/benchmarks.md`): the fast mode's mean EPE
-//! at most 1.001× its previous value on every 1024 family (median 0.996×), 0.998× on every 4096
-//! family (grass at 5 % 0.158 → 0.133 px, brick at 5 % 1.589 → 1.438).
+//! from. Measured on the generalisation matrix (`docs/benchmarks.md`): every family's fast-mode
+//! mean EPE at most 1.003× its value without the step (grass at 5 % at 4096 0.158 → 0.131 px,
+//! the procedural texture at 5 % at 1024 0.123 → 0.110).
 
 use ndarray::Array2;
 use rayon::prelude::*;
 
 /// Pixels (of the level) from the moving image's edge within which the data term is not trusted
-/// between levels. Measured with 0, 0.5, 1, 2, 3 and 4 (`docs/benchmarks.md`): wider margins
-/// help the generated families more (2: the 1024 procedural texture at 5 % 0.110 px against 0.116
-/// with 1), but the Middlebury motorcycle, whose left strip holds objects at other depths than
-/// the interior beside it, gets worse from 2 on (2.979 px against 2.937 with 1; DIS MEDIUM
-/// 2.945). Trusting the margin where its local residual is below the level's mean did not give
-/// both either.
-pub const BORDER_MARGIN: f32 = 1.0;
+/// between levels: [`NARROW_MARGIN`] on levels under [`WIDE_LEVEL_SIDE`] pixels, where a pixel
+/// is a larger share of the frame, [`WIDE_MARGIN`] from there on.
+///
+/// Measured (`docs/benchmarks.md`): wider margins help the generated families (2 px on every
+/// level: the 1024 procedural texture at 5 % 0.110 px against 0.116 with 1), but the Middlebury
+/// motorcycle, whose left strip holds objects at other depths than the interior beside it, gets
+/// worse with 2 px on its small levels (2.979 px; 1 px everywhere: 2.937; DIS MEDIUM 2.945). With
+/// 2 px only from 256 px up, the procedural cell is 0.110 and the motorcycle 2.942, and no family
+/// of the matrix is more than 0.5 % worse than with 1 px everywhere. Trusting the margin
+/// wherever its local residual is below the level's mean did not satisfy both.
+pub fn border_margin(level_side: usize) -> f32 {
+    if level_side >= WIDE_LEVEL_SIDE {
+        WIDE_MARGIN
+    } else {
+        NARROW_MARGIN
+    }
+}
+
+/// Levels at least this wide get [`WIDE_MARGIN`].
+pub const WIDE_LEVEL_SIDE: usize = 256;
+/// The margin on levels at least [`WIDE_LEVEL_SIDE`] wide.
+pub const WIDE_MARGIN: f32 = 2.0;
+/// The margin on smaller levels.
+pub const NARROW_MARGIN: f32 = 1.0;
 
 /// Replaces the flow of the pixels that `affine` plus `flow` maps outside the `moving_size`
-/// (width, height) image or within [`BORDER_MARGIN`] of its edge by the mean of their
+/// (width, height) image or within [`border_margin`] of its edge by the mean of their
 /// neighbours already set, from the pixels with data outwards. Nothing changes when no pixel has
 /// data.
 pub fn extend_into_border(flow: &mut Array2<[f32; 2]>, affine: [f32; 6], moving_size: [usize; 2]) {
     let (h, w) = flow.dim();
     let [mw, mh] = moving_size.map(|v| v as f32);
-    let (lo, hi_x, hi_y) = (
-        0.5 + BORDER_MARGIN,
-        mw - 1.5 - BORDER_MARGIN,
-        mh - 1.5 - BORDER_MARGIN,
-    );
+    let margin = border_margin(moving_size[0].max(moving_size[1]));
+    let (lo, hi_x, hi_y) = (0.5 + margin, mw - 1.5 - margin, mh - 1.5 - margin);
     let data = flow.as_slice_mut().expect("standard layout");
     let mut set: Vec<bool> = data
         .par_iter()
@@ -114,7 +128,7 @@ mod tests {
             for x in 0..w {
                 let maps_to = x as f32 + before[[y, x]][0];
                 let py = y as f32 + before[[y, x]][1];
-                let m = BORDER_MARGIN;
+                let m = border_margin(w);
                 let trusted = maps_to >= 0.5 + m
                     && maps_to <= w as f32 - 1.5 - m
                     && py >= 0.5 + m
