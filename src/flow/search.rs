@@ -9,7 +9,7 @@
 //! The levels are small (longer side at most [`MAX_SIDE`]), so this runs on the CPU for both
 //! backends.
 
-use crate::raster::{BilinearSampler, GrayF32};
+use crate::raster::{BilinearSampler, GrayF32, box_mean_rows};
 use ndarray::{Array2, Axis};
 use rayon::prelude::*;
 
@@ -39,7 +39,7 @@ pub fn search(
     let mut horizontal = vec![0f32; h * w];
     // The window-averaged squared difference at one offset, into `cost`.
     let mut cost_at = |offset: [f32; 2], cost: &mut GrayF32| {
-        window_mean_rows(&mut horizontal, cost, PATCH, |y, row| {
+        box_mean_rows(&mut horizontal, cost, PATCH, |y, row| {
             for (x, d) in row.iter_mut().enumerate() {
                 let r = residual[[y, x]];
                 let (xf, yf) = (x as f32, y as f32);
@@ -90,49 +90,6 @@ pub fn search(
     moved as f64 / (w * h) as f64
 }
 
-/// [`crate::raster::box_mean`] of the values `fill(y, row)` writes, into `out`, without a full-size image of
-/// them: the same operations in the same order (f64 running sums along each row, then f32 sums
-/// down the window's rows), so the same values. `horizontal` is scratch of the image's size,
-/// reused across calls (profiled: a 512 px level's search spent most of its time allocating and
-/// filling a difference image and the box mean's own buffers for each of its 169 offsets).
-fn window_mean_rows(
-    horizontal: &mut [f32],
-    out: &mut GrayF32,
-    radius: usize,
-    fill: impl Fn(usize, &mut [f32]) + Sync,
-) {
-    let (h, w) = out.dim();
-    horizontal.par_chunks_mut(w).enumerate().for_each_init(
-        || (vec![0f32; w], vec![0f64; w + 1]),
-        |(values, prefix), (y, means)| {
-            fill(y, values);
-            for (x, &v) in values.iter().enumerate() {
-                prefix[x + 1] = prefix[x] + v as f64;
-            }
-            for (x, m) in means.iter_mut().enumerate() {
-                let (a, b) = (x.saturating_sub(radius), (x + radius + 1).min(w));
-                *m = ((prefix[b] - prefix[a]) / (b - a) as f64) as f32;
-            }
-        },
-    );
-    let horizontal = &*horizontal;
-    out.axis_iter_mut(Axis(0))
-        .into_par_iter()
-        .enumerate()
-        .for_each(|(y, mut row)| {
-            let (a, b) = (y.saturating_sub(radius), (y + radius + 1).min(h));
-            let row = row.as_slice_mut().expect("standard layout");
-            row.fill(0.0);
-            for yy in a..b {
-                row.iter_mut()
-                    .zip(&horizontal[yy * w..][..w])
-                    .for_each(|(s, v)| *s += v);
-            }
-            let n = (b - a) as f32;
-            row.iter_mut().for_each(|s| *s /= n);
-        });
-}
-
 /// Component-wise upper median over a `(2 radius + 1)^2` window clipped to the image.
 fn median(flow: &Array2<[f32; 2]>, radius: usize) -> Array2<[f32; 2]> {
     let (h, w) = flow.dim();
@@ -164,7 +121,6 @@ fn median(flow: &Array2<[f32; 2]>, radius: usize) -> Array2<[f32; 2]> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::raster::box_mean;
 
     #[test]
     fn search_finds_a_block_that_moved_far_from_its_background() {
@@ -190,21 +146,5 @@ mod tests {
         assert_eq!(inner, [5.0, 0.0], "block centre");
         assert_eq!(residual[[5, 5]], [0.0, 0.0], "background");
         assert!(in_block(48, 40));
-    }
-
-    #[test]
-    fn the_row_by_row_window_mean_equals_the_box_mean_exactly() {
-        let image = GrayF32::from_shape_fn((23, 41), |(y, x)| {
-            ((x * 7919 + y * 104_729) % 1000) as f32 / 1000.0
-        });
-        let mut horizontal = vec![0f32; 23 * 41];
-        let mut out = GrayF32::zeros((23, 41));
-        window_mean_rows(&mut horizontal, &mut out, PATCH, |y, row| {
-            row.copy_from_slice(image.row(y).as_slice().unwrap())
-        });
-        let reference = box_mean(&image, PATCH, |v| v);
-        for (a, b) in out.iter().zip(reference.iter()) {
-            assert_eq!(a.to_bits(), b.to_bits());
-        }
     }
 }

@@ -99,40 +99,55 @@ pub fn ncc(a: &GrayF32, b: &GrayF32, mask: Option<&Array2<bool>>) -> f64 {
 /// sums (cost independent of the radius).
 pub fn box_mean(image: &GrayF32, radius: usize, f: impl Fn(f32) -> f32 + Sync) -> GrayF32 {
     let (h, w) = image.dim();
-    // Horizontal running sums per row, then vertical per column block.
-    let mut horizontal = GrayF32::zeros((h, w));
-    horizontal
-        .axis_iter_mut(Axis(0))
-        .into_par_iter()
-        .enumerate()
-        .for_each(|(y, mut out)| {
-            let row = image.row(y);
-            let mut prefix = Vec::with_capacity(w + 1);
-            prefix.push(0.0f64);
-            for &v in row.iter() {
-                prefix.push(prefix.last().unwrap() + f(v) as f64);
-            }
-            for (x, o) in out.iter_mut().enumerate() {
-                let (a, b) = (x.saturating_sub(radius), (x + radius + 1).min(w));
-                *o = ((prefix[b] - prefix[a]) / (b - a) as f64) as f32;
-            }
-        });
     let mut out = GrayF32::zeros((h, w));
+    box_mean_rows(&mut vec![0.0; h * w], &mut out, radius, |y, values| {
+        for (v, &p) in values.iter_mut().zip(image.row(y)) {
+            *v = f(p);
+        }
+    });
+    out
+}
+
+/// [`box_mean`] of the values `fill(y, row)` writes for each row, into `out`, without a
+/// full-size image of them: f64 running sums along each row, then f32 sums down the window's
+/// rows. `horizontal` is scratch of `out`'s size, so that a caller computing many such means
+/// (the flow's search, one per offset) allocates it once.
+pub fn box_mean_rows(
+    horizontal: &mut [f32],
+    out: &mut GrayF32,
+    radius: usize,
+    fill: impl Fn(usize, &mut [f32]) + Sync,
+) {
+    let (h, w) = out.dim();
+    horizontal.par_chunks_mut(w).enumerate().for_each_init(
+        || (vec![0f32; w], vec![0f64; w + 1]),
+        |(values, prefix), (y, means)| {
+            fill(y, values);
+            for (x, &v) in values.iter().enumerate() {
+                prefix[x + 1] = prefix[x] + v as f64;
+            }
+            for (x, m) in means.iter_mut().enumerate() {
+                let (a, b) = (x.saturating_sub(radius), (x + radius + 1).min(w));
+                *m = ((prefix[b] - prefix[a]) / (b - a) as f64) as f32;
+            }
+        },
+    );
+    let horizontal = &*horizontal;
     out.axis_iter_mut(Axis(0))
         .into_par_iter()
         .enumerate()
         .for_each(|(y, mut row)| {
             let (a, b) = (y.saturating_sub(radius), (y + radius + 1).min(h));
-            let mut acc = vec![0.0f32; w];
+            let row = row.as_slice_mut().expect("standard layout");
+            row.fill(0.0);
             for yy in a..b {
-                acc.iter_mut()
-                    .zip(horizontal.row(yy))
+                row.iter_mut()
+                    .zip(&horizontal[yy * w..][..w])
                     .for_each(|(s, v)| *s += v);
             }
             let n = (b - a) as f32;
-            row.iter_mut().zip(&acc).for_each(|(o, s)| *o = s / n);
+            row.iter_mut().for_each(|s| *s /= n);
         });
-    out
 }
 
 /// `image`'s luminance on a `[gw, gh]` grid spanning it: the mean of the pixels in each cell,
@@ -178,6 +193,31 @@ mod tests {
         let (gx, gy) = gradients(&img);
         assert!(gx.iter().all(|&g| (g - 2.0).abs() < 1e-5));
         assert!(gy.iter().all(|&g| (g + 0.5).abs() < 1e-5));
+    }
+
+    #[test]
+    fn box_mean_is_the_mean_over_the_window_clipped_to_the_image() {
+        let img = GrayF32::from_shape_fn((23, 41), |(y, x)| {
+            ((x * 7919 + y * 104_729) % 1000) as f32 / 1000.0
+        });
+        let r = 2;
+        let mean = box_mean(&img, r, |v| v * v);
+        for ((y, x), &m) in mean.indexed_iter() {
+            let (ys, xs) = (
+                y.saturating_sub(r)..(y + r + 1).min(23),
+                x.saturating_sub(r)..(x + r + 1).min(41),
+            );
+            let n = (ys.len() * xs.len()) as f64;
+            let direct: f64 = ys
+                .flat_map(|yy| xs.clone().map(move |xx| (yy, xx)))
+                .map(|(yy, xx)| (img[[yy, xx]] * img[[yy, xx]]) as f64)
+                .sum::<f64>()
+                / n;
+            assert!(
+                (m as f64 - direct).abs() < 1e-6,
+                "({x}, {y}): {m} against {direct}"
+            );
+        }
     }
 
     #[test]
