@@ -49,7 +49,6 @@ pub fn extend_into_border(flow: &mut Array2<[f32; 2]>, affine: [f32; 6], moving_
     let (h, w) = flow.dim();
     let [mw, mh] = moving_size.map(|v| v as f32);
     let margin = border_margin(moving_size[0].max(moving_size[1]));
-    let (lo, hi_x, hi_y) = (0.5 + margin, mw - 1.5 - margin, mh - 1.5 - margin);
     let data = flow.as_slice_mut().expect("standard layout");
     let mut set: Vec<bool> = data
         .par_iter()
@@ -58,7 +57,7 @@ pub fn extend_into_border(flow: &mut Array2<[f32; 2]>, affine: [f32; 6], moving_
             let (x, y) = ((i % w) as f32, (i / w) as f32);
             let px = affine[0] * x + affine[1] * y + affine[4] + r[0];
             let py = affine[2] * x + affine[3] * y + affine[5] + r[1];
-            px >= lo && py >= lo && px <= hi_x && py <= hi_y
+            super::has_data_term(px, py, [mw, mh], margin)
         })
         .collect();
     if !set.contains(&true) {

@@ -139,8 +139,7 @@ pub fn linearize(
                 let (xa, ya) = ((x as u32 + x0) as f32, (y as u32 + y0) as f32);
                 let px = m00 * xa + m01 * ya + ox + r[0];
                 let py = m10 * xa + m11 * ya + oy + r[1];
-                let inside = px >= 0.5 && py >= 0.5 && px <= mw - 1.5 && py <= mh - 1.5;
-                if !inside {
+                if !super::has_data_term(px, py, [mw, mh], 0.0) {
                     coef_row[x] = [0.0; 4];
                     rhs_row[x] = [0.0; 2];
                     continue;

@@ -487,6 +487,14 @@ impl<T> LevelRun<'_, T> {
     }
 }
 
+/// Whether the level point `(px, py)` is where the solver gives a pixel a data term (its
+/// half-pixel gradient taps inside the `[mw, mh]` moving level), at least `margin` further in.
+/// `shaders/flow.wgsl` spells the same test (its `inside`) for the GPU solver.
+#[inline]
+pub(crate) fn has_data_term(px: f32, py: f32, [mw, mh]: [f32; 2], margin: f32) -> bool {
+    px >= 0.5 + margin && py >= 0.5 + margin && px <= mw - 1.5 - margin && py <= mh - 1.5 - margin
+}
+
 /// The affine `A` at pyramid level `level` as `[m00, m01, m10, m11, ox, oy]`: level pixel `x`
 /// maps to level pixel `M x + o` of the moving image.
 pub fn affine_at_level(affine: &Affine, level: usize) -> [f32; 6] {
