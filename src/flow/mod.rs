@@ -218,28 +218,48 @@ pub const START_MAX_SIDE: usize = 24;
 /// for detail that the bilinear upsampling of a smooth field rarely misses.
 pub const FINEST_MAX_SIDE: usize = 1280;
 
-/// Linearisations of the light pass on the level below [`FINEST_MAX_SIDE`]'s.
+/// Linearisations of the light pass.
 pub const LIGHT_WARPS: u32 = 1;
-/// Sweeps of that light pass.
-pub const LIGHT_SWEEPS: u32 = 6;
+/// Sweeps of the light pass.
+pub const LIGHT_SWEEPS: u32 = 10;
+/// Images of at most [`FINEST_MAX_SIDE`] px with more pixels than this get the full schedule at
+/// half resolution and a light pass on the image itself; smaller ones keep the full schedule on
+/// the image, where it costs little.
+pub const LIGHT_MIN_PIXELS: usize = 1 << 19;
 
 impl FlowLevels {
     /// Default levels for a `width x height` fixed image with `coarsest` the last level built;
-    /// `finest` overrides the default finest level.
+    /// `finest` overrides the default finest level (which then gets the full schedule).
     ///
-    /// By default the full schedule stops at the first level at most [`FINEST_MAX_SIDE`] wide.
-    /// When that level is a quarter of the image or less (images over 2560 px), the next finer
-    /// level gets a light pass: one linearisation, [`LIGHT_SWEEPS`] sweeps. On the 4096 row of
-    /// the generalisation matrix that took the fast mode's mean EPE from 0.108–0.225 to
-    /// 0.062–0.158 px on the fine textures, for about half a second (a 2048² level); more
-    /// sweeps or a second linearisation gained under 3 % more (`docs/benchmarks.md`).
+    /// By default the full schedule stops at the first level at most [`FINEST_MAX_SIDE`] wide,
+    /// and a light pass (one linearisation, [`LIGHT_SWEEPS`] sweeps) runs one level finer:
+    ///
+    /// - When that level is a quarter of the image or less (images over 2560 px), the next finer
+    ///   level gets the light pass. On the 4096 row of the generalisation matrix that took the
+    ///   fast mode's mean EPE from 0.108–0.225 to 0.062–0.158 px on the fine textures, for about
+    ///   half a second (a 2048² level); more sweeps or a second linearisation gained under 3 %
+    ///   more (`docs/benchmarks.md`).
+    /// - When it is the image itself and the image has more than [`LIGHT_MIN_PIXELS`], the full
+    ///   schedule runs at half resolution instead and the image gets the light pass. On the
+    ///   1024 matrix that cut the whole command by a fifth (0.85 → 0.66 s on a 1024² pair) for
+    ///   a median 2 % more EPE (at most 11 %; every family still at most DIS MEDIUM's). With 6
+    ///   sweeps one family went 0.05 % above DIS MEDIUM, hence 10; at 4096 the two are within
+    ///   ±6 % per family. The Middlebury motorcycle (741 × 250) is below the pixel bound: the
+    ///   light pass on it went 2.942 → 2.982 px against DIS MEDIUM's 2.945.
+    /// - Images of 1281–2560 px keep the full schedule at half resolution and nothing finer.
     pub fn for_size(width: usize, height: usize, coarsest: usize, finest: Option<usize>) -> Self {
         let side = width.max(height);
         let first_at_most = |max: usize| (0..=coarsest).find(|&l| side >> l <= max);
         let full = first_at_most(FINEST_MAX_SIDE).unwrap_or(coarsest);
-        let light_finest = finest.is_none() && full >= 2;
+        let large_at_full_resolution =
+            full == 0 && coarsest >= 1 && width * height > LIGHT_MIN_PIXELS;
+        let light_finest = finest.is_none() && (full >= 2 || large_at_full_resolution);
         let finest = finest
-            .unwrap_or(if light_finest { full - 1 } else { full })
+            .unwrap_or(if light_finest {
+                full.saturating_sub(1)
+            } else {
+                full
+            })
             .min(coarsest);
         let start = first_at_most(START_MAX_SIDE)
             .unwrap_or(coarsest)
@@ -715,32 +735,26 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn only_images_over_twice_the_finest_side_get_a_light_pass_one_level_finer() {
-        let levels = |side: usize, finest| FlowLevels::for_size(side, side / 2, 8, finest);
-        // 1024 and 2048 px: the full schedule ends at the first level of at most 1280 px.
-        assert_eq!(
-            (levels(1024, None).finest, levels(1024, None).light_finest),
-            (0, false)
-        );
-        assert_eq!(
-            (levels(2048, None).finest, levels(2048, None).light_finest),
-            (1, false)
-        );
+    fn the_light_pass_goes_to_large_images_and_to_the_level_above_a_quarter() {
+        let levels = |w: usize, h: usize, finest| {
+            let l = FlowLevels::for_size(w, h, 8, finest);
+            (l.finest, l.light_finest)
+        };
+        // Small images keep the full schedule on the image itself.
+        assert_eq!(levels(741, 250, None), (0, false));
+        assert_eq!(levels(1024, 512, None), (0, false));
+        // A 1024² image: full schedule at 512 px, the light pass on the image.
+        assert_eq!(levels(1024, 1024, None), (0, true));
+        // 2048 px: the full schedule ends at 1024 px, nothing finer.
+        assert_eq!(levels(2048, 1024, None), (1, false));
         // 4096 px: the full schedule ends at 1024 px, the light pass runs on 2048 px.
-        assert_eq!(
-            (levels(4096, None).finest, levels(4096, None).light_finest),
-            (1, true)
-        );
-        assert_eq!(levels(17_320, None).finest, 3);
+        assert_eq!(levels(4096, 2048, None), (1, true));
+        assert_eq!(levels(17_320, 8660, None).0, 3);
         // A finest level asked for gets the full schedule.
-        assert_eq!(
-            (
-                levels(4096, Some(1)).finest,
-                levels(4096, Some(1)).light_finest
-            ),
-            (1, false)
-        );
-        assert_eq!(levels(4096, None).start, levels(4096, Some(1)).start);
+        assert_eq!(levels(4096, 2048, Some(1)), (1, false));
+        assert_eq!(levels(1024, 1024, Some(0)), (0, false));
+        let start = |finest| FlowLevels::for_size(4096, 2048, 8, finest).start;
+        assert_eq!(start(None), start(Some(1)));
     }
 
     #[test]
