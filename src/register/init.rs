@@ -2,7 +2,8 @@
 //! and to intensity differences, since only the phase of the spectra is compared.
 
 use crate::raster::GrayF32;
-use rustfft::FftPlanner;
+use rustfft::{Fft, FftPlanner};
+use std::sync::Arc;
 
 /// How the affine stage is initialised.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -67,62 +68,93 @@ use rustfft::num_complex::Complex;
 pub fn phase_correlation(fixed: &GrayF32, moving: &GrayF32) -> ([f64; 2], f64) {
     let w = fixed.ncols().max(moving.ncols());
     let h = fixed.nrows().max(moving.nrows());
-    let mut planner = FftPlanner::<f64>::new();
-    let spectrum = |img: &GrayF32, planner: &mut FftPlanner<f64>| {
-        let mut buf = windowed(img, w, h);
-        fft2(&mut buf, w, h, planner, false);
-        buf
-    };
-    let f = spectrum(fixed, &mut planner);
-    let m = spectrum(moving, &mut planner);
-    let mut cross: Vec<Complex<f64>> = f
-        .iter()
-        .zip(&m)
-        .map(|(a, b)| {
-            let c = b * a.conj();
-            let n = c.norm();
-            if n > 1e-12 {
-                c / n
-            } else {
-                Complex::new(0.0, 0.0)
-            }
-        })
-        .collect();
-    fft2(&mut cross, w, h, &mut planner, true);
-    let norm = (w * h) as f64;
-    let (mut best, mut best_i) = (f64::NEG_INFINITY, 0);
-    for (i, c) in cross.iter().enumerate() {
-        if c.re > best {
-            best = c.re;
-            best_i = i;
+    PhaseCorrelator::new(fixed, w, h).correlate(moving)
+}
+
+/// Phase correlations of one fixed image against many moving images: the fixed image's
+/// spectrum and the FFT plans are made once (the orientation search correlates 144 turns of
+/// one moving image against the same fixed level).
+pub struct PhaseCorrelator {
+    /// The windowed fixed image's spectrum, `w x h`.
+    spectrum: Vec<Complex<f64>>,
+    w: usize,
+    h: usize,
+    forward: [Arc<dyn Fft<f64>>; 2],
+    inverse: [Arc<dyn Fft<f64>>; 2],
+}
+
+impl PhaseCorrelator {
+    /// The correlator of `fixed`, zero-padded to `w x h` (at least its size).
+    pub fn new(fixed: &GrayF32, w: usize, h: usize) -> Self {
+        let mut planner = FftPlanner::<f64>::new();
+        let forward = [planner.plan_fft_forward(w), planner.plan_fft_forward(h)];
+        let inverse = [planner.plan_fft_inverse(w), planner.plan_fft_inverse(h)];
+        let mut spectrum = windowed(fixed, w, h);
+        fft2(&mut spectrum, w, &forward);
+        Self {
+            spectrum,
+            w,
+            h,
+            forward,
+            inverse,
         }
     }
-    let (px, py) = (best_i % w, best_i / w);
-    let at = |x: isize, y: isize| {
-        let xx = x.rem_euclid(w as isize) as usize;
-        let yy = y.rem_euclid(h as isize) as usize;
-        cross[yy * w + xx].re
-    };
-    // Parabolic sub-pixel refinement on each axis.
-    let refine = |l: f64, c: f64, r: f64| {
-        let den = l - 2.0 * c + r;
-        if den.abs() > 1e-12 {
-            (0.5 * (l - r) / den).clamp(-0.5, 0.5)
-        } else {
-            0.0
+
+    /// [`phase_correlation`] of the fixed image with `moving` (at most `w x h`).
+    pub fn correlate(&self, moving: &GrayF32) -> ([f64; 2], f64) {
+        let (w, h) = (self.w, self.h);
+        let mut m = windowed(moving, w, h);
+        fft2(&mut m, w, &self.forward);
+        let mut cross: Vec<Complex<f64>> = self
+            .spectrum
+            .iter()
+            .zip(&m)
+            .map(|(a, b)| {
+                let c = b * a.conj();
+                let n = c.norm();
+                if n > 1e-12 {
+                    c / n
+                } else {
+                    Complex::new(0.0, 0.0)
+                }
+            })
+            .collect();
+        fft2(&mut cross, w, &self.inverse);
+        let norm = (w * h) as f64;
+        let (mut best, mut best_i) = (f64::NEG_INFINITY, 0);
+        for (i, c) in cross.iter().enumerate() {
+            if c.re > best {
+                best = c.re;
+                best_i = i;
+            }
         }
-    };
-    let (pxi, pyi) = (px as isize, py as isize);
-    let dx = refine(at(pxi - 1, pyi), best, at(pxi + 1, pyi));
-    let dy = refine(at(pxi, pyi - 1), best, at(pxi, pyi + 1));
-    let wrap = |p: usize, n: usize| {
-        if p > n / 2 {
-            p as f64 - n as f64
-        } else {
-            p as f64
-        }
-    };
-    ([wrap(px, w) + dx, wrap(py, h) + dy], best / norm)
+        let (px, py) = (best_i % w, best_i / w);
+        let at = |x: isize, y: isize| {
+            let xx = x.rem_euclid(w as isize) as usize;
+            let yy = y.rem_euclid(h as isize) as usize;
+            cross[yy * w + xx].re
+        };
+        // Parabolic sub-pixel refinement on each axis.
+        let refine = |l: f64, c: f64, r: f64| {
+            let den = l - 2.0 * c + r;
+            if den.abs() > 1e-12 {
+                (0.5 * (l - r) / den).clamp(-0.5, 0.5)
+            } else {
+                0.0
+            }
+        };
+        let (pxi, pyi) = (px as isize, py as isize);
+        let dx = refine(at(pxi - 1, pyi), best, at(pxi + 1, pyi));
+        let dy = refine(at(pxi, pyi - 1), best, at(pxi, pyi + 1));
+        let wrap = |p: usize, n: usize| {
+            if p > n / 2 {
+                p as f64 - n as f64
+            } else {
+                p as f64
+            }
+        };
+        ([wrap(px, w) + dx, wrap(py, h) + dy], best / norm)
+    }
 }
 
 /// The image minus its mean, times a Hann window, zero-padded to `w x h`.
@@ -146,19 +178,9 @@ fn windowed(img: &GrayF32, w: usize, h: usize) -> Vec<Complex<f64>> {
     buf
 }
 
-/// In-place 2D FFT (rows, then columns); unnormalised.
-fn fft2(
-    buf: &mut [Complex<f64>],
-    w: usize,
-    h: usize,
-    planner: &mut FftPlanner<f64>,
-    inverse: bool,
-) {
-    let (row_fft, col_fft) = if inverse {
-        (planner.plan_fft_inverse(w), planner.plan_fft_inverse(h))
-    } else {
-        (planner.plan_fft_forward(w), planner.plan_fft_forward(h))
-    };
+/// In-place 2D FFT of a `w`-wide buffer with `[row, column]` plans; unnormalised.
+fn fft2(buf: &mut [Complex<f64>], w: usize, [row_fft, col_fft]: &[Arc<dyn Fft<f64>>; 2]) {
+    let h = buf.len() / w;
     for row in buf.chunks_exact_mut(w) {
         row_fft.process(row);
     }

@@ -4,7 +4,7 @@
 //! mounted upside down or flipped across stains, where feature descriptors do not match, and
 //! it needs no texture detail (the tissue's outline is enough).
 
-use super::init::phase_correlation;
+use super::init::PhaseCorrelator;
 use crate::raster::{BilinearSampler, GrayF32};
 use rayon::prelude::*;
 
@@ -81,19 +81,36 @@ fn turned(moving: &GrayF32, shape: (usize, usize), r: [f64; 4]) -> GrayF32 {
 
 /// The phase correlation of `fixed` with `moving` turned by `(angle, mirrored)`.
 pub(super) fn try_turn(
-    fixed: &GrayF32,
+    fixed: &FixedLevel,
     moving: &GrayF32,
     angle_deg: f64,
     mirrored: bool,
 ) -> Orientation {
-    let image = turned(moving, fixed.dim(), turn(angle_deg, mirrored));
-    let (shift, peak) = phase_correlation(fixed, &image);
+    let image = turned(moving, fixed.shape, turn(angle_deg, mirrored));
+    let (shift, peak) = fixed.correlator.correlate(&image);
     Orientation {
         angle_deg: angle_deg.rem_euclid(360.0),
         mirrored,
         shift,
         peak,
         contrast: 0.0,
+    }
+}
+
+/// The fixed level of a search, with its phase correlator made once for all turns.
+pub(super) struct FixedLevel {
+    shape: (usize, usize),
+    correlator: PhaseCorrelator,
+}
+
+impl FixedLevel {
+    /// The search's view of `fixed`.
+    pub(super) fn new(fixed: &GrayF32) -> Self {
+        let (h, w) = fixed.dim();
+        Self {
+            shape: (h, w),
+            correlator: PhaseCorrelator::new(fixed, w, h),
+        }
     }
 }
 
@@ -111,6 +128,7 @@ fn angle_between(a: f64, b: f64) -> f64 {
 /// not always the truth.
 pub fn search(fixed: &GrayF32, moving: &GrayF32) -> Result<Vec<Orientation>, String> {
     let steps = (360.0 / STEP_DEG) as usize;
+    let fixed = &FixedLevel::new(fixed);
     let mut turns: Vec<Orientation> = (0..2 * steps)
         .into_par_iter()
         .map(|i| try_turn(fixed, moving, (i % steps) as f64 * STEP_DEG, i >= steps))
