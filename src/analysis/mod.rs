@@ -12,7 +12,7 @@ pub mod render;
 
 use crate::io::flo::UNKNOWN_THRESHOLD;
 use crate::raster::{BilinearSampler, GrayF32, ROWS_PER_TASK};
-use crate::transform::{DenseField, Transform};
+use crate::transform::{AtLevel, DenseField, Transform};
 use crate::{Error, Result};
 use ndarray::{Array2, Axis};
 use rayon::prelude::*;
@@ -105,19 +105,18 @@ pub fn end_point_error(
     })
 }
 
-/// NCC between `fixed` (a level of the fixed image, `scale` = 2^level) and the moving level
+/// NCC between `fixed` (pyramid level `level` of the fixed image) and the moving image's level
 /// resampled through `transform` (full-resolution coordinates), over pixels that map inside.
 pub fn ncc_after_transform(
     fixed: &GrayF32,
     moving: &GrayF32,
     transform: &dyn Transform,
-    scale: f64,
+    level: usize,
 ) -> f64 {
     let sampler = BilinearSampler::new(moving.view());
     let (h, w) = fixed.dim();
-    let step = scale as usize;
-    // Rows of the full-resolution grid at this level's pixels: every `step`-th pixel.
-    let mapper = transform.row_mapper(0, (w - 1) * step + 1);
+    let at_level = AtLevel::new(transform, level);
+    let mapper = at_level.row_mapper(0, w);
     let mut warped = GrayF32::zeros((h, w));
     let mut inside = Array2::from_elem((h, w), false);
     warped
@@ -130,18 +129,12 @@ pub fn ncc_after_transform(
         )
         .enumerate()
         .for_each_init(
-            || {
-                (
-                    vec![0f64; (w - 1) * step + 1],
-                    vec![0f64; (w - 1) * step + 1],
-                )
-            },
+            || (vec![0f64; w], vec![0f64; w]),
             |(xs, ys), (chunk, (mut band, mut ok))| {
                 for r in 0..band.nrows() {
-                    mapper.map_row((chunk * ROWS_PER_TASK + r) * step, xs, ys);
+                    mapper.map_row(chunk * ROWS_PER_TASK + r, xs, ys);
                     for x in 0..w {
-                        let (qx, qy) = (xs[x * step], ys[x * step]);
-                        if let Some(v) = sampler.value(qx / scale, qy / scale) {
+                        if let Some(v) = sampler.value(xs[x], ys[x]) {
                             band[[r, x]] = v;
                             ok[[r, x]] = true;
                         }

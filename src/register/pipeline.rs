@@ -497,11 +497,10 @@ pub fn register_files<T>(
     // Similarity before and after, on a level small enough to be cheap.
     let t = Instant::now();
     let ncc_level = super::shared_level_of_side(&fixed, &moving, NCC_MAX_SIDE);
-    let scale = (1u64 << ncc_level) as f64;
     let (fl, ml) = (fixed.level(ncc_level), moving.level(ncc_level));
     let ncc_before =
-        crate::analysis::ncc_after_transform(&fl, &ml, &crate::transform::Identity, scale);
-    let ncc_after = crate::analysis::ncc_after_transform(&fl, &ml, transform.as_ref(), scale);
+        crate::analysis::ncc_after_transform(&fl, &ml, &crate::transform::Identity, ncc_level);
+    let ncc_after = crate::analysis::ncc_after_transform(&fl, &ml, transform.as_ref(), ncc_level);
     reporter.log(format!("NCC before {ncc_before:.4}, after {ncc_after:.4}"));
     // The QC judges the registration; when it cannot (an image under 3 px across), the
     // registration still stands and the report says why.

@@ -10,6 +10,7 @@ mod affine_bspline;
 mod bspline;
 mod dense;
 pub mod invert;
+mod level;
 mod thin_plate;
 pub mod velocity;
 pub mod warp;
@@ -18,6 +19,7 @@ pub use affine::{Affine, AffineParametric};
 pub use affine_bspline::AffineBSpline;
 pub use bspline::BSplineTransform;
 pub use dense::{DenseField, ScaledField, dense_transform};
+pub use level::AtLevel;
 pub use thin_plate::ThinPlateSpline;
 
 use crate::raster::GrayF32;
