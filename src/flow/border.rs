@@ -127,11 +127,12 @@ mod tests {
             for x in 0..w {
                 let maps_to = x as f32 + before[[y, x]][0];
                 let py = y as f32 + before[[y, x]][1];
-                let m = border_margin(w);
-                let trusted = maps_to >= 0.5 + m
-                    && maps_to <= w as f32 - 1.5 - m
-                    && py >= 0.5 + m
-                    && py <= h as f32 - 1.5 - m;
+                let trusted = super::super::has_data_term(
+                    maps_to,
+                    py,
+                    [w as f32, h as f32],
+                    border_margin(w),
+                );
                 if trusted {
                     assert_eq!(flow[[y, x]], before[[y, x]], "({x}, {y}) has data");
                 } else {

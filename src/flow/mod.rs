@@ -306,8 +306,7 @@ pub fn estimate_flow<T>(
         fixed,
         moving,
         affine,
-        finest: levels.finest,
-        light_finest: levels.light_finest,
+        levels,
         solver,
         reporter,
         total_work,
@@ -404,8 +403,7 @@ struct LevelRun<'a, T> {
     fixed: &'a PreparedImage,
     moving: &'a PreparedImage,
     affine: &'a Affine,
-    finest: usize,
-    light_finest: bool,
+    levels: FlowLevels,
     solver: &'a dyn FlowSolver,
     reporter: &'a Reporter<T>,
     total_work: f64,
@@ -440,9 +438,10 @@ impl<T> LevelRun<'_, T> {
         let metric_start = data_residual(&f, &m, level_affine, &r);
         // The light pass's level refines once; small levels are cheap and carry the large
         // motion: they linearise twice as often.
-        let (warps, sweeps) = if level == self.finest && self.light_finest {
+        let finest = self.levels.finest;
+        let (warps, sweeps) = if level == finest && self.levels.light_finest {
             (LIGHT_WARPS, LIGHT_SWEEPS)
-        } else if level > self.finest && w.max(h) <= search::MAX_SIDE / 2 {
+        } else if level > finest && w.max(h) <= search::MAX_SIDE / 2 {
             (2 * params.warps, params.sweeps)
         } else {
             (params.warps, params.sweeps)

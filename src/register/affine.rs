@@ -255,7 +255,7 @@ fn symmetry(
     // The pair's turn includes its own small rotation, an image's symmetry is exact: the best
     // of the turns within 5° of the pair's.
     let (angle, _, mirrored) = turned.inverse()?.rotation_scale_mirror();
-    let fixed = super::orientation::FixedLevel::new(image);
+    let fixed = super::init::PhaseCorrelator::new(image, image.ncols(), image.nrows());
     let found = (-4..=4)
         .into_par_iter()
         .map(|k| super::orientation::try_turn(&fixed, image, angle + 1.25 * k as f64, mirrored))

@@ -100,6 +100,11 @@ impl PhaseCorrelator {
         }
     }
 
+    /// The padded size, `(h, w)`.
+    pub fn shape(&self) -> (usize, usize) {
+        (self.h, self.w)
+    }
+
     /// [`phase_correlation`] of the fixed image with `moving` (at most `w x h`).
     pub fn correlate(&self, moving: &GrayF32) -> ([f64; 2], f64) {
         let (w, h) = (self.w, self.h);

@@ -79,38 +79,22 @@ fn turned(moving: &GrayF32, shape: (usize, usize), r: [f64; 4]) -> GrayF32 {
     })
 }
 
-/// The phase correlation of `fixed` with `moving` turned by `(angle, mirrored)`.
+/// The phase correlation of the fixed level (`fixed`'s image) with `moving` turned by
+/// `(angle, mirrored)` onto the fixed grid.
 pub(super) fn try_turn(
-    fixed: &FixedLevel,
+    fixed: &PhaseCorrelator,
     moving: &GrayF32,
     angle_deg: f64,
     mirrored: bool,
 ) -> Orientation {
-    let image = turned(moving, fixed.shape, turn(angle_deg, mirrored));
-    let (shift, peak) = fixed.correlator.correlate(&image);
+    let image = turned(moving, fixed.shape(), turn(angle_deg, mirrored));
+    let (shift, peak) = fixed.correlate(&image);
     Orientation {
         angle_deg: angle_deg.rem_euclid(360.0),
         mirrored,
         shift,
         peak,
         contrast: 0.0,
-    }
-}
-
-/// The fixed level of a search, with its phase correlator made once for all turns.
-pub(super) struct FixedLevel {
-    shape: (usize, usize),
-    correlator: PhaseCorrelator,
-}
-
-impl FixedLevel {
-    /// The search's view of `fixed`.
-    pub(super) fn new(fixed: &GrayF32) -> Self {
-        let (h, w) = fixed.dim();
-        Self {
-            shape: (h, w),
-            correlator: PhaseCorrelator::new(fixed, w, h),
-        }
     }
 }
 
@@ -128,7 +112,7 @@ fn angle_between(a: f64, b: f64) -> f64 {
 /// not always the truth.
 pub fn search(fixed: &GrayF32, moving: &GrayF32) -> Result<Vec<Orientation>, String> {
     let steps = (360.0 / STEP_DEG) as usize;
-    let fixed = &FixedLevel::new(fixed);
+    let fixed = &PhaseCorrelator::new(fixed, fixed.ncols(), fixed.nrows());
     let mut turns: Vec<Orientation> = (0..2 * steps)
         .into_par_iter()
         .map(|i| try_turn(fixed, moving, (i % steps) as f64 * STEP_DEG, i >= steps))
