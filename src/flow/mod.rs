@@ -19,21 +19,22 @@
 
 mod border;
 pub mod cpu;
+mod level;
 pub mod normalize;
 pub mod search;
 mod tiles;
 
 pub use tiles::{Tile, tile_grid};
 
-use crate::job::{CancelToken, Progress, Reporter, Stage};
+use crate::job::{CancelToken, Reporter};
 use crate::optimize::LevelReport;
 use crate::raster::GrayF32;
 use crate::raster::PreparedImage;
 use crate::transform::{Affine, DenseField};
 use crate::{Error, Result};
+use level::{FlowState, LevelRun};
 use ndarray::{Array2, ArrayView2};
 use rayon::prelude::*;
-use std::time::Instant;
 
 /// Settings of the flow solver.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -218,6 +219,28 @@ pub const START_MAX_SIDE: usize = 24;
 /// for detail that the bilinear upsampling of a smooth field rarely misses.
 pub const FINEST_MAX_SIDE: usize = 1280;
 
+/// Levels at most this wide (fixed and moving), and at least [`REVERSE_LEVEL_RATIO`] times
+/// narrower than the fixed image, also run the flow the other way, moving to fixed; each
+/// direction's pixels without data then take the other's inverted flow where it has some
+/// (`border::fill_from_reverse`) before the rest are extended from the interior.
+///
+/// Content that moves partly out of the frame leaves a wedge of fixed pixels whose estimate maps
+/// outside the moving image although their true match is inside: with no data term they stay
+/// there, level after level. The reverse flow has data on those moving pixels and finds where
+/// they come from. On the 4096 row of the generalisation matrix that took grass and gravel at
+/// 5 % from 0.134 and 0.122 to 0.106 and 0.090 px (DIS MEDIUM 0.118 and 0.111), for about 0.1 s
+/// of a 2.2 s command; the levels are chosen and measured in `docs/benchmarks.md`.
+pub const REVERSE_MAX_SIDE: usize = 512;
+/// See [`REVERSE_MAX_SIDE`]: a deformation of a given share of the width locks on the levels
+/// where it is a few pixels, a fixed fraction of the image.
+pub const REVERSE_LEVEL_RATIO: usize = 16;
+
+/// Whether a level `level_side` px wide of a fixed image `image_side` px wide runs the reverse
+/// flow ([`REVERSE_MAX_SIDE`]).
+pub fn runs_reverse(level_side: usize, image_side: usize) -> bool {
+    level_side <= REVERSE_MAX_SIDE && level_side * REVERSE_LEVEL_RATIO <= image_side
+}
+
 /// Linearisations of the light pass.
 pub const LIGHT_WARPS: u32 = 1;
 /// Sweeps of the light pass.
@@ -306,6 +329,7 @@ pub fn estimate_flow<T>(
         fixed,
         moving,
         affine,
+        reverse_affine: affine.inverse(),
         levels,
         solver,
         reporter,
@@ -330,8 +354,12 @@ pub fn estimate_flow<T>(
             ..*params
         };
         let quiet = Reporter::<T>::silent(reporter.cancel_token().clone());
+        // The scene candidate runs no reverse flow: with its search in both directions the
+        // reverse cost four times the smooth candidate's on the small levels (0.04 s of a 1024²
+        // registration), where the 1024 matrix gained nothing from it.
         let mut scene_run = LevelRun {
             reporter: &quiet,
+            reverse_affine: None,
             ..run
         };
         let mut scene_state = FlowState::default();
@@ -371,7 +399,7 @@ pub fn estimate_flow<T>(
     for level in remaining.rev() {
         run.level(level, &chosen, &mut state)?;
     }
-    let residual = state.residual.expect("at least one level");
+    let residual = state.take_residual().expect("at least one level");
     let field = total_displacement(&residual, state.last_affine);
     Ok(FlowOutcome {
         field,
@@ -380,130 +408,6 @@ pub fn estimate_flow<T>(
         tiles: state.tiles,
         search_choice: choice,
     })
-}
-
-/// The flow between levels: the residual so far and what each level did.
-#[derive(Default)]
-struct FlowState {
-    residual: Option<Array2<[f32; 2]>>,
-    reports: Vec<LevelReport>,
-    tiles: Vec<usize>,
-    last_affine: [f32; 6],
-}
-
-impl FlowState {
-    fn last_metric(&self) -> f64 {
-        self.reports.last().map_or(f64::INFINITY, |r| r.metric_end)
-    }
-}
-
-/// What every level of one flow run shares.
-#[derive(Clone, Copy)]
-struct LevelRun<'a, T> {
-    fixed: &'a PreparedImage,
-    moving: &'a PreparedImage,
-    affine: &'a Affine,
-    levels: FlowLevels,
-    solver: &'a dyn FlowSolver,
-    reporter: &'a Reporter<T>,
-    total_work: f64,
-    work_done: f64,
-}
-
-impl<T> LevelRun<'_, T> {
-    /// Refines `state` on `level`: upsampled from the previous level, searched, then solved
-    /// tile by tile.
-    fn level(&mut self, level: usize, params: &FlowParams, state: &mut FlowState) -> Result<()> {
-        let (reporter, solver) = (self.reporter, self.solver);
-        let cancel = reporter.cancel_token();
-        let started = Instant::now();
-        let (f, m) = rayon::join(
-            || normalize::normalize(&self.fixed.level(level)),
-            || normalize::normalize(&self.moving.level(level)),
-        );
-        let (h, w) = f.dim();
-        let mut r = match state.residual.take() {
-            None => Array2::from_elem((h, w), [0.0f32; 2]),
-            Some(coarse) => upsample_flow(&coarse, w, h),
-        };
-        let level_affine = affine_at_level(self.affine, level);
-        if params.search > 0 && w.max(h) <= search::MAX_SIDE {
-            let moved = search::search(&f, &m, level_affine, params.search, &mut r);
-            reporter.log(format!(
-                "level {level}: search moved {:.1} % of pixels",
-                100.0 * moved
-            ));
-        }
-        state.last_affine = level_affine;
-        let metric_start = data_residual(&f, &m, level_affine, &r);
-        // The light pass's level refines once; small levels are cheap and carry the large
-        // motion: they linearise twice as often.
-        let finest = self.levels.finest;
-        let (warps, sweeps) = if level == finest && self.levels.light_finest {
-            (LIGHT_WARPS, LIGHT_SWEEPS)
-        } else if level > finest && w.max(h) <= search::MAX_SIDE / 2 {
-            (2 * params.warps, params.sweeps)
-        } else {
-            (params.warps, params.sweeps)
-        };
-        let params = &FlowParams {
-            warps,
-            sweeps,
-            ..*params
-        };
-        let grid = tile_grid(w, h, params.reach(), solver.max_tile_pixels())?;
-        let mut next = r.clone();
-        let tiles = grid.len();
-        let weight = 4f64.powi(-(level as i32));
-        for (index, tile) in grid.iter().enumerate() {
-            cancel.check()?;
-            tiles::solve_tile(
-                &f,
-                &m,
-                level_affine,
-                &r,
-                &mut next,
-                tile,
-                params,
-                solver,
-                cancel,
-            )?;
-            let done = self.work_done + weight * (index + 1) as f64 / tiles as f64;
-            reporter.progress(Progress {
-                stage: Stage::Register,
-                level: Some(level),
-                iteration: Some(index + 1),
-                metric: None,
-                fraction: (done / self.total_work).min(1.0) as f32,
-            });
-        }
-        self.work_done += weight;
-        let (mh, mw) = m.dim();
-        border::extend_into_border(&mut next, level_affine, [mw, mh]);
-        let metric_end = data_residual(&f, &m, level_affine, &next);
-        reporter.progress(Progress {
-            stage: Stage::Register,
-            level: Some(level),
-            iteration: None,
-            metric: Some(metric_end),
-            fraction: (self.work_done / self.total_work).min(1.0) as f32,
-        });
-        state.reports.push(LevelReport {
-            level,
-            stage: "flow".into(),
-            width: w,
-            height: h,
-            samples: w * h,
-            iterations: (params.warps * params.sweeps) as usize,
-            metric_start,
-            metric_end,
-            stop: crate::optimize::StopReason::Completed,
-            seconds: started.elapsed().as_secs_f64(),
-        });
-        state.tiles.push(tiles);
-        state.residual = Some(next);
-        Ok(())
-    }
 }
 
 /// Whether the level point `(px, py)` is where the solver gives a pixel a data term (its
@@ -731,6 +635,20 @@ pub(crate) mod tests {
         let coarse = Array2::from_elem((5, 6), [1.5f32, -0.25]);
         let fine = upsample_flow(&coarse, 11, 9);
         assert!(fine.iter().all(|f| *f == [3.0, -0.5]));
+    }
+
+    #[test]
+    fn the_reverse_flow_runs_on_levels_a_sixteenth_of_the_image_and_at_most_512_px() {
+        // 4096 px: the 256 px level and coarser.
+        assert!(runs_reverse(256, 4096));
+        assert!(!runs_reverse(512, 4096));
+        // 1024 px: 64 px and coarser.
+        assert!(runs_reverse(64, 1024));
+        assert!(!runs_reverse(128, 1024));
+        // 17320 px: capped at 512 px although 1082 px is a sixteenth.
+        assert!(!runs_reverse(541, 17320));
+        assert!(!runs_reverse(1082, 17320));
+        assert!(runs_reverse(270, 17320));
     }
 
     #[test]
