@@ -3,8 +3,8 @@
 //! by extension from the interior elsewhere.
 
 use super::{
-    FlowLevels, FlowParams, FlowSolver, LIGHT_SWEEPS, LIGHT_WARPS, border, data_residual,
-    runs_reverse, search, tile_grid, tiles, upsample_flow,
+    COARSE_SMOOTHNESS_SHARE, FlowLevels, FlowParams, FlowSolver, LIGHT_SWEEPS, LIGHT_WARPS, border,
+    data_residual, is_coarse_level, runs_reverse, search, tile_grid, tiles, upsample_flow,
 };
 use crate::Result;
 use crate::job::{CancelToken, Progress, Reporter, Stage};
@@ -168,7 +168,8 @@ impl<T> LevelRun<'_, T> {
     }
 
     /// The level's settings: the light pass's level refines once; small levels are cheap and
-    /// carry the large motion: they linearise twice as often.
+    /// carry the large motion: they linearise twice as often; coarse levels are smoothed less
+    /// ([`super::COARSE_SMOOTHNESS_SHARE`]).
     fn level_params(&self, level: usize, side: usize, params: &FlowParams) -> FlowParams {
         let finest = self.levels.finest;
         let (warps, sweeps) = if level == finest && self.levels.light_finest {
@@ -178,9 +179,16 @@ impl<T> LevelRun<'_, T> {
         } else {
             (params.warps, params.sweeps)
         };
+        let image_side = self.fixed.width().max(self.fixed.height());
+        let smoothness = if is_coarse_level(side, image_side) {
+            COARSE_SMOOTHNESS_SHARE * params.smoothness
+        } else {
+            params.smoothness
+        };
         FlowParams {
             warps,
             sweeps,
+            smoothness,
             ..*params
         }
     }

@@ -219,10 +219,31 @@ pub const START_MAX_SIDE: usize = 24;
 /// for detail that the bilinear upsampling of a smooth field rarely misses.
 pub const FINEST_MAX_SIDE: usize = 1280;
 
-/// Levels at most this wide (fixed and moving), and at least [`REVERSE_LEVEL_RATIO`] times
-/// narrower than the fixed image, also run the flow the other way, moving to fixed; each
-/// direction's pixels without data then take the other's inverted flow where it has some
-/// (`border::fill_from_reverse`) before the rest are extended from the interior.
+/// Levels at least this many times narrower than the fixed image are coarse: a deformation of a
+/// given share of the width is a few of their pixels, and a region it moves far locks there
+/// ([`is_coarse_level`]).
+pub const COARSE_LEVEL_RATIO: usize = 16;
+
+/// The smoothness on coarse levels, as a share of [`FlowParams::smoothness`].
+///
+/// A coarse level has few pixels per region, each averaging many image pixels: with the full
+/// smoothness a corner whose deformation differs from the interior's is held near the
+/// interior's, and the finer levels lock it a period of the pattern off. Brick at 5 % at 4096
+/// was 0.69 level px off in its top-left 512 px on the 32 px level, 50–58 px off in the end
+/// (1.453 px mean against DIS MEDIUM's 0.612); with half the smoothness on levels up to 256 px it
+/// is 0.209. Measured on the generalisation matrix (`docs/benchmarks.md`).
+pub const COARSE_SMOOTHNESS_SHARE: f32 = 0.5;
+
+/// Whether a level `level_side` px wide of a fixed image `image_side` px wide is coarse
+/// ([`COARSE_LEVEL_RATIO`]).
+pub fn is_coarse_level(level_side: usize, image_side: usize) -> bool {
+    level_side * COARSE_LEVEL_RATIO <= image_side
+}
+
+/// Coarse levels ([`is_coarse_level`]) at most this wide, fixed and moving, also run the flow
+/// the other way, moving to fixed; each direction's pixels without data then take the other's
+/// inverted flow where it has some (`border::fill_from_reverse`) before the rest are extended
+/// from the interior.
 ///
 /// Content that moves partly out of the frame leaves a wedge of fixed pixels whose estimate maps
 /// outside the moving image although their true match is inside: with no data term they stay
@@ -231,14 +252,11 @@ pub const FINEST_MAX_SIDE: usize = 1280;
 /// 5 % from 0.134 and 0.122 to 0.106 and 0.090 px (DIS MEDIUM 0.118 and 0.111), for about 0.1 s
 /// of a 2.2 s command; the levels are chosen and measured in `docs/benchmarks.md`.
 pub const REVERSE_MAX_SIDE: usize = 512;
-/// See [`REVERSE_MAX_SIDE`]: a deformation of a given share of the width locks on the levels
-/// where it is a few pixels, a fixed fraction of the image.
-pub const REVERSE_LEVEL_RATIO: usize = 16;
 
 /// Whether a level `level_side` px wide of a fixed image `image_side` px wide runs the reverse
 /// flow ([`REVERSE_MAX_SIDE`]).
 pub fn runs_reverse(level_side: usize, image_side: usize) -> bool {
-    level_side <= REVERSE_MAX_SIDE && level_side * REVERSE_LEVEL_RATIO <= image_side
+    level_side <= REVERSE_MAX_SIDE && is_coarse_level(level_side, image_side)
 }
 
 /// Linearisations of the light pass.
@@ -638,7 +656,7 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn the_reverse_flow_runs_on_levels_a_sixteenth_of_the_image_and_at_most_512_px() {
+    fn the_reverse_flow_runs_on_coarse_levels_a_sixteenth_of_the_image_and_at_most_512_px() {
         // 4096 px: the 256 px level and coarser.
         assert!(runs_reverse(256, 4096));
         assert!(!runs_reverse(512, 4096));

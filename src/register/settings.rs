@@ -108,7 +108,8 @@ pub struct Settings {
     /// Seed of the metric's random sampling.
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Fast mode: smoothness of the flow (larger is smoother).
+    /// Fast mode: smoothness of the flow (larger is smoother; coarse levels, at most 1/16 of the
+    /// image, use half).
     #[arg(long, allow_negative_numbers = true)]
     pub smoothness: Option<f32>,
     /// Fast mode: linearisations per pyramid level.
