@@ -62,9 +62,7 @@ pub fn extend_into_border(flow: &mut Array2<[f32; 2]>, affine: [f32; 6], moving_
         .par_iter()
         .enumerate()
         .map(|(i, r)| {
-            let (x, y) = ((i % w) as f32, (i / w) as f32);
-            let px = affine[0] * x + affine[1] * y + affine[4] + r[0];
-            let py = affine[2] * x + affine[3] * y + affine[5] + r[1];
+            let [px, py] = map(affine, (i % w) as f32, (i / w) as f32, *r);
             super::has_data_term(px, py, [mw, mh], margin)
         })
         .collect();
