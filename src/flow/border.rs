@@ -19,6 +19,7 @@
 //! direction has data and the images agree; on the 4096 grass and gravel pairs at 5 % that took
 //! the mean EPE from 0.134 and 0.122 to 0.106 and 0.090 px.
 
+use super::{map_level, pixel_difference};
 use crate::raster::{BilinearSampler, GrayF32};
 use ndarray::Array2;
 use rayon::prelude::*;
@@ -62,7 +63,7 @@ pub fn extend_into_border(flow: &mut Array2<[f32; 2]>, affine: [f32; 6], moving_
         .par_iter()
         .enumerate()
         .map(|(i, r)| {
-            let [px, py] = map(affine, (i % w) as f32, (i / w) as f32, *r);
+            let [px, py] = map_level(affine, (i % w) as f32, (i / w) as f32, *r);
             super::has_data_term(px, py, [mw, mh], margin)
         })
         .collect();
@@ -154,17 +155,13 @@ pub fn fill_from_reverse(
     let reverse_margin = border_margin(w.max(h));
     let size = [mw as f32, mh as f32];
     let has_data = |x: usize, y: usize, r: [f32; 2]| {
-        let [px, py] = map(affine, x as f32, y as f32, r);
+        let [px, py] = map_level(affine, x as f32, y as f32, r);
         super::has_data_term(px, py, size, forward_margin)
     };
     let (weight, sum) = splat_reverse(affine, reverse, reverse_affine, [w, h], reverse_margin);
     let sampler = BilinearSampler::new(moving.view());
-    let difference = |x: usize, y: usize, r: [f32; 2]| {
-        let [px, py] = map(affine, x as f32, y as f32, r);
-        sampler
-            .value(px as f64, py as f64)
-            .map(|value| (value - fixed[[y, x]]).abs())
-    };
+    let difference =
+        |x: usize, y: usize, r: [f32; 2]| pixel_difference(fixed, &sampler, affine, x, y, r);
     // The mean difference over the pixels with data.
     let (total, count) = flow
         .indexed_iter()
@@ -205,14 +202,6 @@ pub fn fill_from_reverse(
     filled
 }
 
-/// `affine` plus residual `r` at `(x, y)`.
-fn map(affine: [f32; 6], x: f32, y: f32, r: [f32; 2]) -> [f32; 2] {
-    [
-        affine[0] * x + affine[1] * y + affine[4] + r[0],
-        affine[2] * x + affine[3] * y + affine[5] + r[1],
-    ]
-}
-
 /// The reverse flow's data pixels splatted onto the `size` (width, height) forward grid as
 /// forward residuals: per pixel the summed bilinear weight and the weighted sum of residuals.
 fn splat_reverse(
@@ -226,11 +215,11 @@ fn splat_reverse(
     let mut sum = vec![[0.0f32; 2]; h * w];
     for ((qy, qx), s) in reverse.indexed_iter() {
         let (qx, qy) = (qx as f32, qy as f32);
-        let [px, py] = map(reverse_affine, qx, qy, *s);
+        let [px, py] = map_level(reverse_affine, qx, qy, *s);
         if !super::has_data_term(px, py, [w as f32, h as f32], reverse_margin) {
             continue;
         }
-        let [ax, ay] = map(affine, px, py, [0.0; 2]);
+        let [ax, ay] = map_level(affine, px, py, [0.0; 2]);
         let candidate = [qx - ax, qy - ay];
         let (x0, y0) = (px.floor(), py.floor());
         let (fx, fy) = (px - x0, py - y0);

@@ -106,10 +106,9 @@ impl<T> LevelRun<'_, T> {
         )?;
         self.work_done += weight;
         // The reverse flow starts on the run's first level and goes on while levels qualify.
-        let image_side = self.fixed.width().max(self.fixed.height());
         let reverse_affine = self.reverse_affine.filter(|_| {
             (first_level || state.reverse.is_some())
-                && runs_reverse(w.max(h).max(mw).max(mh), image_side)
+                && runs_reverse(w.max(h).max(mw).max(mh), self.image_side())
         });
         state.reverse = match reverse_affine {
             None => None,
@@ -167,6 +166,11 @@ impl<T> LevelRun<'_, T> {
         Ok(())
     }
 
+    /// The fixed image's longer side, which decides the coarse levels.
+    fn image_side(&self) -> usize {
+        self.fixed.width().max(self.fixed.height())
+    }
+
     /// The level's settings: the light pass's level refines once; small levels are cheap and
     /// carry the large motion: they linearise twice as often; coarse levels are smoothed less
     /// ([`super::COARSE_SMOOTHNESS_SHARE`]).
@@ -179,8 +183,7 @@ impl<T> LevelRun<'_, T> {
         } else {
             (params.warps, params.sweeps)
         };
-        let image_side = self.fixed.width().max(self.fixed.height());
-        let smoothness = if is_coarse_level(side, image_side) {
+        let smoothness = if is_coarse_level(side, self.image_side()) {
             COARSE_SMOOTHNESS_SHARE * params.smoothness
         } else {
             params.smoothness

@@ -486,10 +486,35 @@ fn total_displacement(residual: &Array2<[f32; 2]>, a: [f32; 6]) -> DenseField {
         .and(residual)
         .par_for_each(|(j, i), u, v, r| {
             let (x, y) = (i as f32, j as f32);
-            *u = a[0] * x + a[1] * y + a[4] + r[0] - x;
-            *v = a[2] * x + a[3] * y + a[5] + r[1] - y;
+            let [px, py] = map_level(a, x, y, *r);
+            (*u, *v) = (px - x, py - y);
         });
     field
+}
+
+/// The level affine `a` plus residual `r` at level point `(x, y)`: where the flow maps it in
+/// the moving level.
+pub(crate) fn map_level(a: [f32; 6], x: f32, y: f32, r: [f32; 2]) -> [f32; 2] {
+    [
+        a[0] * x + a[1] * y + a[4] + r[0],
+        a[2] * x + a[3] * y + a[5] + r[1],
+    ]
+}
+
+/// `|I_m(A(x) + r) - I_f(x)|` at fixed level pixel `(x, y)`, or `None` where it maps outside the
+/// moving level (`sampler`'s image).
+pub(crate) fn pixel_difference(
+    fixed: &GrayF32,
+    sampler: &crate::raster::BilinearSampler<'_>,
+    a: [f32; 6],
+    x: usize,
+    y: usize,
+    r: [f32; 2],
+) -> Option<f32> {
+    let [px, py] = map_level(a, x as f32, y as f32, r);
+    sampler
+        .value(px as f64, py as f64)
+        .map(|value| (value - fixed[[y, x]]).abs())
 }
 
 /// Mean absolute difference `|I_m(A(x) + r(x)) - I_f(x)|` over the pixels that map inside the
@@ -509,11 +534,8 @@ pub fn data_residual(
             let mut sum = 0.0f64;
             let mut count = 0usize;
             for (i, r) in row.iter().enumerate() {
-                let (x, y) = (i as f32, j as f32);
-                let px = a[0] * x + a[1] * y + a[4] + r[0];
-                let py = a[2] * x + a[3] * y + a[5] + r[1];
-                if let Some(value) = sampler.value(px as f64, py as f64) {
-                    sum += (value - fixed[[j, i]]).abs() as f64;
+                if let Some(d) = pixel_difference(fixed, &sampler, a, i, j, *r) {
+                    sum += d as f64;
                     count += 1;
                 }
             }
