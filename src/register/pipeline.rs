@@ -256,7 +256,19 @@ fn fit_landmarks<T>(
 
 /// Runs a registration from files to files. Inputs are validated and the output folder proven
 /// writable before any heavy work; each output appears atomically.
-pub fn register_files<T>(
+///
+/// The work runs on a thread of rayon's pool. Each of its hundreds of parallel steps, called
+/// from a thread outside the pool (a job's or the command's), is queued to the pool while the
+/// caller sleeps on a latch; from inside it is a join. That took the two candidates of the flow's
+/// automatic choice from 0.13 to 0.07 s of a 1024² fast registration on 2 cores.
+pub fn register_files<T: Send>(
+    request: &RegisterRequest,
+    reporter: &Reporter<T>,
+) -> Result<RegisterSummary> {
+    rayon::scope(|_| register_files_on_a_worker(request, reporter))
+}
+
+fn register_files_on_a_worker<T>(
     request: &RegisterRequest,
     reporter: &Reporter<T>,
 ) -> Result<RegisterSummary> {
