@@ -9,7 +9,7 @@
 //! The levels are small (longer side at most [`MAX_SIDE`]), so this runs on the CPU for both
 //! backends.
 
-use crate::raster::{BilinearSampler, GrayF32, box_mean_rows};
+use crate::raster::{BilinearSampler, GrayF32, box_mean_rows_serial};
 use ndarray::{Array2, Axis};
 use rayon::prelude::*;
 
@@ -36,15 +36,21 @@ pub fn search(
     let radius = radius.min(MAX_RADIUS) as i32;
     let (h, w) = fixed.dim();
     let sampler = BilinearSampler::new(moving.view());
-    let mut horizontal = vec![0f32; h * w];
+    // Each pixel's point in the moving level under the current flow; an offset adds to it.
+    let base = Array2::from_shape_fn((h, w), |(y, x)| {
+        let r = residual[[y, x]];
+        let (xf, yf) = (x as f32, y as f32);
+        [
+            affine[0] * xf + affine[1] * yf + affine[4] + r[0],
+            affine[2] * xf + affine[3] * yf + affine[5] + r[1],
+        ]
+    });
     // The window-averaged squared difference at one offset, into `cost`.
-    let mut cost_at = |offset: [f32; 2], cost: &mut GrayF32| {
-        box_mean_rows(&mut horizontal, cost, PATCH, |y, row| {
+    let cost_at = |offset: [f32; 2], horizontal: &mut [f32], cost: &mut GrayF32| {
+        box_mean_rows_serial(horizontal, cost, PATCH, |y, row| {
             for (x, d) in row.iter_mut().enumerate() {
-                let r = residual[[y, x]];
-                let (xf, yf) = (x as f32, y as f32);
-                let px = affine[0] * xf + affine[1] * yf + affine[4] + r[0] + offset[0];
-                let py = affine[2] * xf + affine[3] * yf + affine[5] + r[1] + offset[1];
+                let [px, py] = base[[y, x]];
+                let (px, py) = (px + offset[0], py + offset[1]);
                 // Outside the moving image: a large, constant penalty.
                 *d = match sampler.value(px as f64, py as f64) {
                     Some(v) => (v - fixed[[y, x]]).powi(2).min(4.0),
@@ -54,27 +60,41 @@ pub fn search(
         })
     };
     let mut current = GrayF32::zeros((h, w));
-    cost_at([0.0, 0.0], &mut current);
-    let mut best_cost = current.clone();
-    let mut best = Array2::from_elem((h, w), [0i8; 2]);
-    let mut cost = GrayF32::zeros((h, w));
-    for dy in -radius..=radius {
-        for dx in -radius..=radius {
-            if dx == 0 && dy == 0 {
-                continue;
+    cost_at([0.0, 0.0], &mut vec![0f32; h * w], &mut current);
+    // The rows of offsets are split into one run per thread; each run keeps, per pixel, its
+    // first offset of least cost, and the runs merge in order: the choice of a sequential scan
+    // from the zero offset, whatever the thread count. (One parallel step per offset instead
+    // took most of the search's time on small levels in waiting for threads.)
+    let rows: Vec<i32> = (-radius..=radius).collect();
+    let per_run = rows.len().div_ceil(rayon::current_num_threads().max(1));
+    let runs: Vec<Best> = rows
+        .par_chunks(per_run)
+        .map(|dys| {
+            let mut best = Best {
+                cost: GrayF32::from_elem((h, w), f32::INFINITY),
+                offset: Array2::from_elem((h, w), [0i8; 2]),
+            };
+            let (mut horizontal, mut cost) = (vec![0f32; h * w], GrayF32::zeros((h, w)));
+            for &dy in dys {
+                for dx in (-radius..=radius).filter(|&dx| dx != 0 || dy != 0) {
+                    cost_at([dx as f32, dy as f32], &mut horizontal, &mut cost);
+                    best.keep_lower(&cost, |_| [dx as i8, dy as i8]);
+                }
             }
-            cost_at([dx as f32, dy as f32], &mut cost);
-            ndarray::Zip::from(&mut best_cost)
-                .and(&mut best)
-                .and(&cost)
-                .par_for_each(|b, o, &c| {
-                    if c < *b {
-                        *b = c;
-                        *o = [dx as i8, dy as i8];
-                    }
-                });
-        }
+            best
+        })
+        .collect();
+    let mut best = Best {
+        cost: current.clone(),
+        offset: Array2::from_elem((h, w), [0i8; 2]),
+    };
+    for run in &runs {
+        best.keep_lower(&run.cost, |at| run.offset[at]);
     }
+    let Best {
+        cost: best_cost,
+        offset: best,
+    } = best;
     let mut chosen = Array2::from_elem((h, w), [0.0f32; 2]);
     let mut moved = 0usize;
     for ((j, i), o) in best.indexed_iter() {
@@ -88,6 +108,25 @@ pub fn search(
         .and(&filtered)
         .for_each(|r, f| *r = [r[0] + f[0], r[1] + f[1]]);
     moved as f64 / (w * h) as f64
+}
+
+/// Per pixel, the least cost found so far and the offset that gave it.
+struct Best {
+    cost: GrayF32,
+    offset: Array2<[i8; 2]>,
+}
+
+impl Best {
+    /// Takes `cost` and `offset_at(pixel)` wherever `cost` is strictly lower: on ties the
+    /// earlier offset stays.
+    fn keep_lower(&mut self, cost: &GrayF32, offset_at: impl Fn((usize, usize)) -> [i8; 2]) {
+        for ((at, b), &c) in self.cost.indexed_iter_mut().zip(cost) {
+            if c < *b {
+                *b = c;
+                self.offset[at] = offset_at(at);
+            }
+        }
+    }
 }
 
 /// Component-wise upper median over a `(2 radius + 1)^2` window clipped to the image.
@@ -121,6 +160,32 @@ fn median(flow: &Array2<[f32; 2]>, radius: usize) -> Array2<[f32; 2]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn among_equally_good_offsets_the_first_in_scan_order_wins_on_any_number_of_threads() {
+        // A pattern repeating every 3 px, moved 1 px right: the offsets (1 + 3i, 3j) all fit
+        // exactly; a sequential scan (rows of offsets top to bottom) keeps the first, (-2, -3).
+        let pattern =
+            |x: usize, y: usize| [0.0, 1.0, 0.3, 0.7, 0.1, 0.9, 0.5, 0.2, 0.6][x % 3 + 3 * (y % 3)];
+        let (w, h) = (40, 33);
+        let fixed = GrayF32::from_shape_fn((h, w), |(y, x)| pattern(x, y));
+        let moving = GrayF32::from_shape_fn((h, w), |(y, x)| pattern(x + 2, y));
+        let identity = [1.0, 0.0, 0.0, 1.0, 0.0, 0.0];
+        let on = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let mut residual = Array2::from_elem((h, w), [0.0f32; 2]);
+            pool.install(|| search(&fixed, &moving, identity, 4, &mut residual));
+            residual
+        };
+        let one = on(1);
+        assert_eq!(one[[16, 20]], [-2.0, -3.0]);
+        for threads in [2, 3, 9] {
+            assert_eq!(on(threads), one, "{threads} threads");
+        }
+    }
 
     #[test]
     fn search_finds_a_block_that_moved_far_from_its_background() {

@@ -123,13 +123,7 @@ pub fn box_mean_rows(
         || (vec![0f32; w], vec![0f64; w + 1]),
         |(values, prefix), (y, means)| {
             fill(y, values);
-            for (x, &v) in values.iter().enumerate() {
-                prefix[x + 1] = prefix[x] + v as f64;
-            }
-            for (x, m) in means.iter_mut().enumerate() {
-                let (a, b) = (x.saturating_sub(radius), (x + radius + 1).min(w));
-                *m = ((prefix[b] - prefix[a]) / (b - a) as f64) as f32;
-            }
+            row_box_mean(values, prefix, means, radius);
         },
     );
     let horizontal = &*horizontal;
@@ -137,17 +131,57 @@ pub fn box_mean_rows(
         .into_par_iter()
         .enumerate()
         .for_each(|(y, mut row)| {
-            let (a, b) = (y.saturating_sub(radius), (y + radius + 1).min(h));
             let row = row.as_slice_mut().expect("standard layout");
-            row.fill(0.0);
-            for yy in a..b {
-                row.iter_mut()
-                    .zip(&horizontal[yy * w..][..w])
-                    .for_each(|(s, v)| *s += v);
-            }
-            let n = (b - a) as f32;
-            row.iter_mut().for_each(|s| *s /= n);
+            column_box_mean(horizontal, h, y, row, radius);
         });
+}
+
+/// [`box_mean_rows`] on the calling thread, for callers that run many small ones in parallel
+/// (the same values, bit for bit).
+pub fn box_mean_rows_serial(
+    horizontal: &mut [f32],
+    out: &mut GrayF32,
+    radius: usize,
+    mut fill: impl FnMut(usize, &mut [f32]),
+) {
+    let (h, w) = out.dim();
+    let (mut values, mut prefix) = (vec![0f32; w], vec![0f64; w + 1]);
+    for (y, means) in horizontal.chunks_mut(w).enumerate() {
+        fill(y, &mut values);
+        row_box_mean(&values, &mut prefix, means, radius);
+    }
+    for (y, mut row) in out.axis_iter_mut(Axis(0)).enumerate() {
+        let row = row.as_slice_mut().expect("standard layout");
+        column_box_mean(horizontal, h, y, row, radius);
+    }
+}
+
+/// The means of `values` over windows of `radius` along the row, clipped to it, by f64 running
+/// sums in `prefix` (one longer than the row).
+fn row_box_mean(values: &[f32], prefix: &mut [f64], means: &mut [f32], radius: usize) {
+    let w = values.len();
+    for (x, &v) in values.iter().enumerate() {
+        prefix[x + 1] = prefix[x] + v as f64;
+    }
+    for (x, m) in means.iter_mut().enumerate() {
+        let (a, b) = (x.saturating_sub(radius), (x + radius + 1).min(w));
+        *m = ((prefix[b] - prefix[a]) / (b - a) as f64) as f32;
+    }
+}
+
+/// Row `y` of the means of the `h` rows of `horizontal` over windows of `radius` down the
+/// columns, clipped to the image, into `row`.
+fn column_box_mean(horizontal: &[f32], h: usize, y: usize, row: &mut [f32], radius: usize) {
+    let w = row.len();
+    let (a, b) = (y.saturating_sub(radius), (y + radius + 1).min(h));
+    row.fill(0.0);
+    for yy in a..b {
+        row.iter_mut()
+            .zip(&horizontal[yy * w..][..w])
+            .for_each(|(s, v)| *s += v);
+    }
+    let n = (b - a) as f32;
+    row.iter_mut().for_each(|s| *s /= n);
 }
 
 /// `image`'s luminance on a `[gw, gh]` grid spanning it: the mean of the pixels in each cell,
