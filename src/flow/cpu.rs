@@ -100,6 +100,7 @@ fn floor(x: f32) -> f32 {
 
 /// Bilinear sample with clamped neighbours; the caller keeps `(x, y)` inside the image (the
 /// crop's slack covers every point a tile reaches).
+#[inline]
 fn bilinear(image: &ArrayView2<'_, f32>, x: f32, y: f32) -> f32 {
     let (h, w) = image.dim();
     let (x0, y0) = (floor(x), floor(y));
