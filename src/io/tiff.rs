@@ -344,7 +344,8 @@ where
     let rows_per_strip = (STRIP_BYTES / row_bytes).clamp(1, spec.height);
     image.rows_per_strip(rows_per_strip as u32).map_err(werr)?;
     let strips_per_band = (BAND_BYTES / (row_bytes * rows_per_strip)).max(1);
-    let band_rows = rows_per_strip * strips_per_band;
+    // No taller than the image: the two band buffers are allocated whole.
+    let band_rows = (rows_per_strip * strips_per_band).min(spec.height);
     let expand = spec.channels == 2 && out_channels == 4;
     let strip_samples = rows_per_strip * spec.row_samples();
     let mut expanded = if expand {
@@ -374,7 +375,11 @@ where
     let bands: Vec<Band> = crate::raster::tiles::bands(spec.height, band_rows).collect();
     let band_len = |b: &Band| b.rows * spec.row_samples();
     let mut ready = vec![C::Inner::default(); band_rows * spec.row_samples()];
-    let mut next = ready.clone();
+    let mut next = if bands.len() > 1 {
+        ready.clone()
+    } else {
+        Vec::new()
+    };
     fill(bands[0], C::Inner::wrap(&mut ready[..band_len(&bands[0])]))?;
     for i in 0..bands.len() {
         let current = &ready[..band_len(&bands[i])];
