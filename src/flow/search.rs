@@ -64,7 +64,9 @@ pub fn search(
     // The rows of offsets are split into one run per thread; each run keeps, per pixel, its
     // first offset of least cost, and the runs merge in order: the choice of a sequential scan
     // from the zero offset, whatever the thread count. (One parallel step per offset instead
-    // took most of the search's time on small levels in waiting for threads.)
+    // took most of the search's time on small levels in waiting for threads.) A run holds 14
+    // bytes a pixel: on the largest level searched (800 px) and with a run per offset row
+    // (13 at the automatic radius, on 13 or more threads), 117 MB while it lasts.
     let rows: Vec<i32> = (-radius..=radius).collect();
     let per_run = rows.len().div_ceil(rayon::current_num_threads().max(1));
     let runs: Vec<Best> = rows
