@@ -9,7 +9,7 @@
 //! blocking.
 
 use crate::{Error, Result};
-use crossbeam_channel::{Receiver, Sender, TrySendError};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -349,6 +349,21 @@ impl<T: Send + 'static> JobHandle<T> {
         }
         result
     }
+
+    /// Cancels the job and waits until it has ended, its clean-up done, or until `deadline`;
+    /// whether it ended. For leaving (a window that closes): the events meanwhile are dropped,
+    /// its result too.
+    pub fn cancel_and_wait_until(&self, deadline: std::time::Instant) -> bool {
+        self.cancel.cancel();
+        loop {
+            match self.events.recv_deadline(deadline) {
+                Ok(Event::Finished(_)) => return true,
+                Ok(_) => {}
+                Err(RecvTimeoutError::Disconnected) => return true,
+                Err(RecvTimeoutError::Timeout) => return false,
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -410,6 +425,30 @@ mod tests {
         });
         assert_eq!(result.unwrap(), 42);
         assert_eq!(logs, 1);
+    }
+
+    #[test]
+    fn cancel_and_wait_ends_a_job_that_checks_and_gives_up_on_one_that_does_not() {
+        let checking = JobHandle::spawn("test-checking", |r: &Reporter<()>| {
+            loop {
+                r.progress(Progress::at(Stage::Register, 0.5));
+                r.check()?;
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        })
+        .unwrap();
+        let far = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        assert!(checking.cancel_and_wait_until(far));
+
+        let (gate, release) = crossbeam_channel::bounded::<()>(0);
+        let deaf = JobHandle::spawn("test-deaf", move |_: &Reporter<()>| {
+            let _ = release.recv();
+            Ok(())
+        })
+        .unwrap();
+        assert!(!deaf.cancel_and_wait_until(std::time::Instant::now()));
+        gate.send(()).unwrap();
+        assert!(deaf.cancel_and_wait_until(far));
     }
 
     #[test]

@@ -62,10 +62,7 @@ pub fn run(reporter: &Reporter<WarmupReport>) -> Result<WarmupReport> {
     if gpu.is_ok() {
         step("compiling pipelines", &mut || compile_pipelines())?;
     }
-    let folder = tempfile::Builder::new()
-        .prefix("alinify-warmup-")
-        .tempdir()
-        .map_err(|e| Error::Internal(format!("cannot create a warmup folder: {e}")))?;
+    let folder = crate::io::ScratchDir::create("alinify-warmup-", "a warmup folder")?;
     let (fixed, moving) = crate::synth::write_generated_pair(folder.path(), PAIR_SIDE, 1)?;
     for (mode, name) in [
         (Mode::Fast, "warming the fast mode"),

@@ -234,6 +234,15 @@ impl BatchPanel {
         }
     }
 
+    /// Cancels every pair and waits until the batch has ended (its journal and lock settled) or
+    /// until `deadline`; whether it ended.
+    pub fn cancel_and_wait_until(&self, deadline: Instant) -> bool {
+        self.cancel_all();
+        self.run
+            .as_ref()
+            .is_none_or(|run| run.handle.cancel_and_wait_until(deadline))
+    }
+
     /// Cancels the pair in `row` if it is running.
     pub fn cancel_row(&self, row: usize) {
         if let (Some(run), Some(r)) = (&self.run, self.rows.get(row)) {

@@ -58,6 +58,20 @@ impl Task {
             Task::Matching(_) => "matching",
         }
     }
+
+    /// Cancels the task's job and waits until it has ended or until `deadline`; whether it
+    /// ended (nothing running counts as ended).
+    pub fn cancel_and_wait_until(&self, deadline: Instant) -> bool {
+        match self {
+            Task::Idle => true,
+            Task::Loading(job, _) => job.cancel_and_wait_until(deadline),
+            Task::AddingLayers(job) => job.cancel_and_wait_until(deadline),
+            Task::Exporting { job, .. } => job.cancel_and_wait_until(deadline),
+            Task::Analyzing { job, .. } => job.cancel_and_wait_until(deadline),
+            Task::Matching(job) => job.cancel_and_wait_until(deadline),
+            Task::Registering { job, .. } => job.cancel_and_wait_until(deadline),
+        }
+    }
 }
 
 /// Where the warmup stands (docs/ARCHITECTURE.md, "The application").

@@ -165,7 +165,7 @@ pub struct AlinifyApp {
     /// The warmup thread's state.
     pub warmup: WarmupState,
     /// Registration outputs (warped.tif, transform.json, report.json) of this session.
-    pub out_dir: tempfile::TempDir,
+    pub out_dir: crate::io::ScratchDir,
     /// Repaints the window when a job sends an event (set from the first frame's context).
     waker: Option<Waker>,
     /// When the window was asked for, and the time to its first frame (milliseconds).
@@ -186,10 +186,7 @@ pub struct AlinifyApp {
 impl AlinifyApp {
     /// A fresh app with `settings`.
     pub fn new(settings: Settings) -> Result<Self> {
-        let out_dir = tempfile::Builder::new()
-            .prefix("alinify-session-")
-            .tempdir()
-            .map_err(|e| Error::Internal(format!("cannot create a session folder: {e}")))?;
+        let out_dir = crate::io::ScratchDir::create("alinify-session-", "a session folder")?;
         Ok(Self {
             workspace: Workspace::Pair,
             batch: BatchPanel::default(),
@@ -354,6 +351,30 @@ impl AlinifyApp {
     }
 }
 
+/// How long a closing window waits for its background work to stop after cancelling it.
+const CLOSE_WAIT: Duration = Duration::from_secs(10);
+
+impl Drop for AlinifyApp {
+    /// Cancels the background work and waits for it (at most [`CLOSE_WAIT`]) before the session
+    /// folder is removed: a job still writing there would leave files or make it again, and an
+    /// export cut short removes its partial file next to the person's output.
+    fn drop(&mut self) {
+        let deadline = Instant::now() + CLOSE_WAIT;
+        let task = self.task.cancel_and_wait_until(deadline);
+        let batch = self.batch.cancel_and_wait_until(deadline);
+        let warmup = match &self.warmup {
+            WarmupState::Running { job, .. } => job.cancel_and_wait_until(deadline),
+            _ => true,
+        };
+        if !(task && batch && warmup) {
+            eprintln!(
+                "alinify: background work did not stop within {} s of closing",
+                CLOSE_WAIT.as_secs()
+            );
+        }
+    }
+}
+
 impl eframe::App for AlinifyApp {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         self.show(ui);
@@ -362,6 +383,22 @@ impl eframe::App for AlinifyApp {
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
         eframe::set_value(storage, eframe::APP_KEY, &self.persisted());
     }
+}
+
+/// Makes SIGINT, SIGTERM and SIGHUP (Ctrl-C in the terminal, `kill`, a logout) close the window
+/// as its close button does: the settings are saved and the session folder is removed. A second
+/// signal, when the first could not close it, ends the process at once.
+fn close_on_termination_signals(ctx: &egui::Context) {
+    let ctx = ctx.clone();
+    let signalled = std::sync::atomic::AtomicBool::new(false);
+    // Without a handler a signal still ends the process, only without the clean-up.
+    let _ = ctrlc::set_handler(move || {
+        if signalled.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+        ctx.request_repaint();
+    });
 }
 
 /// Opens the window, with `files` (fixed, moving) loaded if given.
@@ -382,6 +419,7 @@ pub fn run(files: Vec<PathBuf>) -> Result<()> {
                 .and_then(|s| eframe::get_value(s, eframe::APP_KEY))
                 .unwrap_or_default();
             let mut app = AlinifyApp::new(settings)?;
+            close_on_termination_signals(&cc.egui_ctx);
             app.set_waker(&cc.egui_ctx);
             app.viewer = Viewer::new(cc.wgpu_render_state.clone());
             app.mark_launch(launched);

@@ -23,7 +23,7 @@ pub fn run(args: DemoArgs, ui: &Ui) -> anyhow::Result<()> {
     let root = match &args.out {
         Some(dir) => dir.clone(),
         None => {
-            temp = tempfile::Builder::new().prefix("alinify-demo-").tempdir()?;
+            temp = alinify::io::ScratchDir::create("alinify-demo-", "a demo folder")?;
             temp.path().to_path_buf()
         }
     };

@@ -222,26 +222,38 @@ pub fn run() -> i32 {
             .num_threads(n)
             .build_global();
     }
-    let ui = progress::Ui::new(cli.quiet);
     let result = match cli.command {
+        // The window handles the termination signals itself (`app::run`); the commands' handler
+        // (installed by `Ui::new`) would only cancel a token nobody watches there.
         None => open_gui(&cli.files),
-        Some(Command::Register(args)) => register(*args, &ui),
-        Some(Command::Compose(args)) => compose::run(*args, &ui),
-        Some(Command::Warp {
+        Some(command) => run_command(command, threads, &progress::Ui::new(cli.quiet)),
+    };
+    match result {
+        Ok(()) => EXIT_OK,
+        Err(e) => report_error(&e),
+    }
+}
+
+/// Runs a headless command.
+fn run_command(command: Command, threads: Option<usize>, ui: &progress::Ui) -> anyhow::Result<()> {
+    match command {
+        Command::Register(args) => register(*args, ui),
+        Command::Compose(args) => compose::run(*args, ui),
+        Command::Warp {
             image,
             transform,
             reference,
             out,
             interpolation,
-        }) => warp(
+        } => warp(
             &image,
             &transform,
             reference.as_deref(),
             &out,
             interpolation,
-            &ui,
+            ui,
         ),
-        Some(Command::Synth {
+        Command::Synth {
             size,
             seed,
             deform,
@@ -249,18 +261,14 @@ pub fn run() -> i32 {
             depth,
             noise,
             out,
-        }) => synth(size, seed, deform, base.as_deref(), depth, noise, &out, &ui),
-        Some(Command::Eval { field, gt, mask }) => eval(&field, &gt, mask.as_deref()),
-        Some(Command::Batch(args)) => batch::run(*args, threads, &ui),
-        Some(Command::WarpPoints(args)) => points::warp_points(args, &ui),
-        Some(Command::Invert(args)) => points::invert(args, &ui),
-        Some(Command::Analyze(command)) => analyze::run(command, &ui),
-        Some(Command::Bench(args)) => bench::run(args, &ui),
-        Some(Command::Demo(args)) => demo::run(args, &ui),
-    };
-    match result {
-        Ok(()) => EXIT_OK,
-        Err(e) => report_error(&e),
+        } => synth(size, seed, deform, base.as_deref(), depth, noise, &out, ui),
+        Command::Eval { field, gt, mask } => eval(&field, &gt, mask.as_deref()),
+        Command::Batch(args) => batch::run(*args, threads, ui),
+        Command::WarpPoints(args) => points::warp_points(args, ui),
+        Command::Invert(args) => points::invert(args, ui),
+        Command::Analyze(command) => analyze::run(command, ui),
+        Command::Bench(args) => bench::run(args, ui),
+        Command::Demo(args) => demo::run(args, ui),
     }
 }
 

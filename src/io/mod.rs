@@ -21,7 +21,7 @@ mod transform_file;
 mod warp_tiff;
 
 pub use atomic::{AtomicFile, ensure_output_dir, write_atomic, write_text_atomic};
-pub use ownership::{DirLock, LOCK_FILE, sweep_stale_partials};
+pub use ownership::{DirLock, LOCK_FILE, ScratchDir, sweep_stale_partials};
 pub use paths::{
     Labelled, check_folder_outputs, check_outputs, check_regular, open_input, read_input_text,
 };

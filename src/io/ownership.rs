@@ -1,6 +1,7 @@
-//! Files owned by a running process: temporary files and folder locks carry their owner's host
-//! and process id, so that what a killed run (`kill -9`, a node that went down) left behind is
-//! recognised and cleared by the next run, and what a live one holds is left alone.
+//! Files owned by a running process: temporary files, scratch folders and folder locks carry
+//! their owner's host and process id, so that what a killed run (`kill -9`, a node that went
+//! down, a crashed window) left behind is recognised and cleared by the next run, and what a
+//! live one holds is left alone.
 
 use crate::{Error, Result};
 use std::path::{Path, PathBuf};
@@ -66,6 +67,62 @@ pub fn sweep_stale_partials(dir: &Path) -> usize {
                 && entry.file_type().is_ok_and(|t| t.is_file())
         })
         .filter(|entry| std::fs::remove_file(entry.path()).is_ok())
+        .count()
+}
+
+/// A temporary folder owned by this process, `TEMP/PREFIXHOST-PID-RANDOM`, removed with its
+/// contents when dropped. The folders of the same prefix that a process which is gone left
+/// behind (killed, crashed: no drop ran) are removed when the next one is created: a GUI
+/// session's folder holds warped images as big as the inputs.
+#[derive(Debug)]
+pub struct ScratchDir(tempfile::TempDir);
+
+impl ScratchDir {
+    /// Creates a scratch folder in the system's temporary folder; `what` names it in the error.
+    pub fn create(prefix: &str, what: &str) -> Result<Self> {
+        Self::create_in(&std::env::temp_dir(), prefix, what)
+    }
+
+    /// Creates a scratch folder in `parent`, after removing the stale ones of `prefix` there.
+    pub fn create_in(parent: &Path, prefix: &str, what: &str) -> Result<Self> {
+        sweep_stale_scratch(parent, prefix);
+        tempfile::Builder::new()
+            .prefix(&format!("{prefix}{}-{}-", host_name(), std::process::id()))
+            .tempdir_in(parent)
+            .map(Self)
+            .map_err(|e| Error::write(parent, format!("cannot create {what}: {e}")))
+    }
+
+    /// The folder.
+    pub fn path(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+/// The owner (host, pid) of a scratch folder's name after its prefix: `HOST-PID-RANDOM`.
+fn scratch_owner(rest: &str) -> Option<(&str, u32)> {
+    let mut parts = rest.rsplitn(3, '-');
+    let _random = parts.next()?;
+    let pid: u32 = parts.next()?.parse().ok()?;
+    Some((parts.next()?, pid))
+}
+
+/// Removes the scratch folders of `prefix` in `parent` whose owner is gone; returns how many.
+fn sweep_stale_scratch(parent: &Path, prefix: &str) -> usize {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .filter(|entry| {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            name.strip_prefix(prefix)
+                .and_then(scratch_owner)
+                .is_some_and(|(host, pid)| owner_is_gone(host, pid))
+                && entry.file_type().is_ok_and(|t| t.is_dir())
+        })
+        .filter(|entry| std::fs::remove_dir_all(entry.path()).is_ok())
         .count()
 }
 
@@ -168,6 +225,44 @@ mod tests {
         assert!(!dir.path().join(&dead).exists());
         assert!(dir.path().join(&live).exists());
         assert!(dir.path().join(&elsewhere).exists());
+    }
+
+    #[test]
+    fn scratch_folders_of_dead_processes_are_removed_when_the_next_is_created() {
+        let parent = tempfile::tempdir().unwrap();
+        let host = host_name();
+        let dead = parent
+            .path()
+            .join(format!("alinify-x-{host}-{}-AbC123", dead_pid()));
+        let elsewhere = parent
+            .path()
+            .join(format!("alinify-x-other-host-{}-AbC123", dead_pid()));
+        let other_prefix = parent
+            .path()
+            .join(format!("alinify-y-{host}-{}-AbC123", dead_pid()));
+        let unowned = parent.path().join("alinify-x-AbC123");
+        for dir in [&dead, &elsewhere, &other_prefix, &unowned] {
+            std::fs::create_dir(dir).unwrap();
+            std::fs::write(dir.join("warped.tif"), b"x").unwrap();
+        }
+        let live = ScratchDir::create_in(parent.path(), "alinify-x-", "a test folder").unwrap();
+        std::fs::write(live.path().join("warped.tif"), b"x").unwrap();
+        assert!(!dead.exists(), "the dead process's folder is removed");
+        for kept in [&elsewhere, &other_prefix, &unowned] {
+            assert!(kept.exists(), "{} is kept", kept.display());
+        }
+
+        let second = ScratchDir::create_in(parent.path(), "alinify-x-", "a test folder").unwrap();
+        assert!(
+            live.path().join("warped.tif").exists(),
+            "a live folder is kept"
+        );
+        let (first_path, second_path) = (live.path().to_owned(), second.path().to_owned());
+        drop((live, second));
+        assert!(
+            !first_path.exists() && !second_path.exists(),
+            "dropping removes them"
+        );
     }
 
     #[test]

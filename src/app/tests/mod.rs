@@ -121,6 +121,23 @@ fn cancel_stops_a_running_registration() {
 }
 
 #[test]
+fn closing_the_window_stops_the_running_registration_and_removes_the_session_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = loaded(dir.path(), 640, 4, Mode::Accurate);
+    harness.get_by_label("Run").click();
+    harness.run_steps(1);
+    let Task::Registering { job, .. } = &harness.state().task else {
+        panic!("not registering: {}", harness.state().task.name());
+    };
+    let cancel = job.cancel.clone();
+    let session = harness.state().out_dir.path().to_owned();
+    assert!(session.is_dir());
+    drop(harness);
+    assert!(cancel.is_cancelled(), "closing cancels the registration");
+    assert!(!session.exists(), "closing removes {}", session.display());
+}
+
+#[test]
 fn errors_show_in_the_middle_of_the_window_until_dismissed() {
     let dir = tempfile::tempdir().unwrap();
     let mut app = AlinifyApp::new(Settings::default()).unwrap();
