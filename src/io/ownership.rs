@@ -90,7 +90,15 @@ impl ScratchDir {
             .prefix(&format!("{prefix}{}-{}-", host_name(), std::process::id()))
             .tempdir_in(parent)
             .map(Self)
-            .map_err(|e| Error::write(parent, format!("cannot create {what}: {e}")))
+            .map_err(|e| {
+                // tempfile appends the path, which the error names already.
+                let reason = e.to_string();
+                let reason = reason.split(" at path ").next().unwrap_or_default();
+                Error::write(
+                    parent,
+                    format!("cannot create {what} ({reason}); TMPDIR picks another folder"),
+                )
+            })
     }
 
     /// The folder.
@@ -263,6 +271,21 @@ mod tests {
             !first_path.exists() && !second_path.exists(),
             "dropping removes them"
         );
+    }
+
+    #[test]
+    fn a_scratch_folder_that_cannot_be_made_names_the_parent_once_and_the_way_out() {
+        let parent = tempfile::tempdir().unwrap();
+        let missing = parent.path().join("missing");
+        let e = ScratchDir::create_in(&missing, "alinify-x-", "a test folder").unwrap_err();
+        let text = e.to_string();
+        assert_eq!(
+            text.matches(&*missing.to_string_lossy()).count(),
+            1,
+            "{text}"
+        );
+        assert!(text.contains("cannot create a test folder"), "{text}");
+        assert!(text.contains("TMPDIR"), "{text}");
     }
 
     #[test]
