@@ -210,6 +210,15 @@ pub fn register_bspline<T>(
     let mut levels = Vec::new();
     let offset = moving_level_offset(&affine);
     let bending_weight = bending::weight_per_px(options.bending_weight, w, h);
+    let finest = steps.last().map_or(0, |s| s.level);
+    let energy = {
+        let image = fixed.level(finest);
+        let mask = constraints
+            .fixed
+            .as_ref()
+            .map(|m| mask_at_level(m, finest, image.ncols(), image.nrows()));
+        super::unconstrained::GradientEnergy::new(&image, mask.as_ref(), finest, first.level)
+    };
     for (done, step) in steps.iter().enumerate() {
         reporter.check()?;
         let level_started = std::time::Instant::now();
@@ -252,6 +261,12 @@ pub fn register_bspline<T>(
             fixed_mask.as_ref(),
             count,
             options.seed + 100 + step.level as u64,
+        );
+        // Points that nothing in the fixed image constrains (a clean, empty slide) are filled
+        // from their neighbours after the level, instead of keeping what noise made of them.
+        let constrained = super::unconstrained::constrained(
+            &energy.control_point_information(&transform.bspline, step.level),
+            super::unconstrained::SHARE,
         );
         drop(fixed_l);
         let params = LbfgsParams {
@@ -329,6 +344,9 @@ pub fn register_bspline<T>(
         }
         let found: Vec<f64> = minimum.x.iter().zip(&unit).map(|(y, s)| y / s).collect();
         transform.set_params(&found);
+        if let Some(c) = &constrained {
+            super::unconstrained::fill_unconstrained(&mut transform.bspline, c);
+        }
         let [gx, gy] = transform.bspline.grid();
         reporter.log(format!(
             "B-spline level {} (grid {gx} x {gy}, spacing {:.1} px, {} samples): {} iterations, metric {:.6} -> {:.6} ({:?})",

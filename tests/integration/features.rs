@@ -227,13 +227,14 @@ fn the_default_initialisation_registers_sections_turned_and_mirrored() {
 
 #[test]
 fn a_section_scanned_at_twice_the_resolution_and_turned_registers() {
-    // Measured: 0.073 px on the section, 0.335 px everywhere (the empty slide around it holds
-    // the B-spline's extrapolation, which nothing in the images constrains).
+    // Measured: 0.072 px on the section, 0.244 px everywhere. Nothing in the images constrains
+    // the field over the empty slide around the section: before the control points there were
+    // filled from their neighbours (`register::unconstrained`) it held 0.335 px everywhere.
     let dir = tempfile::tempdir().unwrap();
     let (content, everywhere, report) = register_turned_section(dir.path(), 37.0, false, 2.0);
     assert_eq!(report["init"]["chosen"], "features", "{}", report["init"]);
     assert!(
-        content < 0.2 && everywhere < 0.5,
+        content < 0.2 && everywhere < 0.3,
         "EPE {content:.3} px on the section, {everywhere:.3} px everywhere; {}",
         report["init"]
     );
