@@ -344,13 +344,15 @@ pub fn register_bspline<T>(
         }
         let found: Vec<f64> = minimum.x.iter().zip(&unit).map(|(y, s)| y / s).collect();
         transform.set_params(&found);
-        if let Some(c) = &constrained {
+        let filled = constrained.as_ref().map_or(0, |c| {
             super::unconstrained::fill_unconstrained(&mut transform.bspline, c);
-        }
+            c.iter().filter(|&&constrained| !constrained).count()
+        });
         let [gx, gy] = transform.bspline.grid();
         reporter.log(format!(
-            "B-spline level {} (grid {gx} x {gy}, spacing {:.1} px, {} samples): {} iterations, metric {:.6} -> {:.6} ({:?})",
-            step.level, step.spacing, samples.points.len(), minimum.iterations, minimum.start_value, minimum.value, minimum.stop
+            "B-spline level {} (grid {gx} x {gy}, spacing {:.1} px, {} samples): {} iterations, metric {:.6} -> {:.6} ({:?}){}",
+            step.level, step.spacing, samples.points.len(), minimum.iterations, minimum.start_value, minimum.value, minimum.stop,
+            if filled > 0 { format!("; {filled} control points that nothing constrains filled from their neighbours") } else { String::new() }
         ));
         levels.push(LevelReport::new(
             step.level,
