@@ -5,7 +5,7 @@ OpenCV's ORB + RANSAC similarity (`cv2.ORB_create`, `cv2.estimateAffinePartial2D
 pairs. The truth is the similarity itself, so the end-point error is exact.
 
     P=target/peers-venv/bin/python     # the peers' Python (../shared/peers/README.md, "Set up")
-    $P scripts/orientation_sweep.py                 # the whole sweep (about 15 minutes, 2 cores)
+    $P scripts/orientation_sweep.py                 # the whole sweep (a few minutes, 2 cores)
     $P scripts/orientation_sweep.py --quick         # every 45 degrees, fewer scales and overlaps
     $P scripts/orientation_sweep.py --bases kidney --angles 0 90 --mirror 1
     $P scripts/orientation_sweep.py --timing 4096 17320   # the feature initialisation's time

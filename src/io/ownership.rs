@@ -43,13 +43,19 @@ pub(super) fn partial_name(target_name: &str, n: u64) -> String {
     )
 }
 
+/// `HOST-PID-LAST` split into host, pid and the last part (the host may hold dashes).
+fn owner_and_last(text: &str) -> Option<(&str, u32, &str)> {
+    let mut parts = text.rsplitn(3, '-');
+    let last = parts.next()?;
+    let pid: u32 = parts.next()?.parse().ok()?;
+    Some((parts.next()?, pid, last))
+}
+
 /// The owner (host, pid) of a temporary file's name, if it is one.
 fn partial_owner(file_name: &str) -> Option<(&str, u32)> {
     let rest = &file_name[file_name.rfind(PARTIAL)? + PARTIAL.len()..];
-    let mut parts = rest.rsplitn(3, '-');
-    let _n: u64 = parts.next()?.parse().ok()?;
-    let pid: u32 = parts.next()?.parse().ok()?;
-    Some((parts.next()?, pid))
+    let (host, pid, n) = owner_and_last(rest)?;
+    n.parse::<u64>().ok().map(|_| (host, pid))
 }
 
 /// Removes the temporary files in `dir` (not below) whose owner is gone; returns how many.
@@ -109,10 +115,7 @@ impl ScratchDir {
 
 /// The owner (host, pid) of a scratch folder's name after its prefix: `HOST-PID-RANDOM`.
 fn scratch_owner(rest: &str) -> Option<(&str, u32)> {
-    let mut parts = rest.rsplitn(3, '-');
-    let _random = parts.next()?;
-    let pid: u32 = parts.next()?.parse().ok()?;
-    Some((parts.next()?, pid))
+    owner_and_last(rest).map(|(host, pid, _random)| (host, pid))
 }
 
 /// Removes the scratch folders of `prefix` in `parent` whose owner is gone; returns how many.
