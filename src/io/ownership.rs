@@ -60,19 +60,45 @@ fn partial_owner(file_name: &str) -> Option<(&str, u32)> {
 
 /// Removes the temporary files in `dir` (not below) whose owner is gone; returns how many.
 pub fn sweep_stale_partials(dir: &Path) -> usize {
+    remove_entries_of_gone_owners(dir, Entry::File, |name| {
+        name.starts_with('.').then(|| partial_owner(name)).flatten()
+    })
+}
+
+/// What [`remove_entries_of_gone_owners`] removes.
+#[derive(Clone, Copy)]
+enum Entry {
+    File,
+    Folder,
+}
+
+/// Removes the entries of `dir` (not below) of kind `entry` whose name `owner` reads as a
+/// (host, pid) that is gone; returns how many.
+fn remove_entries_of_gone_owners(
+    dir: &Path,
+    entry: Entry,
+    owner: impl Fn(&str) -> Option<(&str, u32)>,
+) -> usize {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return 0;
     };
     entries
         .flatten()
-        .filter(|entry| {
-            let name = entry.file_name();
-            let name = name.to_string_lossy();
-            name.starts_with('.')
-                && partial_owner(&name).is_some_and(|(host, pid)| owner_is_gone(host, pid))
-                && entry.file_type().is_ok_and(|t| t.is_file())
+        .filter(|e| {
+            let name = e.file_name();
+            owner(&name.to_string_lossy()).is_some_and(|(host, pid)| owner_is_gone(host, pid))
+                && e.file_type().is_ok_and(|t| match entry {
+                    Entry::File => t.is_file(),
+                    Entry::Folder => t.is_dir(),
+                })
         })
-        .filter(|entry| std::fs::remove_file(entry.path()).is_ok())
+        .filter(|e| {
+            match entry {
+                Entry::File => std::fs::remove_file(e.path()),
+                Entry::Folder => std::fs::remove_dir_all(e.path()),
+            }
+            .is_ok()
+        })
         .count()
 }
 
@@ -120,21 +146,9 @@ fn scratch_owner(rest: &str) -> Option<(&str, u32)> {
 
 /// Removes the scratch folders of `prefix` in `parent` whose owner is gone; returns how many.
 fn sweep_stale_scratch(parent: &Path, prefix: &str) -> usize {
-    let Ok(entries) = std::fs::read_dir(parent) else {
-        return 0;
-    };
-    entries
-        .flatten()
-        .filter(|entry| {
-            let name = entry.file_name();
-            let name = name.to_string_lossy();
-            name.strip_prefix(prefix)
-                .and_then(scratch_owner)
-                .is_some_and(|(host, pid)| owner_is_gone(host, pid))
-                && entry.file_type().is_ok_and(|t| t.is_dir())
-        })
-        .filter(|entry| std::fs::remove_dir_all(entry.path()).is_ok())
-        .count()
+    remove_entries_of_gone_owners(parent, Entry::Folder, |name| {
+        name.strip_prefix(prefix).and_then(scratch_owner)
+    })
 }
 
 /// An advisory lock on a folder (`DIR/.alinify.lock` holding `HOST PID`), released when dropped.
