@@ -20,6 +20,25 @@ pub struct GradientEnergy {
     levels: Vec<Array2<f32>>,
 }
 
+/// The mean of `value` over block `[y, x]` of `block x block` pixels of an `(h, w)` image
+/// (clipped at its edges), every `step`-th pixel along each axis, summed row by row.
+fn block_mean(
+    [y, x]: [usize; 2],
+    block: usize,
+    step: usize,
+    (h, w): (usize, usize),
+    value: impl Fn(usize, usize) -> f32,
+) -> f32 {
+    let xs = (block * x..(block * x + block).min(w)).step_by(step);
+    let (sum, n) = (block * y..(block * y + block).min(h))
+        .step_by(step)
+        .flat_map(|yy| xs.clone().map(move |xx| (yy, xx)))
+        .fold((0.0f32, 0.0f32), |(s, n), (yy, xx)| {
+            (s + value(yy, xx), n + 1.0)
+        });
+    sum / n
+}
+
 /// How many levels coarser than a B-spline level its control points' information is measured
 /// ([`GradientEnergy`]): the grid's spacing is at least 16 of the level's pixels, so still 4 of
 /// these.
@@ -50,16 +69,8 @@ impl GradientEnergy {
             .into_par_iter()
             .enumerate()
             .for_each(|(y, mut row)| {
-                let ys = (block * y..(block * y + block).min(h)).step_by(2);
                 for (x, out) in row.iter_mut().enumerate() {
-                    let xs = (block * x..(block * x + block).min(w)).step_by(2);
-                    let (sum, n) = ys
-                        .clone()
-                        .flat_map(|yy| xs.clone().map(move |xx| (yy, xx)))
-                        .fold((0.0f32, 0.0f32), |(s, n), (yy, xx)| {
-                            (s + energy(yy, xx), n + 1.0)
-                        });
-                    *out = sum / n;
+                    *out = block_mean([y, x], block, 2, (h, w), energy);
                 }
             });
         let mut levels = vec![first];
@@ -67,11 +78,7 @@ impl GradientEnergy {
             let last = levels.last().expect("one level at least");
             let (h, w) = last.dim();
             let next = Array2::from_shape_fn((h.div_ceil(2), w.div_ceil(2)), |(y, x)| {
-                let (ys, xs) = (2 * y..(2 * y + 2).min(h), 2 * x..(2 * x + 2).min(w));
-                let n = (ys.len() * xs.len()) as f32;
-                ys.flat_map(|yy| xs.clone().map(move |xx| last[[yy, xx]]))
-                    .sum::<f32>()
-                    / n
+                block_mean([y, x], 2, 1, (h, w), |yy, xx| last[[yy, xx]])
             });
             levels.push(next);
         }
