@@ -155,7 +155,10 @@ def run_alinify(alinify, pair, threads, extra):
     with open(os.path.join(out, "report.json")) as f:
         report = json.load(f)
     init = report.get("init") or {}
-    return dict(flow=run_peers.read_flo(field), time_s=wall, chosen=init.get("chosen"))
+    chosen = init.get("chosen")
+    if init.get("turned_back"):
+        chosen = f"turned back, {chosen}"
+    return dict(flow=run_peers.read_flo(field), time_s=wall, chosen=chosen)
 
 
 def to_u8(image):

@@ -29,7 +29,7 @@
 //! use alinify::job::{CancelToken, Reporter};
 //! use alinify::raster::SampleDepth;
 //! use alinify::raster::PreparedImage;
-//! use alinify::register::{affine::register_affine, RegisterOptions};
+//! use alinify::register::{affine::{initialise, register_affine}, RegisterOptions};
 //! use alinify::synth::{generate, Deform, SynthParams, Texture};
 //! use alinify::transform::displacement_field;
 //!
@@ -41,7 +41,9 @@
 //! let fixed = PreparedImage::new(pair.fixed, 2, &cancel)?;
 //! let moving = PreparedImage::new(pair.moving, 2, &cancel)?;
 //! let reporter = Reporter::<()>::silent(cancel);
-//! let outcome = register_affine(&fixed, &moving, &RegisterOptions::default(), 0, &reporter)?;
+//! let options = RegisterOptions::default();
+//! let start = initialise(&fixed, &moving, &options, &reporter)?;
+//! let outcome = register_affine(&fixed, &moving, &options, start, 0, &reporter)?;
 //! let field = displacement_field(&outcome.affine, 192, 160);
 //! let error = end_point_error(&field, &pair.ground_truth, Some(&pair.mask))?;
 //! assert!(error.epe_mean < 0.1, "mean end-point error {} px", error.epe_mean);

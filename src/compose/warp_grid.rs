@@ -65,7 +65,10 @@ impl WarpGrid {
             TransformSpec::Composed { steps } => steps
                 .iter()
                 .find_map(|s| match s {
-                    TransformSpec::Velocity { scale, .. } => Some(*scale as usize),
+                    // A turned-back fast or demons run stores its field, then the turn.
+                    TransformSpec::Velocity { scale, .. } | TransformSpec::Dense { scale, .. } => {
+                        Some(*scale as usize)
+                    }
                     _ => None,
                 })
                 .unwrap_or(4),

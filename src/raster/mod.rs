@@ -1,12 +1,14 @@
 //! Pixel data: typed images over ndarray, luminance views, the Gaussian pyramid, interpolation,
 //! gradients and tile iteration for images too big to process at once.
 
+mod dihedral;
 mod image;
 pub mod interpolate;
 mod prepared;
 pub mod pyramid;
 pub mod tiles;
 
+pub use dihedral::Dihedral;
 pub use image::{AnyImage, Raster, Sample, SampleDepth, luminance_f64};
 pub use interpolate::{BilinearSampler, CubicBSplineSampler};
 pub use prepared::PreparedImage;

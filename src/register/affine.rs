@@ -25,8 +25,6 @@ pub struct AffineOutcome {
     pub affine: Affine,
     /// What happened at each level, coarsest first.
     pub levels: Vec<LevelReport>,
-    /// The initial transform's translation, in full-resolution pixels.
-    pub initial_translation: [f64; 2],
     /// Which initialisation started it, and why.
     pub init: InitChoice,
 }
@@ -328,16 +326,24 @@ fn optimise_level(
     Ok((fitted, minimum))
 }
 
-/// Registers `moving` to `fixed` with an affine transform over levels `coarsest..=finest`.
-pub fn register_affine<T>(
+/// Where the affine stage starts (full-resolution fixed -> moving pixels), and why.
+#[derive(Debug, Clone)]
+pub struct Start {
+    /// The initial transform.
+    pub affine: Affine,
+    /// Which initialisation it is, and why.
+    pub init: InitChoice,
+}
+
+/// The affine stage's start: the candidates of `options.init` scored on the coarsest level,
+/// a turned one taken only when clearly better on a finer level (see [`choose_start`]).
+pub fn initialise<T>(
     fixed: &PreparedImage,
     moving: &PreparedImage,
     options: &RegisterOptions,
-    finest: usize,
     reporter: &Reporter<T>,
-) -> Result<AffineOutcome> {
+) -> Result<Start> {
     let coarsest = fixed.levels().min(moving.levels()) - 1;
-    let finest = finest.min(coarsest);
     let centre = [
         (fixed.width() as f64 - 1.0) / 2.0,
         (fixed.height() as f64 - 1.0) / 2.0,
@@ -475,14 +481,33 @@ pub fn register_affine<T>(
         .collect::<Vec<_>>()
         .join("; ");
     reporter.log(format!("initialisation: {chosen} ({why})"));
-    let initial_translation = start.translation;
-    let init_choice = InitChoice {
-        method: init,
-        chosen: chosen.to_string(),
-        why,
-    };
-    let mut transform = AffineParametric {
+    reporter.check()?;
+    Ok(Start {
         affine: start,
+        init: InitChoice {
+            method: init,
+            chosen: chosen.to_string(),
+            why,
+            turned_back: None,
+        },
+    })
+}
+
+/// Registers `moving` to `fixed` with an affine transform over levels `coarsest..=finest`,
+/// from `start` (see [`initialise`]).
+pub fn register_affine<T>(
+    fixed: &PreparedImage,
+    moving: &PreparedImage,
+    options: &RegisterOptions,
+    start: Start,
+    finest: usize,
+    reporter: &Reporter<T>,
+) -> Result<AffineOutcome> {
+    let coarsest = fixed.levels().min(moving.levels()) - 1;
+    let finest = finest.min(coarsest);
+    let radius = 0.5 * (fixed.width().max(fixed.height()) as f64);
+    let mut transform = AffineParametric {
+        affine: start.affine,
         radius,
     };
     let mut levels = Vec::new();
@@ -546,8 +571,7 @@ pub fn register_affine<T>(
     Ok(AffineOutcome {
         affine: transform.affine,
         levels,
-        initial_translation,
-        init: init_choice,
+        init: start.init,
     })
 }
 

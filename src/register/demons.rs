@@ -86,6 +86,7 @@ pub fn register_demons<T>(
     fixed: &PreparedImage,
     moving: &PreparedImage,
     options: &RegisterOptions,
+    start: super::affine::Start,
     reporter: &Reporter<T>,
 ) -> Result<DemonsRegistration> {
     let coarsest = fixed.levels().min(moving.levels()) - 1;
@@ -110,6 +111,7 @@ pub fn register_demons<T>(
         fixed,
         moving,
         options,
+        start.clone(),
         affine_finest,
         &reporter.within([0.0, 0.1]),
     )?;
@@ -128,7 +130,7 @@ pub fn register_demons<T>(
                 backend: Backend::Cpu,
                 ..options.clone()
             };
-            return register_demons(fixed, moving, &again, reporter).map(|outcome| {
+            return register_demons(fixed, moving, &again, start, reporter).map(|outcome| {
                 DemonsRegistration {
                     cpu_reason: Some(format!("GPU failed ({reason})")),
                     ..outcome

@@ -138,6 +138,7 @@ pub fn register_fast<T>(
     fixed: &PreparedImage,
     moving: &PreparedImage,
     options: &RegisterOptions,
+    start: super::affine::Start,
     reporter: &Reporter<T>,
 ) -> Result<FastOutcome> {
     let coarsest = fixed.levels().min(moving.levels()) - 1;
@@ -162,6 +163,7 @@ pub fn register_fast<T>(
         fixed,
         moving,
         options,
+        start.clone(),
         affine_finest,
         &reporter.within([0.0, 0.1]),
     )?;
@@ -180,9 +182,11 @@ pub fn register_fast<T>(
                 backend: Backend::Cpu,
                 ..options.clone()
             };
-            return register_fast(fixed, moving, &again, reporter).map(|outcome| FastOutcome {
-                cpu_reason: Some(format!("GPU failed ({reason})")),
-                ..outcome
+            return register_fast(fixed, moving, &again, start, reporter).map(|outcome| {
+                FastOutcome {
+                    cpu_reason: Some(format!("GPU failed ({reason})")),
+                    ..outcome
+                }
             });
         }
         other => other?,

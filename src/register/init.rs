@@ -60,6 +60,10 @@ pub struct InitChoice {
     /// Each candidate's score on the coarsest level (the metric's cost: lower is better), and
     /// why a candidate is missing.
     pub why: String,
+    /// How the moving image was found turned (through a multiple of 90°, or mirrored) and
+    /// turned back pixel for pixel before the registration; absent when it was not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turned_back: Option<String>,
 }
 use rustfft::num_complex::Complex;
 

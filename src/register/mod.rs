@@ -11,6 +11,7 @@ pub mod orientation;
 mod pipeline;
 pub mod qc;
 pub mod settings;
+pub mod turn_back;
 pub mod unconstrained;
 
 pub use settings::Settings;

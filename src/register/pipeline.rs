@@ -1,5 +1,6 @@
 //! The file-to-file registration pipeline shared by the CLI, the GUI and the batch runner.
 
+use super::turn_back::{Oriented, orient_and_initialise};
 use super::{Backend, Mode, RegisterOptions};
 use crate::io::{self, TransformFile, TransformSpec, flo, warp_to_tiff};
 use crate::job::{Progress, Reporter, Stage};
@@ -381,13 +382,33 @@ fn register_files_on_a_worker<T>(
     // The registration itself runs from 10 % to 90 % of the bar (the warp and the writing
     // follow).
     let registering = reporter.within([0.1, 0.9]);
+    // Every mode with an affine stage starts from the initialisation, which turns a moving
+    // image found turned through a multiple of 90° or mirrored back first.
+    let (oriented, start) = if options.mode == Mode::Landmarks {
+        (Oriented::unturned(moving), None)
+    } else {
+        let (oriented, start) = orient_and_initialise(&fixed, moving, options, &registering)?;
+        (oriented, Some(start))
+    };
+    let moving = &oriented.moving;
+    if !oriented.turn.is_identity() {
+        constraints.moving = constraints
+            .moving
+            .map(|mask| oriented.turn.canonical_mask(&mask));
+    }
+    let start = || {
+        start
+            .clone()
+            .expect("every mode but the landmarks' was initialised")
+    };
     let (spec, levels_report): (TransformSpec, Vec<LevelReport>) = match options.mode {
         Mode::Affine => {
             let affine_finest = super::affine_finest_level(fw, fh).max(finest);
             let outcome = super::affine::register_affine(
                 &fixed,
-                &moving,
+                moving,
                 options,
+                start(),
                 affine_finest,
                 &registering,
             )?;
@@ -416,7 +437,10 @@ fn register_files_on_a_worker<T>(
                 ));
                 super::bspline::LandmarkGuide {
                     fixed,
-                    moving,
+                    moving: moving
+                        .into_iter()
+                        .map(|p| oriented.to_canonical(p))
+                        .collect(),
                     weight: options.landmark_weight,
                 }
             });
@@ -431,15 +455,16 @@ fn register_files_on_a_worker<T>(
             // The affine stage has the first fifth of the registration's bar.
             let affine = super::affine::register_affine(
                 &fixed,
-                &moving,
+                moving,
                 options,
+                start(),
                 affine_finest,
                 &registering.within([0.0, 0.2]),
             )?;
             init_choice = Some(affine.init.clone());
             let outcome = super::bspline::register_bspline(
                 &fixed,
-                &moving,
+                moving,
                 affine.affine,
                 &steps,
                 options,
@@ -455,7 +480,8 @@ fn register_files_on_a_worker<T>(
             (TransformSpec::ThinPlate(tps), Vec::new())
         }
         Mode::Fast => {
-            let outcome = super::fast::register_fast(&fixed, &moving, options, &registering)?;
+            let outcome =
+                super::fast::register_fast(&fixed, moving, options, start(), &registering)?;
             backend = outcome.backend;
             adapter = outcome.adapter;
             cpu_reason = outcome.cpu_reason;
@@ -476,7 +502,8 @@ fn register_files_on_a_worker<T>(
             )
         }
         Mode::Demons => {
-            let outcome = super::demons::register_demons(&fixed, &moving, options, &registering)?;
+            let outcome =
+                super::demons::register_demons(&fixed, moving, options, start(), &registering)?;
             backend = outcome.backend;
             adapter = outcome.adapter.clone();
             cpu_reason = outcome.cpu_reason.clone();
@@ -508,10 +535,11 @@ fn register_files_on_a_worker<T>(
 
     // Similarity before and after, on a level small enough to be cheap.
     let t = Instant::now();
-    let ncc_level = super::shared_level_of_side(&fixed, &moving, NCC_MAX_SIDE);
+    let ncc_level = super::shared_level_of_side(&fixed, moving, NCC_MAX_SIDE);
     let (fl, ml) = (fixed.level(ncc_level), moving.level(ncc_level));
+    // Before: the images as stored (a turned-back moving image read through its turn).
     let ncc_before =
-        crate::analysis::ncc_after_transform(&fl, &ml, &crate::transform::Identity, ncc_level);
+        crate::analysis::ncc_after_transform(&fl, &ml, &*oriented.as_stored(), ncc_level);
     let ncc_after = crate::analysis::ncc_after_transform(&fl, &ml, transform.as_ref(), ncc_level);
     reporter.log(format!("NCC before {ncc_before:.4}, after {ncc_after:.4}"));
     // The QC judges the registration; when it cannot (an image under 3 px across), the
@@ -556,9 +584,11 @@ fn register_files_on_a_worker<T>(
     )?;
     outputs.push(warped_path);
     stage(Stage::Write, 0.95);
+    // What is saved and returned maps onto the moving image as stored.
+    let spec = oriented.onto_stored(spec);
+    let transform = oriented.mapping_onto_stored(&transform);
     let transform_path = request.out_dir.join("transform.json");
-    TransformFile::new([fw, fh], [moving.width(), moving.height()], spec.clone())
-        .save(&transform_path)?;
+    TransformFile::new([fw, fh], oriented.stored_size, spec.clone()).save(&transform_path)?;
     outputs.push(transform_path);
     outputs.extend(spec.field_files(&request.out_dir));
     if let Some(path) = &request.export_elastix {

@@ -94,6 +94,22 @@ impl Transform for Identity {
     }
 }
 
+/// A shared transform is the transform it shares.
+impl<T: Transform + ?Sized> Transform for std::sync::Arc<T> {
+    fn map_point(&self, x: f64, y: f64) -> [f64; 2] {
+        (**self).map_point(x, y)
+    }
+    fn jacobian(&self, x: f64, y: f64) -> [[f64; 2]; 2] {
+        (**self).jacobian(x, y)
+    }
+    fn as_dense(&self) -> Option<(&DenseField, f64)> {
+        (**self).as_dense()
+    }
+    fn row_mapper(&self, x0: usize, width: usize) -> Box<dyn RowMapper + '_> {
+        (**self).row_mapper(x0, width)
+    }
+}
+
 /// Transforms applied in order: `T(p) = T_n(... T_2(T_1(p)))`.
 #[derive(Debug)]
 pub struct Composed {

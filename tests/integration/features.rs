@@ -97,11 +97,16 @@ fn init_features_registers_a_rotated_mirror_copy_that_phase_correlation_cannot()
     };
     for init in ["features", "auto"] {
         let report = run(init);
-        let chosen = report["init"]["chosen"].as_str().unwrap().to_string();
-        // The textured pair's fit is confident, so auto skips the orientation search.
-        assert_eq!(chosen, "features", "{}", report["init"]);
+        // The feature fit reads the transposition, so the moving image is turned back first.
+        assert_eq!(
+            report["init"]["turned_back"], "mirrored about its diagonal (transposed)",
+            "{}",
+            report["init"]
+        );
+        let why = report["init"]["why"].as_str().unwrap();
+        assert!(why.contains("features then"), "{why}");
         if init == "auto" {
-            let why = report["init"]["why"].as_str().unwrap();
+            // The textured pair's fit is confident, so auto skips the orientation search.
             assert!(why.contains("orientation search skipped"), "{why}");
         }
         assert!(
@@ -238,4 +243,73 @@ fn a_section_scanned_at_twice_the_resolution_and_turned_registers() {
         "EPE {content:.3} px on the section, {everywhere:.3} px everywhere; {}",
         report["init"]
     );
+}
+
+/// `image` as a scanner turned through 90° anticlockwise would store it (numpy's `rot90`), and
+/// where that sends a point `(x, y)`.
+fn quarter_turned(image: &GrayF32) -> (GrayF32, impl Fn([f64; 2]) -> [f64; 2]) {
+    let (h, w) = image.dim();
+    let turned = GrayF32::from_shape_fn((w, h), |(y, x)| image[[x, w - 1 - y]]);
+    (turned, move |[x, y]: [f64; 2]| [y, (w - 1) as f64 - x])
+}
+
+/// `image` transposed (turned 90° and mirrored), and where that sends a point.
+fn transposed(image: &GrayF32) -> (GrayF32, impl Fn([f64; 2]) -> [f64; 2]) {
+    let turned = GrayF32::from_shape_fn((image.ncols(), image.nrows()), |(y, x)| image[[x, y]]);
+    (turned, |[x, y]: [f64; 2]| [y, x])
+}
+
+#[test]
+fn a_moving_image_turned_through_90_degrees_or_mirrored_registers_as_it_does_unturned() {
+    // A section turned 7° is registered as stored, turned 90° and mirrored: each turn of whole
+    // pixels is undone before the registration, so the warped images are the same to the bit
+    // and the transforms differ by the turn alone.
+    let dir = tempfile::tempdir().unwrap();
+    let (fixed, moving, _, _) = turned_section(7.0, false, 1.0);
+    let f = dir.path().join("fixed.png");
+    save(&f, &fixed);
+    let register = |name: &str, moving: &GrayF32, mode: &str| {
+        let m = dir.path().join(format!("{name}.png"));
+        save(&m, moving);
+        let out = dir.path().join(format!("{name}-{mode}"));
+        let field = out.join("field.flo");
+        let (f, m, o, fl) = (s(&f), s(&m), s(&out), s(&field));
+        alinify_ok(&[
+            "register", f, m, "--mode", mode, "--out", o, "--field", fl, "-q",
+        ]);
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap())
+                .unwrap();
+        let warped = std::fs::read(out.join("warped.tif")).unwrap();
+        (alinify::io::flo::read_flo(&field).unwrap(), warped, report)
+    };
+    for mode in ["accurate", "fast"] {
+        let (plain, plain_warped, plain_report) = register("plain", &moving, mode);
+        assert!(plain_report["init"].get("turned_back").is_none());
+        let (turned, turn) = if mode == "fast" {
+            let (image, turn) = quarter_turned(&moving);
+            (image, Box::new(turn) as Box<dyn Fn([f64; 2]) -> [f64; 2]>)
+        } else {
+            let (image, turn) = transposed(&moving);
+            (image, Box::new(turn) as Box<dyn Fn([f64; 2]) -> [f64; 2]>)
+        };
+        let (field, warped, report) = register("turned", &turned, mode);
+        assert!(
+            report["init"]["turned_back"].is_string(),
+            "{}",
+            report["init"]
+        );
+        assert!(warped == plain_warped, "{mode}: the warped images differ");
+        let mut largest = 0.0f64;
+        for ((y, x), &u) in plain.u.indexed_iter() {
+            let (xf, yf) = (x as f64, y as f64);
+            let expected = turn([xf + u as f64, yf + plain.v[[y, x]] as f64]);
+            let found = [xf + field.u[[y, x]] as f64, yf + field.v[[y, x]] as f64];
+            largest = largest.max((expected[0] - found[0]).hypot(expected[1] - found[1]));
+        }
+        assert!(
+            largest < 1e-3,
+            "{mode}: the fields differ by up to {largest} px"
+        );
+    }
 }
