@@ -21,6 +21,9 @@ pub struct RunResult {
     pub backend: String,
     /// Why the run was on the CPU, when it was.
     pub cpu_reason: Option<String>,
+    /// Where the run started (report.json's `init`), in a line, and why in full; `None` for
+    /// the landmarks mode.
+    pub start: Option<(String, String)>,
     /// The settings the run used.
     pub options: RegisterOptions,
     /// The transform found, as the run evaluated it (the export warps layers through it).
@@ -121,6 +124,16 @@ impl AlinifyApp {
                 }
                 mode => format!("the {mode} mode runs on the CPU"),
             }),
+            start: r.init.as_ref().map(|init| {
+                let line = match &init.turned_back {
+                    Some(turn) => format!(
+                        "moving image {turn}: turned back; started from {}",
+                        init.chosen
+                    ),
+                    None => format!("started from {}", init.chosen),
+                };
+                (line, init.why.clone())
+            }),
             options: r.options.clone(),
             transform: summary.mapping,
         });
@@ -173,6 +186,9 @@ impl AlinifyApp {
         if let Some(r) = &self.result {
             ui.label(format!("NCC before {:.4}", r.ncc[0]));
             ui.label(format!("NCC after {:.4}", r.ncc[1]));
+            if let Some((line, why)) = &r.start {
+                ui.weak(line).on_hover_text(why);
+            }
             let time = ui.label(format!("{:.2} s on {}", r.seconds, r.backend));
             if let Some(reason) = &r.cpu_reason {
                 time.on_hover_text(reason);

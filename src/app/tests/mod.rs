@@ -88,10 +88,11 @@ fn a_person_loads_a_pair_picks_fast_runs_it_and_changes_the_blend() {
     let result = harness.state().result.clone().unwrap();
     assert!(result.ncc[1] > result.ncc[0], "{result:?}");
     assert!(harness.query_by_label_contains("NCC after").is_some());
+    assert!(harness.query_by_label_contains("started from").is_some());
     assert_eq!(harness.state().view, View::After);
 
     // The controls with the result and its plot are taller than a 700-pt window.
-    harness.set_size(egui::vec2(1100.0, 900.0));
+    harness.set_size(egui::vec2(1100.0, 1000.0));
     harness.run_steps(2);
     harness.get_by_label("Blend").click();
     harness.run_steps(2);
