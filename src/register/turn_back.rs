@@ -155,11 +155,12 @@ mod tests {
     fn oriented(turn: Dihedral) -> Oriented {
         let image = AnyImage::from_gray_f32(GrayF32::zeros((4, 7)));
         let moving = PreparedImage::new(image, 1, &CancelToken::new()).unwrap();
-        let (w, h) = (moving.width(), moving.height());
+        // A turn swaps the axes or not either way, so it gives the stored size too.
+        let (stored_width, stored_height) = turn.canonical_size(moving.width(), moving.height());
         Oriented {
             moving,
             turn,
-            stored_size: [turn.canonical_size(w, h).0, turn.canonical_size(w, h).1],
+            stored_size: [stored_width, stored_height],
         }
     }
 
