@@ -279,8 +279,8 @@ pub fn estimate_demons<T>(
     for level in (levels.finest..=levels.start).rev() {
         let started = Instant::now();
         let (f, m) = rayon::join(
-            || normalize::normalize(&fixed.level(level)),
-            || normalize::normalize(&moving.level(level)),
+            || normalize::normalize_level(fixed, level),
+            || normalize::normalize_level(moving, level),
         );
         let (h, w) = f.dim();
         let mut v = match velocity.take() {

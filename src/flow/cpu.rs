@@ -43,10 +43,9 @@ impl FlowSolver for CpuSolver {
         let n = problem.width() * problem.height();
         assert_eq!(flow.len(), n, "flow must cover the tile");
         let cells: Vec<AtomicU64> = flow.par_iter().map(|f| AtomicU64::new(pack(*f))).collect();
-        let mut coefficients = vec![[0.0f32; 4]; n];
+        let mut coefficients = vec![[0.0f32; 3]; n];
         let mut rhs = vec![[0.0f32; 2]; n];
         let mut weights = vec![0.0f32; n];
-        let mut filtered = vec![[0.0f32; 2]; n];
         for _ in 0..problem.params.warps {
             cancel.check()?;
             linearize(problem, &cells, &mut coefficients, &mut rhs);
@@ -57,7 +56,9 @@ impl FlowSolver for CpuSolver {
                 }
             }
             if problem.params.median_radius > 0 {
-                median(problem, &cells, &mut filtered);
+                // Into `rhs`'s memory: the next linearisation writes it afresh.
+                let filtered = &mut rhs;
+                median(problem, &cells, filtered);
                 cells
                     .par_iter()
                     .zip(filtered.par_iter())
@@ -112,13 +113,13 @@ fn bilinear(image: &ArrayView2<'_, f32>, x: f32, y: f32) -> f32 {
     top + fy * (bottom - top)
 }
 
-/// Data-term coefficients at every pixel: `[a11, a12, a22, _]` and the right-hand side, from the
+/// Data-term coefficients at every pixel: `[a11, a12, a22]` and the right-hand side, from the
 /// brightness constancy linearised about the current flow, weighted by the Charbonnier
 /// derivative of its residual. Pixels mapping outside the moving image get no data term.
 pub fn linearize(
     problem: &TileProblem<'_>,
     cells: &[AtomicU64],
-    coefficients: &mut [[f32; 4]],
+    coefficients: &mut [[f32; 3]],
     rhs: &mut [[f32; 2]],
 ) {
     let (w, h) = (problem.width(), problem.height());
@@ -141,7 +142,7 @@ pub fn linearize(
                 let px = m00 * xa + m01 * ya + ox + r[0];
                 let py = m10 * xa + m11 * ya + oy + r[1];
                 if !super::has_data_term(px, py, [mw, mh], 0.0) {
-                    coef_row[x] = [0.0; 4];
+                    coef_row[x] = [0.0; 3];
                     rhs_row[x] = [0.0; 2];
                     continue;
                 }
@@ -160,7 +161,7 @@ pub fn linearize(
                 let it = warped - fixed[[y, x]];
                 let psi = 1.0 / (it * it + eps2).sqrt();
                 let residual = ix * r[0] + iy * r[1] - it;
-                coef_row[x] = [psi * ix * ix, psi * ix * iy, psi * iy * iy, 0.0];
+                coef_row[x] = [psi * ix * ix, psi * ix * iy, psi * iy * iy];
                 rhs_row[x] = [psi * ix * residual, psi * iy * residual];
             }
         });
@@ -198,7 +199,7 @@ pub fn sweep(
     problem: &TileProblem<'_>,
     colour: u32,
     cells: &[AtomicU64],
-    coefficients: &[[f32; 4]],
+    coefficients: &[[f32; 3]],
     rhs: &[[f32; 2]],
     weights: &[f32],
 ) {
@@ -235,7 +236,7 @@ pub fn sweep(
             if y + 1 < h {
                 neighbour(i + w);
             }
-            let [a11, a12, a22, _] = coefficients[i];
+            let [a11, a12, a22] = coefficients[i];
             let d11 = a11 + alpha * sum_w;
             let d22 = a22 + alpha * sum_w;
             let b1 = rhs[i][0] + alpha * su;

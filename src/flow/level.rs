@@ -66,8 +66,8 @@ impl<T> LevelRun<'_, T> {
         let cancel = reporter.cancel_token();
         let started = Instant::now();
         let (f, m) = rayon::join(
-            || super::normalize::normalize(&self.fixed.level(level)),
-            || super::normalize::normalize(&self.moving.level(level)),
+            || super::normalize::normalize_level(self.fixed, level),
+            || super::normalize::normalize_level(self.moving, level),
         );
         let ((h, w), (mh, mw)) = (f.dim(), m.dim());
         let level_affine = super::affine_at_level(self.affine, level);
@@ -234,21 +234,26 @@ fn solve_level(
 ) -> Result<(Array2<[f32; 2]>, usize)> {
     let (h, w) = fixed.dim();
     let grid = tile_grid(w, h, params.reach(), solver.max_tile_pixels())?;
-    let mut next = residual.clone();
+    let mut next = None;
     for (index, tile) in grid.iter().enumerate() {
         cancel.check()?;
-        tiles::solve_tile(
+        let solved = tiles::solve_tile(
             fixed,
             moving,
             level_affine,
             residual,
-            &mut next,
             tile,
             params,
             solver,
             cancel,
         )?;
+        if grid.len() == 1 {
+            // The one tile is the whole level: its residual is the level's, without a copy.
+            next = Some(Array2::from_shape_vec((h, w), solved).expect("the tile is the level"));
+        } else {
+            tile.copy_owned(&solved, next.get_or_insert_with(|| residual.clone()));
+        }
         on_tile(index + 1, grid.len());
     }
-    Ok((next, grid.len()))
+    Ok((next.expect("a level has a tile"), grid.len()))
 }

@@ -82,19 +82,19 @@ pub fn tile_grid(
 /// level and the interpolation's neighbours.
 const MOVING_SLACK: f32 = 24.0;
 
-/// Refines one tile of a level with `solver` and copies the interior it owns into `next`.
+/// Refines one tile of a level with `solver`: the residual over its whole solved region
+/// (row-major), of which the caller keeps the interior the tile owns.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn solve_tile(
     fixed: &GrayF32,
     moving: &GrayF32,
     level_affine: [f32; 6],
     residual: &Array2<[f32; 2]>,
-    next: &mut Array2<[f32; 2]>,
     tile: &Tile,
     params: &FlowParams,
     solver: &dyn FlowSolver,
     cancel: &CancelToken,
-) -> Result<()> {
+) -> Result<Vec<[f32; 2]>> {
     let [x0, y0, x1, y1] = tile.solve;
     let region = residual.slice(s![y0..y1, x0..x1]);
     let mut flow: Vec<[f32; 2]> = region.iter().copied().collect();
@@ -146,6 +146,5 @@ pub(super) fn solve_tile(
         params: *params,
     };
     solver.refine(&problem, &mut flow, cancel)?;
-    tile.copy_owned(&flow, next);
-    Ok(())
+    Ok(flow)
 }

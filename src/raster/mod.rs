@@ -165,9 +165,24 @@ fn row_box_mean(values: &[f32], prefix: &mut [f64], means: &mut [f32], radius: u
     for (x, &v) in values.iter().enumerate() {
         prefix[x + 1] = prefix[x] + v as f64;
     }
-    for (x, m) in means.iter_mut().enumerate() {
+    let clipped = |x: usize| {
         let (a, b) = (x.saturating_sub(radius), (x + radius + 1).min(w));
-        *m = ((prefix[b] - prefix[a]) / (b - a) as f64) as f32;
+        ((prefix[b] - prefix[a]) / (b - a) as f64) as f32
+    };
+    // Windows inside the row have one width: plain slices, so that the divisions vectorise
+    // (the same values as `clipped`).
+    let n = (2 * radius + 1) as f64;
+    let interior_end = w.saturating_sub(radius);
+    if radius < interior_end {
+        means[radius..interior_end]
+            .iter_mut()
+            .zip(&prefix[2 * radius + 1..])
+            .zip(prefix.iter())
+            .for_each(|((m, &hi), &lo)| *m = ((hi - lo) / n) as f32);
+    }
+    let left = radius.min(w);
+    for x in (0..left).chain(interior_end.max(left)..w) {
+        means[x] = clipped(x);
     }
 }
 
@@ -253,6 +268,27 @@ mod tests {
                 (m as f64 - direct).abs() < 1e-6,
                 "({x}, {y}): {m} against {direct}"
             );
+        }
+    }
+
+    #[test]
+    fn a_row_box_mean_is_the_mean_of_each_window_clipped_to_the_row() {
+        for w in 1..24 {
+            let values: Vec<f32> = (0..w).map(|x| ((x * 7919) % 101) as f32 / 7.0).collect();
+            for radius in 0..8 {
+                let (mut prefix, mut means) = (vec![0f64; w + 1], vec![f32::NAN; w]);
+                row_box_mean(&values, &mut prefix, &mut means, radius);
+                for (x, m) in means.iter().enumerate() {
+                    let window = x.saturating_sub(radius)..(x + radius + 1).min(w);
+                    let count = window.len() as f64;
+                    let sum = values[window].iter().fold(0f64, |s, &v| s + v as f64);
+                    let expected = (sum / count) as f32;
+                    assert!(
+                        (m - expected).abs() < 1e-6,
+                        "width {w}, radius {radius}, x {x}: {m} against {expected}"
+                    );
+                }
+            }
         }
     }
 

@@ -66,6 +66,35 @@ impl PreparedImage {
     pub fn levels(&self) -> usize {
         self.pyramid.reduced.len() + 1
     }
+    /// `(height, width)` of level `l`.
+    pub fn level_dim(&self, l: usize) -> (usize, usize) {
+        if l == 0 {
+            (self.height(), self.width())
+        } else {
+            self.pyramid.level(l).dim()
+        }
+    }
+
+    /// Row `y` of level `l` into `out` (the level's width): the values of [`Self::level`],
+    /// without a full-size copy of level 0.
+    pub fn read_level_row(&self, l: usize, y: usize, out: &mut [f32]) {
+        if l == 0 {
+            let source = ChannelSource {
+                image: &self.image,
+                channel: self.channel,
+            };
+            source.read_row(y, out);
+        } else {
+            out.copy_from_slice(
+                self.pyramid
+                    .level(l)
+                    .row(y)
+                    .as_slice()
+                    .expect("standard layout"),
+            );
+        }
+    }
+
     /// Level `l` of the registered channel; level 0 is converted on demand (a full-size copy).
     pub fn level(&self, l: usize) -> Cow<'_, GrayF32> {
         if l == 0 {

@@ -185,7 +185,7 @@ fn nearly_as_good(metric: metric::MetricKind, candidate: f64, reference: f64) ->
 fn choose_start(
     candidates: &[(&str, Affine)],
     coarse: &[f64],
-    fine: impl Fn(Affine) -> (f64, Affine),
+    fine: impl Fn(Affine) -> (f64, Affine) + Sync,
     equivalents: impl Fn(&Affine) -> Vec<Affine>,
     metric: metric::MetricKind,
 ) -> (usize, Affine, Option<String>) {
@@ -199,10 +199,17 @@ fn choose_start(
     if turned_ones.is_empty() {
         return (plain, candidates[plain].1, None);
     }
-    let plain_fit = fine(candidates[plain].1);
-    let (turned, turned_fit) = turned_ones
-        .iter()
-        .map(|&i| (i, fine(candidates[i].1)))
+    // The fits side by side: each is deterministic, and alone leaves a core idle in its
+    // serial sums.
+    let mut fits: Vec<(usize, (f64, Affine))> = std::iter::once(plain)
+        .chain(turned_ones)
+        .collect::<Vec<_>>()
+        .into_par_iter()
+        .map(|i| (i, fine(candidates[i].1)))
+        .collect();
+    let (_, plain_fit) = fits.remove(0);
+    let (turned, turned_fit) = fits
+        .into_iter()
         .min_by(|a, b| a.1.0.total_cmp(&b.1.0))
         .expect("a turned candidate");
     let head = format!(
@@ -218,9 +225,11 @@ fn choose_start(
     // (not the symmetry's reading, which a periodic pattern can put a whole period away), raw:
     // its fit on this level was judged poor, and the coarse levels may do better from it.
     let equivalent = equivalents(&turned_fit.1)
-        .into_iter()
+        .into_par_iter()
         .filter(|a| !is_turned(a))
         .map(&fine)
+        .collect::<Vec<_>>()
+        .into_iter()
         .min_by(|a, b| a.0.total_cmp(&b.0));
     match equivalent {
         Some(unturned) if nearly_as_good(metric, unturned.0, turned_fit.0) => {
@@ -435,6 +444,7 @@ pub fn initialise<T>(
     );
     let fine_moving_image = moving.level(decision_level);
     let fine_moving = MovingLevel::new(&fine_moving_image);
+    let cancel = reporter.cancel_token();
     let fine_score = |affine: Affine| {
         // Each start fitted briefly on this level first, so that an unturned start found on
         // 16 px, or without the scale, is not judged by what the optimisation mends anyway.
@@ -448,7 +458,7 @@ pub fn initialise<T>(
             DECISION_ITERATIONS,
             options.relative_tolerance,
             start,
-            |_, _| reporter.check(),
+            |_, _| cancel.check(),
         )
         .map_or((f64::INFINITY, affine), |(fitted, m)| {
             (m.value, fitted.affine)
