@@ -32,9 +32,8 @@ pub fn normalize_level(image: &PreparedImage, level: usize) -> GrayF32 {
 /// The window's mean and mean square are [`box_mean_rows`] of the image and of its square, into
 /// buffers allocated once (profiled: two [`crate::raster::box_mean`] calls, which allocated per
 /// row, and an indexed pass after them took 0.15 s for a 2048² pair on two cores, a fifth of
-/// the level); the result takes the box means' scratch. Reading the rows from the source
-/// instead of a converted copy saved a full-size buffer per image and level-0 pass (at 1024²,
-/// fast mode: a twentieth of the level).
+/// the level); the result takes the box means' scratch. Reading the rows from the source saves
+/// the full-size converted copy of level 0 and its pass.
 fn normalize_rows(h: usize, w: usize, read: impl Fn(usize, &mut [f32]) + Sync) -> GrayF32 {
     let mut scratch = vec![0f32; h * w];
     let (mut mean, mut mean_sq) = (GrayF32::zeros((h, w)), GrayF32::zeros((h, w)));
