@@ -98,17 +98,13 @@ impl PreparedImage {
     /// Level `l` of the registered channel; level 0 is converted on demand (a full-size copy).
     pub fn level(&self, l: usize) -> Cow<'_, GrayF32> {
         if l == 0 {
-            let source = ChannelSource {
-                image: &self.image,
-                channel: self.channel,
-            };
             let mut out = GrayF32::zeros((self.height(), self.width()));
             use rayon::prelude::*;
             out.axis_iter_mut(ndarray::Axis(0))
                 .into_par_iter()
                 .enumerate()
                 .for_each(|(y, mut row)| {
-                    source.read_row(y, row.as_slice_mut().expect("standard layout"))
+                    self.read_level_row(0, y, row.as_slice_mut().expect("standard layout"))
                 });
             Cow::Owned(out)
         } else {
