@@ -88,8 +88,8 @@ fn tiled_levels_stitch_into_the_untiled_result() {
 fn the_update_never_exceeds_the_maximum_step() {
     let (fixed, moving, _) = smooth_pair(64, 2);
     let (f, m) = (
-        normalize::normalize(&fixed.level(0)),
-        normalize::normalize(&moving.level(0)),
+        normalize::normalize_level(&fixed, 0),
+        normalize::normalize_level(&moving, 0),
     );
     let params = DemonsParams {
         fluid_sigma: 0.0,
