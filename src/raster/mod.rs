@@ -57,7 +57,8 @@ pub fn gradients(image: &GrayF32) -> (GrayF32, GrayF32) {
 }
 
 /// Normalised cross-correlation of two equally sized images over the pixels where `mask` (when
-/// given) is true. Returns 0 where either image is constant.
+/// given) is true. Returns 0 where either image is constant. The bands' sums are added in
+/// order, so the value is the same bit for bit on any number of threads and beside other work.
 pub fn ncc(a: &GrayF32, b: &GrayF32, mask: Option<&Array2<bool>>) -> f64 {
     assert_eq!(a.dim(), b.dim(), "ncc needs equally sized images");
     let sums = a
@@ -83,7 +84,9 @@ pub fn ncc(a: &GrayF32, b: &GrayF32, mask: Option<&Array2<bool>>) -> f64 {
             }
             s
         })
-        .reduce(|| [0f64; 6], |x, y| std::array::from_fn(|i| x[i] + y[i]));
+        .collect::<Vec<_>>()
+        .into_iter()
+        .fold([0f64; 6], |x, y| std::array::from_fn(|i| x[i] + y[i]));
     let n = sums[0];
     if n < 2.0 {
         return 0.0;
@@ -237,6 +240,25 @@ pub fn area_mean(image: &AnyImage, [gw, gh]: [usize; 2]) -> GrayF32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ncc_is_the_same_bit_for_bit_on_one_thread_and_on_several() {
+        let mut rng = crate::rng::SplitMix64::new(3);
+        let mut image =
+            || GrayF32::from_shape_fn((40 * ROWS_PER_TASK, 33), |_| rng.next_f64() as f32);
+        let (a, b) = (image(), image());
+        let on = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| ncc(&a, &b, None))
+        };
+        let one = on(1);
+        for threads in [2, 3, 5] {
+            assert_eq!(on(threads).to_bits(), one.to_bits(), "{threads} threads");
+        }
+    }
 
     #[test]
     fn gradients_of_a_ramp_are_constant() {

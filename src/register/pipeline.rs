@@ -537,22 +537,28 @@ fn register_files_on_a_worker<T>(
     let t = Instant::now();
     let ncc_level = super::shared_level_of_side(&fixed, moving, NCC_MAX_SIDE);
     let (fl, ml) = (fixed.level(ncc_level), moving.level(ncc_level));
-    // Before: the images as stored (a turned-back moving image read through its turn).
-    let ncc_before =
-        crate::analysis::ncc_after_transform(&fl, &ml, &*oriented.as_stored(), ncc_level);
-    let ncc_after = crate::analysis::ncc_after_transform(&fl, &ml, transform.as_ref(), ncc_level);
+    // Before: the images as stored (a turned-back moving image read through its turn). The
+    // similarities and the QC run side by side: each leaves a core idle in its serial parts.
+    let stored = oriented.as_stored();
+    let ncc = |t: &dyn Transform| crate::analysis::ncc_after_transform(&fl, &ml, t, ncc_level);
+    let ((ncc_before, ncc_after), qc) = rayon::join(
+        || rayon::join(|| ncc(&*stored), || ncc(transform.as_ref())),
+        || {
+            super::qc::registration_qc(
+                &fl,
+                &ml,
+                transform.as_ref(),
+                options.metric,
+                ncc_level,
+                (fw, fh),
+                cancel,
+            )
+        },
+    );
     reporter.log(format!("NCC before {ncc_before:.4}, after {ncc_after:.4}"));
     // The QC judges the registration; when it cannot (an image under 3 px across), the
     // registration still stands and the report says why.
-    let qc = match super::qc::registration_qc(
-        &fl,
-        &ml,
-        transform.as_ref(),
-        options.metric,
-        ncc_level,
-        (fw, fh),
-        cancel,
-    ) {
+    let qc = match qc {
         Ok(qc) => qc,
         Err(crate::Error::Cancelled) => return Err(crate::Error::Cancelled),
         Err(e) => {

@@ -149,13 +149,17 @@ pub fn registration_qc(
         maps: report_maps(&flagged),
         ..flagged
     };
-    let mut quality = compute_quality(&source, &options, &CpuBoxMaps, &mut NoSink, &reporter)?;
+    let step = width.max(height).div_ceil(JACOBIAN_SIDE);
+    // The maps and the Jacobian side by side: each has serial stretches that leave a core idle.
+    let (quality, jacobian) = rayon::join(
+        || compute_quality(&source, &options, &CpuBoxMaps, &mut NoSink, &reporter),
+        || jacobian::jacobian_qc(transform, width, height, Some(step), cancel),
+    );
+    let (mut quality, jacobian) = (quality?, jacobian?.report);
     let s = 1usize << level;
     for f in &mut quality.report.flags {
         (f.x, f.y, f.width, f.height) = (f.x * s, f.y * s, f.width * s, f.height * s);
     }
-    let step = width.max(height).div_ceil(JACOBIAN_SIDE);
-    let jacobian = jacobian::jacobian_qc(transform, width, height, Some(step), cancel)?.report;
     let mut flags = Vec::new();
     for kind in ["folding", "discontinuity"] {
         if jacobian.flags.iter().any(|f| f.reason.starts_with(kind)) {

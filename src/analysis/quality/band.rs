@@ -101,17 +101,16 @@ impl PairSource<'_> {
         let top = y.saturating_sub(halo);
         let bottom = (y + rows + halo).min(h);
         let loaded = bottom - top;
+        let luminance = |image: &AnyImage, rows: &mut [f64]| {
+            rows.par_chunks_exact_mut(w)
+                .enumerate()
+                .for_each(|(r, out)| image.luminance_row_f64(top + r, out));
+        };
         let mut fixed = vec![0.0; w * loaded];
-        for (r, out) in fixed.chunks_exact_mut(w).enumerate() {
-            self.fixed.luminance_row_f64(top + r, out);
-        }
+        luminance(self.fixed, &mut fixed);
         let mut moving = vec![0.0; w * loaded];
         match self.transform {
-            None => {
-                for (r, out) in moving.chunks_exact_mut(w).enumerate() {
-                    self.moving.luminance_row_f64(top + r, out);
-                }
-            }
+            None => luminance(self.moving, &mut moving),
             Some(t) => {
                 let band = Band {
                     y: top,
@@ -153,12 +152,10 @@ fn warp_luminance<T: Sample>(
         Interpolation::Linear,
         &mut samples,
     );
-    for (row, o) in samples
-        .chunks_exact(width * c)
-        .zip(out.chunks_exact_mut(width))
-    {
-        luminance_f64(row, c, o);
-    }
+    samples
+        .par_chunks_exact(width * c)
+        .zip(out.par_chunks_exact_mut(width))
+        .for_each(|(row, o)| luminance_f64(row, c, o));
 }
 
 /// Clears `valid` where `t` maps a pixel outside the moving image (by more than half a pixel).

@@ -391,20 +391,21 @@ pub fn compute_quality<T>(
         let rows = band_rows.min(h - y);
         let band = source.load(y, rows, r);
         pixels += band.valid.iter().filter(|&&v| v).count() as u64;
-        // Per output pixel: [mse, corr, dm_mse, mi, dm_mi, fixed_std].
-        let values: Vec<[f32; 6]> = if r2m2 {
-            window::r2m2_band(
-                &band,
-                r,
-                bins,
-                options.wants(QualityMap::Mi),
-                options.wants(QualityMap::DmMi),
+        let values = if r2m2 {
+            BandValues::R2m2(
+                window::r2m2_band(
+                    &band,
+                    r,
+                    bins,
+                    options.wants(QualityMap::Mi),
+                    options.wants(QualityMap::DmMi),
+                )
+                .into_iter()
+                .map(|v| v.map(|x| x as f32))
+                .collect(),
             )
-            .into_iter()
-            .map(|v| v.map(|x| x as f32))
-            .collect()
         } else {
-            let shift = |v: &Vec<f64>| v.iter().map(|&x| x as f32 - boxmaps::SHIFT).collect();
+            let shift = |v: &Vec<f64>| v.par_iter().map(|&x| x as f32 - boxmaps::SHIFT).collect();
             let (f, m): (Vec<f32>, Vec<f32>) = (shift(&band.fixed), shift(&band.moving));
             let maps = kernel.run(&BoxBand {
                 width: w,
@@ -421,32 +422,28 @@ pub fn compute_quality<T>(
                     cm.add_row_f64(y + row, &band.moving[at..at + w]);
                 }
             }
-            maps.into_iter()
-                .map(|[mse, corr, dm_mse, std]| [mse, corr, dm_mse, 0.0, 0.0, std])
-                .collect()
+            BandValues::Qc(maps)
         };
-        let std: Vec<f32> = masked(&values, &band.valid, 5);
-        for row in 0..rows {
-            texture.add_row(y + row, &std[row * w..(row + 1) * w]);
-        }
-        // Each map's rows and statistics on its own thread (profiled: done one map after the
-        // other, this took a fifth of the time at 8192²).
-        let rows_of: Vec<Option<Vec<f32>>> = accumulators
-            .par_iter_mut()
-            .map(|acc| {
-                let column = match acc.map {
-                    QualityMap::Mse => 0,
-                    QualityMap::Corr | QualityMap::DmCorr => 1,
-                    QualityMap::DmMse => 2,
-                    QualityMap::Mi if r2m2 => 3,
-                    QualityMap::DmMi if r2m2 => 4,
-                    QualityMap::Mi | QualityMap::DmMi => return None,
-                };
-                let out = masked(&values, &band.valid, column);
-                acc.add(y, w, &out, stride);
-                Some(out)
-            })
-            .collect();
+        // The texture grid and each map's rows and statistics side by side, each on its own
+        // thread (profiled: done one map after the other, this took a fifth of the time at
+        // 8192²). Every grid still adds its rows in order.
+        let add_texture = || {
+            let std = values.masked(values.std_column(), &band.valid);
+            for row in 0..rows {
+                texture.add_row(y + row, &std[row * w..(row + 1) * w]);
+            }
+        };
+        let add_maps = || {
+            accumulators
+                .par_iter_mut()
+                .map(|acc| {
+                    let out = values.masked(values.column(acc.map)?, &band.valid);
+                    acc.add(y, w, &out, stride);
+                    Some(out)
+                })
+                .collect::<Vec<_>>()
+        };
+        let ((), rows_of) = rayon::join(add_texture, add_maps);
         for (acc, out) in accumulators.iter().zip(rows_of) {
             if let Some(out) = out {
                 sink.rows(acc.map, y, out)?;
@@ -495,10 +492,47 @@ pub fn compute_quality<T>(
     })
 }
 
+/// One band's per-pixel values: the box maps `[mse, corr, dm_mse, fixed_std]` (QC), or R2M2's
+/// `[mse, corr, dm_mse, mi, dm_mi, fixed_std]`.
+enum BandValues {
+    Qc(Vec<[f32; 4]>),
+    R2m2(Vec<[f32; 6]>),
+}
+
+impl BandValues {
+    /// The column holding `map`, `None` for QC's MI (computed on a coarser level).
+    fn column(&self, map: QualityMap) -> Option<usize> {
+        match (map, self) {
+            (QualityMap::Mse, _) => Some(0),
+            (QualityMap::Corr | QualityMap::DmCorr, _) => Some(1),
+            (QualityMap::DmMse, _) => Some(2),
+            (QualityMap::Mi, Self::R2m2(_)) => Some(3),
+            (QualityMap::DmMi, Self::R2m2(_)) => Some(4),
+            (QualityMap::Mi | QualityMap::DmMi, Self::Qc(_)) => None,
+        }
+    }
+
+    /// The column of the fixed window's standard deviation.
+    fn std_column(&self) -> usize {
+        match self {
+            Self::Qc(_) => 3,
+            Self::R2m2(_) => 5,
+        }
+    }
+
+    /// One column, NaN where not scored.
+    fn masked(&self, column: usize, valid: &[bool]) -> Vec<f32> {
+        match self {
+            Self::Qc(values) => masked(values, valid, column),
+            Self::R2m2(values) => masked(values, valid, column),
+        }
+    }
+}
+
 /// One column of per-pixel values, NaN where not scored.
-fn masked(values: &[[f32; 6]], valid: &[bool], column: usize) -> Vec<f32> {
+fn masked<const N: usize>(values: &[[f32; N]], valid: &[bool], column: usize) -> Vec<f32> {
     values
-        .iter()
+        .par_iter()
         .zip(valid)
         .map(|(v, &ok)| if ok { v[column] } else { f32::NAN })
         .collect()
