@@ -11,7 +11,7 @@ pub mod quality;
 pub mod render;
 
 use crate::io::flo::UNKNOWN_THRESHOLD;
-use crate::raster::{BilinearSampler, GrayF32, ROWS_PER_TASK};
+use crate::raster::{BilinearSampler, GrayF32, NccSums, ROWS_PER_TASK};
 use crate::transform::{AtLevel, DenseField, Transform};
 use crate::{Error, Result};
 use ndarray::{Array2, Axis};
@@ -114,40 +114,68 @@ pub fn ncc_after_transform(
     level: usize,
 ) -> f64 {
     let sampler = BilinearSampler::new(moving.view());
-    let (h, w) = fixed.dim();
+    let w = fixed.ncols();
     let at_level = AtLevel::new(transform, level);
     let mapper = at_level.row_mapper(0, w);
-    let mut warped = GrayF32::zeros((h, w));
-    let mut inside = Array2::from_elem((h, w), false);
-    warped
-        .axis_chunks_iter_mut(Axis(0), ROWS_PER_TASK)
+    // Each band's sums straight from the samples, in the order `raster::ncc` adds a band (the
+    // same value as warping into an image and a mask first, without either).
+    let bands = fixed
+        .axis_chunks_iter(Axis(0), ROWS_PER_TASK)
         .into_par_iter()
-        .zip(
-            inside
-                .axis_chunks_iter_mut(Axis(0), ROWS_PER_TASK)
-                .into_par_iter(),
-        )
         .enumerate()
-        .for_each_init(
+        .map_init(
             || (vec![0f64; w], vec![0f64; w]),
-            |(xs, ys), (chunk, (mut band, mut ok))| {
-                for r in 0..band.nrows() {
+            |(xs, ys), (chunk, band)| {
+                let mut sums = NccSums::default();
+                for (r, row) in band.rows().into_iter().enumerate() {
                     mapper.map_row(chunk * ROWS_PER_TASK + r, xs, ys);
-                    for x in 0..w {
-                        if let Some(v) = sampler.value(xs[x], ys[x]) {
-                            band[[r, x]] = v;
-                            ok[[r, x]] = true;
+                    for ((&f, &x), &y) in row.iter().zip(&*xs).zip(&*ys) {
+                        if let Some(m) = sampler.value(x, y) {
+                            sums.add(f, m);
                         }
                     }
                 }
+                sums
             },
-        );
-    crate::raster::ncc(fixed, &warped, Some(&inside))
+        )
+        .collect();
+    NccSums::ncc_of_bands(bands)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ncc_after_a_transform_is_the_ncc_of_the_warped_image_over_the_pixels_inside() {
+        let mut rng = crate::rng::SplitMix64::new(11);
+        let (h, w) = (3 * ROWS_PER_TASK + 5, 41);
+        let mut image = || GrayF32::from_shape_fn((h, w), |_| rng.next_f64() as f32);
+        let (fixed, moving) = (image(), image());
+        // Turned and shifted, so that a corner maps outside the moving image.
+        let t = crate::transform::Affine::similarity(0.2, 1.05, [3.5, -2.25], [20.0, 26.0]);
+        let sampler = BilinearSampler::new(moving.view());
+        let mut warped = GrayF32::zeros((h, w));
+        let mut inside = Array2::from_elem((h, w), false);
+        let mapper = t.row_mapper(0, w);
+        let (mut xs, mut ys) = (vec![0.0; w], vec![0.0; w]);
+        for y in 0..h {
+            mapper.map_row(y, &mut xs, &mut ys);
+            for x in 0..w {
+                if let Some(m) = sampler.value(xs[x], ys[x]) {
+                    (warped[[y, x]], inside[[y, x]]) = (m, true);
+                }
+            }
+        }
+        assert!(inside.iter().any(|&i| !i), "a corner maps outside");
+        let expected = crate::raster::ncc(&fixed, &warped, Some(&inside));
+        let got = ncc_after_transform(&fixed, &moving, &t, 0);
+        assert_eq!(
+            got.to_bits(),
+            expected.to_bits(),
+            "{got} against {expected}"
+        );
+    }
 
     #[test]
     fn epe_ignores_unknown_and_masked_pixels() {

@@ -61,43 +61,60 @@ pub fn gradients(image: &GrayF32) -> (GrayF32, GrayF32) {
 /// order, so the value is the same bit for bit on any number of threads and beside other work.
 pub fn ncc(a: &GrayF32, b: &GrayF32, mask: Option<&Array2<bool>>) -> f64 {
     assert_eq!(a.dim(), b.dim(), "ncc needs equally sized images");
-    let sums = a
+    let bands = a
         .axis_chunks_iter(Axis(0), ROWS_PER_TASK)
         .into_par_iter()
         .zip(b.axis_chunks_iter(Axis(0), ROWS_PER_TASK).into_par_iter())
         .enumerate()
         .map(|(chunk, (ra, rb))| {
-            let mut s = [0f64; 6];
+            let mut sums = NccSums::default();
             for ((r, c), &va) in ra.indexed_iter() {
-                if let Some(m) = mask
-                    && !m[[chunk * ROWS_PER_TASK + r, c]]
-                {
-                    continue;
+                if mask.is_none_or(|m| m[[chunk * ROWS_PER_TASK + r, c]]) {
+                    sums.add(va, rb[[r, c]]);
                 }
-                let (va, vb) = (va as f64, rb[[r, c]] as f64);
-                s[0] += 1.0;
-                s[1] += va;
-                s[2] += vb;
-                s[3] += va * va;
-                s[4] += vb * vb;
-                s[5] += va * vb;
             }
-            s
+            sums
         })
-        .collect::<Vec<_>>()
-        .into_iter()
-        .fold([0f64; 6], |x, y| std::array::from_fn(|i| x[i] + y[i]));
-    let n = sums[0];
-    if n < 2.0 {
-        return 0.0;
+        .collect();
+    NccSums::ncc_of_bands(bands)
+}
+
+/// The sums an NCC needs, `[n, Σa, Σb, Σa², Σb², Σab]` in f64, over pairs added one by one.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NccSums([f64; 6]);
+
+impl NccSums {
+    /// Adds one pair of values.
+    #[inline]
+    pub fn add(&mut self, a: f32, b: f32) {
+        let (a, b) = (f64::from(a), f64::from(b));
+        let s = &mut self.0;
+        s[0] += 1.0;
+        s[1] += a;
+        s[2] += b;
+        s[3] += a * a;
+        s[4] += b * b;
+        s[5] += a * b;
     }
-    let va = sums[3] - sums[1] * sums[1] / n;
-    let vb = sums[4] - sums[2] * sums[2] / n;
-    let cov = sums[5] - sums[1] * sums[2] / n;
-    if va <= 0.0 || vb <= 0.0 {
-        return 0.0;
+
+    /// The NCC of bands' sums added in the order given (0 with fewer than two pairs or where
+    /// either side is constant).
+    pub fn ncc_of_bands(bands: Vec<NccSums>) -> f64 {
+        let sums = bands
+            .into_iter()
+            .fold([0f64; 6], |x, y| std::array::from_fn(|i| x[i] + y.0[i]));
+        let n = sums[0];
+        if n < 2.0 {
+            return 0.0;
+        }
+        let va = sums[3] - sums[1] * sums[1] / n;
+        let vb = sums[4] - sums[2] * sums[2] / n;
+        let cov = sums[5] - sums[1] * sums[2] / n;
+        if va <= 0.0 || vb <= 0.0 {
+            return 0.0;
+        }
+        cov / (va * vb).sqrt()
     }
-    cov / (va * vb).sqrt()
 }
 
 /// Mean of `f(pixel)` over the `(2 radius + 1)^2` window clipped to the image, by running
