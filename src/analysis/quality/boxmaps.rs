@@ -111,13 +111,14 @@ impl RowSums {
                 *s4 += a * b;
             }
         }
-        // Interior pixels: their whole window, added column by column across the row.
+        // Interior pixels (none when the window is wider than the row): their whole window,
+        // added column by column across the row.
         let interior = if w > 2 * r { r..w - r } else { 0..0 };
-        for (window, column) in self.windows.iter_mut().zip(&self.columns) {
+        let planes = self.windows.iter_mut().zip(&self.columns);
+        for (window, column) in planes.filter(|_| !interior.is_empty()) {
             let window = &mut window[interior.clone()];
             window.fill(0.0);
-            let reach = if window.is_empty() { 0 } else { 2 * r + 1 };
-            for j in 0..reach {
+            for j in 0..=2 * r {
                 for (s, &c) in window.iter_mut().zip(&column[j..]) {
                     *s += c;
                 }
@@ -135,7 +136,7 @@ impl RowSums {
             *o = box_formulas([s0, s1, s2, s3, s4], full);
         }
         // The pixels whose window the row's ends clip.
-        for x in (0..interior.start).chain(interior.end.max(interior.start)..w) {
+        for x in (0..interior.start).chain(interior.end..w) {
             let (left, right) = (x.saturating_sub(r), (x + r + 1).min(w));
             let mut s = [0f32; 5];
             for c in left..right {
