@@ -21,6 +21,7 @@ mod border;
 pub mod cpu;
 mod level;
 pub mod normalize;
+mod red_black;
 pub mod search;
 mod tiles;
 
