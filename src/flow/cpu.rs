@@ -107,10 +107,21 @@ fn linearize_row(problem: &TileProblem<'_>, flow: &[[f32; 2]], y: usize, out: &m
     let [cx, cy] = problem.moving_origin.map(|v| v as f32);
     let [mw, mh] = problem.moving_size.map(|v| v as f32);
     let eps2 = problem.params.data_epsilon * problem.params.data_epsilon;
-    let fixed = &problem.fixed;
     let moving = &problem.moving;
-    for x in 0..w {
-        let r = flow[y * w + x];
+    let fixed_row = |y: usize| {
+        problem
+            .fixed
+            .row(y)
+            .to_slice()
+            .expect("a tile's rows are contiguous")
+    };
+    let (up, here, down) = (
+        fixed_row(y.saturating_sub(1)),
+        fixed_row(y),
+        fixed_row((y + 1).min(h - 1)),
+    );
+    let row_step = (y + 1).min(h - 1) - y.saturating_sub(1);
+    for (x, &r) in flow[y * w..][..w].iter().enumerate() {
         let (xa, ya) = ((x as u32 + x0) as f32, (y as u32 + y0) as f32);
         let px = m00 * xa + m01 * ya + ox + r[0];
         let py = m10 * xa + m11 * ya + oy + r[1];
@@ -125,12 +136,11 @@ fn linearize_row(problem: &TileProblem<'_>, flow: &[[f32; 2]], y: usize, out: &m
         let gx2 = sample(px + 0.5, py) - sample(px - 0.5, py);
         let gy2 = sample(px, py + 0.5) - sample(px, py - 0.5);
         let (xl, xr) = (x.saturating_sub(1), (x + 1).min(w - 1));
-        let (yu, yd) = (y.saturating_sub(1), (y + 1).min(h - 1));
-        let gx1 = (fixed[[y, xr]] - fixed[[y, xl]]) / (xr - xl).max(1) as f32;
-        let gy1 = (fixed[[yd, x]] - fixed[[yu, x]]) / (yd - yu).max(1) as f32;
+        let gx1 = (here[xr] - here[xl]) / (xr - xl).max(1) as f32;
+        let gy1 = (down[x] - up[x]) / row_step.max(1) as f32;
         let ix = 0.5 * (gx1 + gx2);
         let iy = 0.5 * (gy1 + gy2);
-        let it = warped - fixed[[y, x]];
+        let it = warped - here[x];
         let psi = 1.0 / (it * it + eps2).sqrt();
         let residual = ix * r[0] + iy * r[1] - it;
         out.set_data_term(

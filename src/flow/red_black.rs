@@ -51,6 +51,8 @@ impl BoardRow<'_> {
 
     /// Sets pixel `x`'s data term: `[a11, a12, a22]` and the right-hand side.
     pub fn set_data_term(&mut self, x: usize, [a11, a12, a22]: [f32; 3], [b1, b2]: [f32; 2]) {
+        let stride = self.stride;
+        let at = &mut self.rows[(x + self.first) % 2][x / 2..];
         for (plane, value) in [
             (Plane::A11, a11),
             (Plane::A12, a12),
@@ -58,7 +60,7 @@ impl BoardRow<'_> {
             (Plane::B1, b1),
             (Plane::B2, b2),
         ] {
-            self.set(plane, x, value);
+            at[plane as usize * stride] = value;
         }
     }
 
