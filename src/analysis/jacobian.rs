@@ -103,9 +103,15 @@ fn det2(j: [[f64; 2]; 2]) -> f64 {
 
 /// The largest singular value of a 2 x 2 matrix.
 fn singular_max(j: [[f64; 2]; 2]) -> f64 {
+    singular_max_squared(j).sqrt()
+}
+
+/// The square of [`singular_max`]: the largest of several matrices' is the square root of the
+/// largest of these, one root instead of one each (the root is monotone, so the same value).
+fn singular_max_squared(j: [[f64; 2]; 2]) -> f64 {
     let s = j[0][0].powi(2) + j[0][1].powi(2) + j[1][0].powi(2) + j[1][1].powi(2);
     let d = det2(j);
-    ((s + (s * s - 4.0 * d * d).max(0.0).sqrt()) / 2.0).sqrt()
+    (s + (s * s - 4.0 * d * d).max(0.0).sqrt()) / 2.0
 }
 
 /// Per field pixel: the determinant (central differences, or the most negative of the four
@@ -143,17 +149,17 @@ fn dense_jacobian(field: &DenseField) -> (Vec<f32>, Vec<f32>) {
                     0.5 * (vxf + vxb),
                     0.5 * (vyf + vyb),
                 );
-                let (mut worst, mut most) = (f64::INFINITY, singular_max(central));
+                let (mut worst, mut most) = (f64::INFINITY, singular_max_squared(central));
                 for (ux, vx) in [(uxf, vxf), (uxb, vxb)] {
                     for (uy, vy) in [(uyf, vyf), (uyb, vyb)] {
                         let j = jac(ux, uy, vx, vy);
                         worst = worst.min(det2(j));
-                        most = most.max(singular_max(j));
+                        most = most.max(singular_max_squared(j));
                     }
                 }
                 let c = det2(central);
                 d[x] = if worst <= 0.0 { worst.min(c) } else { c } as f32;
-                s[x] = most as f32;
+                s[x] = most.sqrt() as f32;
             }
         });
     (det, stretch)

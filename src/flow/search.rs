@@ -36,24 +36,29 @@ pub fn search(
     let radius = radius.min(MAX_RADIUS) as i32;
     let (h, w) = fixed.dim();
     let sampler = BilinearSampler::new(moving.view());
-    // Each pixel's point in the moving level under the current flow; an offset adds to it.
-    let base = Array2::from_shape_fn((h, w), |(y, x)| {
-        let r = residual[[y, x]];
-        let (xf, yf) = (x as f32, y as f32);
-        [
-            affine[0] * xf + affine[1] * yf + affine[4] + r[0],
-            affine[2] * xf + affine[3] * yf + affine[5] + r[1],
-        ]
-    });
+    // Each pixel's point in the moving level under the current flow (row-major); an offset
+    // adds to it.
+    let base: Vec<[f32; 2]> = residual
+        .indexed_iter()
+        .map(|((y, x), r)| {
+            let (xf, yf) = (x as f32, y as f32);
+            [
+                affine[0] * xf + affine[1] * yf + affine[4] + r[0],
+                affine[2] * xf + affine[3] * yf + affine[5] + r[1],
+            ]
+        })
+        .collect();
+    let fixed_rows = fixed.as_standard_layout();
+    let fixed_rows = fixed_rows.as_slice().expect("standard layout");
     // The window-averaged squared difference at one offset, into `cost`.
     let cost_at = |offset: [f32; 2], horizontal: &mut [f32], cost: &mut GrayF32| {
         box_mean_rows_serial(horizontal, cost, PATCH, |y, row| {
-            for (x, d) in row.iter_mut().enumerate() {
-                let [px, py] = base[[y, x]];
+            let (base, fixed) = (&base[y * w..][..w], &fixed_rows[y * w..][..w]);
+            for ((d, &[px, py]), &f) in row.iter_mut().zip(base).zip(fixed) {
                 let (px, py) = (px + offset[0], py + offset[1]);
                 // Outside the moving image: a large, constant penalty.
                 *d = match sampler.value(px as f64, py as f64) {
-                    Some(v) => (v - fixed[[y, x]]).powi(2).min(4.0),
+                    Some(v) => (v - f).powi(2).min(4.0),
                     None => 4.0,
                 };
             }
@@ -122,10 +127,12 @@ impl Best {
     /// Takes `cost` and `offset_at(pixel)` wherever `cost` is strictly lower: on ties the
     /// earlier offset stays.
     fn keep_lower(&mut self, cost: &GrayF32, offset_at: impl Fn((usize, usize)) -> [i8; 2]) {
-        for ((at, b), &c) in self.cost.indexed_iter_mut().zip(cost) {
+        let w = cost.ncols();
+        let lanes = self.cost.iter_mut().zip(self.offset.iter_mut());
+        for (i, ((b, o), &c)) in lanes.zip(cost).enumerate() {
             if c < *b {
                 *b = c;
-                self.offset[at] = offset_at(at);
+                *o = offset_at((i / w, i % w));
             }
         }
     }
