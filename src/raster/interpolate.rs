@@ -206,7 +206,8 @@ fn mirror(i: i64, n: usize) -> usize {
 impl CubicBSplineSampler {
     /// Prefilters `image` (one `f32` copy of it), parallel over rows then columns.
     pub fn new(image: &GrayF32) -> Self {
-        let mut coeffs = image.clone();
+        // Row-major, as the sampling reads it.
+        let mut coeffs = image.as_standard_layout().into_owned();
         coeffs
             .axis_chunks_iter_mut(Axis(0), ROWS_PER_TASK)
             .into_par_iter()
@@ -256,22 +257,25 @@ impl CubicBSplineSampler {
         let dy = cubic_bspline_weight_derivatives(y - iy);
         let (ix, iy) = (ix as i64, iy as i64);
         let interior = ix >= 1 && iy >= 1 && ix + 2 < w as i64 && iy + 2 < h as i64;
+        let coeffs = self.coeffs.as_slice().expect("standard layout");
+        // Row `j` of the 4 x 4 taps (mirrored at the edges).
+        let taps = |j: i64| -> [f32; 4] {
+            if interior {
+                let start = (iy + j - 1) as usize * w + (ix - 1) as usize;
+                coeffs[start..start + 4]
+                    .try_into()
+                    .expect("four coefficients")
+            } else {
+                let row = mirror(iy + j - 1, h) * w;
+                [0, 1, 2, 3].map(|i| coeffs[row + mirror(ix + i - 1, w)])
+            }
+        };
         let (mut v, mut gx, mut gy) = (0.0, 0.0, 0.0);
         for j in 0..4 {
-            let yy = if interior {
-                (iy + j as i64 - 1) as usize
-            } else {
-                mirror(iy + j as i64 - 1, h)
-            };
-            let row = self.coeffs.row(yy);
+            let row = taps(j as i64);
             let (mut rv, mut rd) = (0.0, 0.0);
             for i in 0..4 {
-                let xx = if interior {
-                    (ix + i as i64 - 1) as usize
-                } else {
-                    mirror(ix + i as i64 - 1, w)
-                };
-                let c = row[xx] as f64;
+                let c = row[i] as f64;
                 rv += wx[i] * c;
                 rd += dx[i] * c;
             }
