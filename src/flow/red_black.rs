@@ -44,29 +44,31 @@ pub struct BoardRow<'a> {
 }
 
 impl BoardRow<'_> {
-    fn set(&mut self, plane: Plane, x: usize, value: f32) {
-        let colour = (x + self.first) % 2;
-        self.rows[colour][plane as usize * self.stride + x / 2] = value;
+    /// Writes pixel `x`'s `values` into their planes.
+    fn set<const N: usize>(&mut self, x: usize, values: [(Plane, f32); N]) {
+        let at = &mut self.rows[(x + self.first) % 2][x / 2..];
+        for (plane, value) in values {
+            at[plane as usize * self.stride] = value;
+        }
     }
 
     /// Sets pixel `x`'s data term: `[a11, a12, a22]` and the right-hand side.
     pub fn set_data_term(&mut self, x: usize, [a11, a12, a22]: [f32; 3], [b1, b2]: [f32; 2]) {
-        let stride = self.stride;
-        let at = &mut self.rows[(x + self.first) % 2][x / 2..];
-        for (plane, value) in [
-            (Plane::A11, a11),
-            (Plane::A12, a12),
-            (Plane::A22, a22),
-            (Plane::B1, b1),
-            (Plane::B2, b2),
-        ] {
-            at[plane as usize * stride] = value;
-        }
+        self.set(
+            x,
+            [
+                (Plane::A11, a11),
+                (Plane::A12, a12),
+                (Plane::A22, a22),
+                (Plane::B1, b1),
+                (Plane::B2, b2),
+            ],
+        );
     }
 
     /// Sets pixel `x`'s smoothness weight.
     pub fn set_weight(&mut self, x: usize, weight: f32) {
-        self.set(Plane::Weight, x, weight);
+        self.set(x, [(Plane::Weight, weight)]);
     }
 }
 
@@ -106,8 +108,7 @@ impl RedBlack {
         let width = self.width;
         self.fill_rows(|y, row| {
             for (x, &[u, v]) in flow[y * width..][..width].iter().enumerate() {
-                row.set(Plane::U, x, u);
-                row.set(Plane::V, x, v);
+                row.set(x, [(Plane::U, u), (Plane::V, v)]);
             }
         });
     }
