@@ -51,11 +51,14 @@ impl FlowSolver for CpuSolver {
         } = problem.params;
         for _ in 0..problem.params.warps {
             cancel.check()?;
+            // One pass: the data term, the weights and a copy of the flow for the sweeps.
             board.fill_rows(|y, row| {
                 linearize_row(problem, flow, y, row);
                 smoothness_row(problem, flow, y, row);
+                for (x, &f) in flow[y * w..][..w].iter().enumerate() {
+                    row.set_flow(x, f);
+                }
             });
-            board.load_flow(flow);
             for _ in 0..problem.params.sweeps {
                 for colour in 0..2 {
                     board.sweep(colour, alpha, omega);

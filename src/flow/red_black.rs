@@ -66,6 +66,11 @@ impl BoardRow<'_> {
         );
     }
 
+    /// Sets pixel `x`'s flow.
+    pub fn set_flow(&mut self, x: usize, [u, v]: [f32; 2]) {
+        self.set(x, [(Plane::U, u), (Plane::V, v)]);
+    }
+
     /// Sets pixel `x`'s smoothness weight.
     pub fn set_weight(&mut self, x: usize, weight: f32) {
         self.set(x, [(Plane::Weight, weight)]);
@@ -101,16 +106,6 @@ impl RedBlack {
                 };
                 fill(y, &mut row);
             });
-    }
-
-    /// Copies in the flow (row-major, one `[u, v]` per pixel).
-    pub fn load_flow(&mut self, flow: &[[f32; 2]]) {
-        let width = self.width;
-        self.fill_rows(|y, row| {
-            for (x, &[u, v]) in flow[y * width..][..width].iter().enumerate() {
-                row.set(x, [(Plane::U, u), (Plane::V, v)]);
-            }
-        });
     }
 
     /// Copies the flow out.
@@ -430,9 +425,9 @@ mod tests {
                     .map(|_| [value(-3.0, 3.0), value(-3.0, 3.0)])
                     .collect();
                 let mut board = RedBlack::new(w, h, parity);
-                board.load_flow(&plain);
                 board.fill_rows(|y, row| {
                     for (x, i) in inputs[y * w..][..w].iter().enumerate() {
+                        row.set_flow(x, plain[y * w + x]);
                         row.set_weight(x, i[0]);
                         row.set_data_term(x, [i[1], i[2], i[3]], [i[4], i[5]]);
                     }
